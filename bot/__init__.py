@@ -1,0 +1,1 @@
+"""qunbot: runs a learning community inside WeChat and WeCom group chats."""

@@ -1,0 +1,1 @@
+"""Platform adapters: one module per platform; only `wechaty.py` imports wechaty."""

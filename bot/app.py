@@ -1,0 +1,122 @@
+"""Composition root: config + adapter + clock + database -> a running bot."""
+from __future__ import annotations
+
+import asyncio
+import logging
+from datetime import datetime
+
+from sqlalchemy import select
+
+from bot.adapters.base import Adapter, IncomingEvent
+from bot.clock import Clock
+from bot.config import CommunityConfig, Config
+from bot.dispatch import Dispatcher
+from bot.outbox import OutboxSender
+from bot.router import Router
+from handlers import directory, help, profile, roles, welcome
+from handlers.text import warm_up
+from models import Community, Group, Member
+from models.db import create_engine, sessionmaker, upgrade
+from scheduler.core import Scheduler
+
+log = logging.getLogger("qunbot")
+
+# Every capability's router, in the order /help lists them.
+ROUTERS: tuple[Router, ...] = (help.router, profile.router, directory.router, welcome.router, roles.router)
+
+
+class App:
+    def __init__(self, config: Config, adapter: Adapter, clock: Clock, *, database_url: str | None = None,
+                 routers: tuple[Router, ...] = ROUTERS) -> None:
+        self.config = config
+        self.adapter = adapter
+        self.clock = clock
+        self.routers = routers
+        self.engine = create_engine(database_url or config.database.url)
+        self.sessions = sessionmaker(self.engine)
+        self.dispatcher = Dispatcher(self)
+        self.sender = OutboxSender(self.sessions, adapter, clock, config.pacing)
+        self.scheduler = Scheduler(self, [job for r in routers for job in r.jobs])
+        self._communities = {c.id: c for c in config.communities}
+        self._wake = asyncio.Event()
+        self._warmup: asyncio.Future | None = None
+
+    def community_config(self, community_id: str) -> CommunityConfig:
+        return self._communities[community_id]
+
+    def locale_of(self, community_id: str) -> str:
+        return self.config.community_locale(self._communities[community_id])
+
+    async def start(self, *, migrate: bool = True) -> None:
+        if migrate:
+            await upgrade(self.engine)
+        await self._sync_config()
+        await self.sender.recover()
+        await self.scheduler.load()
+        self._warmup = asyncio.get_running_loop().run_in_executor(None, warm_up)
+
+    async def _sync_config(self) -> None:
+        """Communities and groups from config.yaml into the database; a new community starts now."""
+        now = self.clock.now()
+        async with self.sessions.begin() as db:
+            for cfg in self.config.communities:
+                community = await db.get(Community, cfg.id)
+                if community is None:
+                    db.add(Community(id=cfg.id, name=cfg.name, started_at=now))
+                else:
+                    community.name = cfg.name
+                await db.flush()
+                for g in cfg.groups:
+                    group = await db.get(Group, g.room)
+                    if group is None:
+                        db.add(Group(room_id=g.room, community_id=cfg.id, enabled=True, name=g.name,
+                                     size_hint=g.size, source="config"))
+                    else:
+                        group.community_id, group.enabled, group.size_hint = cfg.id, True, g.size
+                        group.name = g.name or group.name
+                for user_id in {*cfg.owners, *cfg.moderators, *cfg.treasurers}:
+                    exists = await db.scalar(select(Member.id).where(Member.community_id == cfg.id,
+                                                                     Member.user_id == user_id))
+                    if exists is None:
+                        db.add(Member(community_id=cfg.id, user_id=user_id, display_name=user_id,
+                                      first_seen_at=now))
+
+    async def handle(self, event: IncomingEvent) -> None:
+        await self.dispatcher.handle(event)
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def next_due(self) -> datetime | None:
+        times = [t for t in (await self.scheduler.next_due(), await self.sender.next_due()) if t is not None]
+        return min(times, default=None)
+
+    async def run_due(self, now: datetime) -> None:
+        await self.scheduler.run_due(now)
+        await self.sender.send_due(now)
+
+    async def serve(self) -> None:
+        """Run for real: the adapter feeds events while this loop runs jobs and sends, sleeping in between."""
+        adapter_task = asyncio.create_task(self.adapter.run(self.handle), name="adapter")
+        try:
+            while not adapter_task.done():
+                self._wake.clear()
+                await self.run_due(self.clock.now())
+                due = await self.next_due()
+                timeout = 60.0 if due is None else max(0.0, min(60.0, (due - self.clock.now()).total_seconds()))
+                if timeout > 0:
+                    wake = asyncio.create_task(self._wake.wait())
+                    await asyncio.wait({wake, adapter_task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+                    wake.cancel()
+            adapter_task.result()
+        finally:
+            adapter_task.cancel()
+
+    async def close(self) -> None:
+        if self._warmup is not None:
+            await asyncio.shield(self._warmup)
+        await self.engine.dispose()
+
+
+def build_app(config: Config, adapter: Adapter, clock: Clock, *, database_url: str | None = None) -> App:
+    return App(config, adapter, clock, database_url=database_url)

@@ -1,0 +1,139 @@
+"""The `qunbot` command: run, simulate, console, db."""
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import sys
+
+from bot.config import Config, ConfigError, load_config
+
+log = logging.getLogger("qunbot")
+
+
+def _load(path: str) -> Config:
+    try:
+        return load_config(path)
+    except ConfigError as exc:
+        print(f"qunbot: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _logging(verbose: bool, stream=sys.stderr) -> None:
+    logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=stream,
+                        format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def cmd_simulate(args: argparse.Namespace) -> int:
+    from bot.simulate import ScriptError, parse_script, simulate
+
+    config = _load(args.config)
+    try:
+        with open(args.script, encoding="utf-8") as fh:
+            events = parse_script(fh.read())
+    except OSError as exc:
+        print(f"qunbot: cannot read {args.script}: {exc.strerror}", file=sys.stderr)
+        return 2
+    except ScriptError as exc:
+        print(str(exc), file=sys.stderr)
+        return 2
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.ERROR, stream=sys.stderr)
+    sys.stdout.reconfigure(encoding="utf-8")
+    asyncio.run(simulate(config, events, sys.stdout, database_url=args.db))
+    return 0
+
+
+def cmd_console(args: argparse.Namespace) -> int:
+    from bot.adapters.console import run_console
+
+    config = _load(args.config)
+    logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr)
+    asyncio.run(run_console(config, database_url=args.db))
+    return 0
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = _load(args.config)
+    kind = config.adapter.type
+    if kind == "console":
+        return cmd_console(args)
+    if kind == "simulate":
+        print("qunbot: adapter.type 'simulate' is for `qunbot simulate --script FILE`", file=sys.stderr)
+        return 2
+    _logging(args.verbose)
+    from bot.adapters.wechaty import WechatyAdapter, WechatyConfigError
+    from bot.app import App
+    from bot.clock import SystemClock
+
+    try:
+        adapter = WechatyAdapter(config.adapter.wechaty.endpoint, config.adapter.wechaty.token,
+                                 port=config.adapter.wechaty.port)
+    except WechatyConfigError as exc:
+        print(f"qunbot: {exc}", file=sys.stderr)
+        return 2
+
+    async def main() -> None:
+        app = App(config, adapter, SystemClock(), database_url=args.db)
+        await app.start()
+        log.info("qunbot is running with the %s adapter", kind)
+        try:
+            await app.serve()
+        finally:
+            await adapter.close()
+            await app.close()
+
+    try:
+        asyncio.run(main())
+    except KeyboardInterrupt:
+        log.info("stopped")
+    return 0
+
+
+def cmd_db(args: argparse.Namespace) -> int:
+    from models.db import create_engine, current_revision, upgrade
+
+    config = _load(args.config)
+    url = args.db or config.database.url
+
+    async def main() -> None:
+        engine = create_engine(url)
+        try:
+            if args.action == "upgrade":
+                await upgrade(engine)
+            print(await current_revision(engine) or "(empty)")
+        finally:
+            await engine.dispose()
+
+    asyncio.run(main())
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="qunbot", description="Runs a learning community in group chats.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    def common(p: argparse.ArgumentParser) -> None:
+        p.add_argument("--config", default="config.yaml", help="path to config.yaml")
+        p.add_argument("--db", default=None, help="database URL (overrides config.yaml)")
+
+    p = sub.add_parser("run", help="start the bot with the adapter config.yaml names")
+    common(p)
+    p.set_defaults(func=cmd_run)
+    p = sub.add_parser("simulate", help="play a scripted conversation on simulated time (JSONL in and out)")
+    common(p)
+    p.add_argument("--script", required=True, help="JSON Lines script")
+    p.set_defaults(func=cmd_simulate)
+    p = sub.add_parser("console", help="chat with the bot in this terminal as any member")
+    common(p)
+    p.set_defaults(func=cmd_console)
+    p = sub.add_parser("db", help="database schema")
+    common(p)
+    p.add_argument("action", choices=["upgrade", "current"])
+    p.set_defaults(func=cmd_db)
+    args = parser.parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,241 @@
+"""config.yaml: loaded once, validated strictly, secrets overridable from the environment."""
+from __future__ import annotations
+
+import os
+import re
+import string
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+LOCALES = ("zh_CN", "en")
+WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# Placeholders a nickname format may use, in Chinese or English.
+NICKNAME_FIELDS = {
+    "城市": "city", "行业": "industry", "职位": "title", "昵称": "nickname", "姓名": "real_name",
+    "city": "city", "industry": "industry", "title": "title", "nickname": "nickname", "name": "real_name",
+}
+
+
+class ConfigError(Exception):
+    """config.yaml is missing, unreadable or invalid; the message names the key."""
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class PacingConfig(_Strict):
+    min_interval_seconds: float = Field(1.0, ge=0, description="pause between two messages to one chat")
+    max_chars: int = Field(2000, ge=100, description="longer texts are split on line boundaries")
+    max_queue: int = Field(200, ge=1, description="pending messages per chat before new ones are shed")
+    max_attempts: int = Field(5, ge=1)
+    retry_base_seconds: float = Field(2.0, gt=0)
+
+
+class RateLimitConfig(_Strict):
+    commands: int = Field(6, ge=1)
+    per_seconds: float = Field(30, gt=0)
+
+
+class WechatyConfig(_Strict):
+    endpoint: str | None = None
+    token: str | None = None
+    port: int = Field(0, ge=0, le=65535, description="local port for wechaty's plugin server; 0 = any free port")
+
+
+class AdapterConfig(_Strict):
+    type: Literal["console", "simulate", "wechaty"] = "console"
+    wechaty: WechatyConfig = WechatyConfig()
+
+
+class DatabaseConfig(_Strict):
+    url: str = "sqlite+aiosqlite:///qunbot.db"
+
+
+class ScheduleConfig(_Strict):
+    """Crontab lines (minute hour day month day-of-week; use day names: mon..sun), community time zone."""
+
+    post_new_members: str = "0 10 * * mon"
+
+    @field_validator("*")
+    @classmethod
+    def _crontab(cls, value: str) -> str:
+        from apscheduler.triggers.cron import CronTrigger
+
+        try:
+            CronTrigger.from_crontab(value)
+        except ValueError as exc:
+            raise ValueError(f"not a crontab line (minute hour day month day-of-week): {exc}") from None
+        return value
+
+
+class GroupConfig(_Strict):
+    room: str = Field(min_length=1)
+    name: str | None = None
+    size: int | None = Field(None, ge=1, description="member count, for platforms that cannot list members")
+
+
+class CommunityConfig(_Strict):
+    id: str
+    name: str = Field(min_length=1)
+    owners: list[str] = Field(min_length=1)
+    moderators: list[str] = []
+    treasurers: list[str] = []
+    locale: Literal["zh_CN", "en"] | None = None
+    timezone: str | None = None
+    privacy_threshold: int = Field(100, ge=1)
+    nickname_format: str = "{城市}-{行业}-{昵称}"
+    week_start: str = "mon 00:00"
+    rules: list[str] = Field([], description="group rules, summarised in the welcome; empty = the locale's default")
+    groups: list[GroupConfig] = []
+    schedule: ScheduleConfig = ScheduleConfig()
+
+    @field_validator("id")
+    @classmethod
+    def _id(cls, value: str) -> str:
+        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", value):
+            raise ValueError("use 1-32 lowercase letters, digits, '-' or '_'")
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str | None) -> str | None:
+        return _check_timezone(value) if value is not None else None
+
+    @field_validator("nickname_format")
+    @classmethod
+    def _nickname(cls, value: str) -> str:
+        names = [f for _, f, _, _ in string.Formatter().parse(value) if f is not None]
+        unknown = [n for n in names if n not in NICKNAME_FIELDS]
+        if unknown or not names:
+            raise ValueError(f"placeholders must be among {{{'}, {'.join(NICKNAME_FIELDS)}}}")
+        return value
+
+    @field_validator("week_start")
+    @classmethod
+    def _week_start(cls, value: str) -> str:
+        parse_week_start(value)
+        return value
+
+
+class Config(_Strict):
+    locale: Literal["zh_CN", "en"] = "zh_CN"
+    timezone: str = "Asia/Shanghai"
+    database: DatabaseConfig = DatabaseConfig()
+    adapter: AdapterConfig = AdapterConfig()
+    bot_names: list[str] = ["qunbot", "群助手"]
+    pacing: PacingConfig = PacingConfig()
+    rate_limit: RateLimitConfig = RateLimitConfig()
+    signup_timeout_minutes: int = Field(30, ge=1)
+    welcome_window_seconds: int = Field(60, ge=0)
+    communities: list[CommunityConfig] = Field(min_length=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _tz(cls, value: str) -> str:
+        return _check_timezone(value)
+
+    @model_validator(mode="after")
+    def _unique(self) -> "Config":
+        seen_ids: set[str] = set()
+        seen_rooms: set[str] = set()
+        for c in self.communities:
+            if c.id in seen_ids:
+                raise ValueError(f"community id '{c.id}' appears twice")
+            seen_ids.add(c.id)
+            for g in c.groups:
+                if g.room in seen_rooms:
+                    raise ValueError(f"room '{g.room}' belongs to two communities")
+                seen_rooms.add(g.room)
+        return self
+
+    def community_locale(self, community: CommunityConfig) -> str:
+        return community.locale or self.locale
+
+    def community_tz(self, community: CommunityConfig) -> ZoneInfo:
+        return ZoneInfo(community.timezone or self.timezone)
+
+
+def _check_timezone(value: str) -> str:
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone '{value}' (e.g. Asia/Shanghai)") from None
+    return value
+
+
+def parse_week_start(value: str) -> tuple[int, int, int]:
+    """'mon 00:00' -> (weekday 0-6, hour, minute)."""
+    m = re.fullmatch(r"\s*([a-z]{3})\s+(\d{1,2}):(\d{2})\s*", value.lower())
+    if not m or m.group(1) not in WEEKDAYS or int(m.group(2)) > 23 or int(m.group(3)) > 59:
+        raise ValueError("expected '<day> HH:MM' with day one of mon..sun, e.g. 'mon 00:00'")
+    return WEEKDAYS.index(m.group(1)), int(m.group(2)), int(m.group(3))
+
+
+ENV_OVERRIDES = {
+    "QUNBOT_DATABASE_URL": ("database", "url"),
+    "QUNBOT_ADAPTER": ("adapter", "type"),
+    "WECHATY_PUPPET_SERVICE_ENDPOINT": ("adapter", "wechaty", "endpoint"),
+    "WECHATY_PUPPET_SERVICE_TOKEN": ("adapter", "wechaty", "token"),
+}
+
+
+def _apply_env(raw: dict[str, Any], env: dict[str, str]) -> None:
+    for var, path in ENV_OVERRIDES.items():
+        if env.get(var):
+            node = raw
+            for key in path[:-1]:
+                node = node.setdefault(key, {})
+                if not isinstance(node, dict):
+                    break
+            else:
+                node[path[-1]] = env[var]
+
+
+def _describe(error: dict[str, Any]) -> str:
+    where = ".".join(str(p) for p in error["loc"]) or "(top level)"
+    kind = error["type"]
+    if kind == "extra_forbidden":
+        return f"{where}: unknown key"
+    if kind == "missing":
+        return f"{where}: required key is missing"
+    msg = error["msg"].removeprefix("Value error, ")
+    return f"{where}: {msg}"
+
+
+def parse_config(raw: Any, env: dict[str, str] | None = None, source: str = "config.yaml") -> Config:
+    """Validate an already-parsed YAML document; raise ConfigError naming each bad key."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{source}: expected a mapping at the top level")
+    raw = _deep_copy(raw)
+    _apply_env(raw, dict(os.environ) if env is None else env)
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as exc:
+        lines = [_describe(e) for e in exc.errors()]
+        raise ConfigError(f"{source} is invalid:\n  " + "\n  ".join(lines)) from None
+
+
+def load_config(path: str | Path, env: dict[str, str] | None = None) -> Config:
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}") from None
+    try:
+        raw = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{path} is not valid YAML: {exc}") from None
+    return parse_config(raw, env, source=str(path))
+
+
+def _deep_copy(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value

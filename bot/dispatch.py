@@ -1,0 +1,353 @@
+"""From platform event to handler: community, idempotency, permissions, one transaction, containment."""
+from __future__ import annotations
+
+import asyncio
+import difflib
+import logging
+from collections import defaultdict, deque
+from datetime import datetime, timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot import roster
+from bot.adapters.base import (Capability, ChatRef, IncomingEvent, IncomingMessage, JoinEvent, LeaveEvent,
+                               MembersEvent, MessageKind)
+from bot.context import Ctx, EventCtx
+from bot.errors import CommandError
+from bot.i18n import t
+from bot.roles import Role, allowed
+from bot.router import CommandSpec, ParsedCommand, parse_command
+from models import Community, DmChoice, Flow, Group, Member, ProcessedEvent, RoleGrant
+
+if TYPE_CHECKING:
+    from bot.app import App
+
+log = logging.getLogger("qunbot.dispatch")
+UNBOUND_COMMANDS = {"enable"}       # may be used in a room the bot does not serve yet
+
+
+class RateLimiter:
+    """At most `limit` commands per `window` per user; one notice when the limit is first hit."""
+
+    def __init__(self, limit: int, window: float) -> None:
+        self.limit = limit
+        self.window = timedelta(seconds=window)
+        self._hits: dict[str, deque[datetime]] = defaultdict(deque)
+        self._noticed: dict[str, datetime] = {}
+
+    def check(self, user_id: str, now: datetime) -> str:
+        """'ok', 'notice' (refuse and say so once) or 'quiet' (refuse silently)."""
+        hits = self._hits[user_id]
+        while hits and now - hits[0] >= self.window:
+            hits.popleft()
+        if len(hits) < self.limit:
+            hits.append(now)
+            return "ok"
+        noticed = self._noticed.get(user_id)
+        if noticed is not None and now - noticed < self.window:
+            return "quiet"
+        self._noticed[user_id] = now
+        return "notice"
+
+
+class Dispatcher:
+    def __init__(self, app: "App") -> None:
+        self.app = app
+        self.commands: dict[str, CommandSpec] = {}
+        self.specs: list[CommandSpec] = []
+        for router in app.routers:
+            for spec in router.commands:
+                for name in (spec.name, *spec.aliases):
+                    key = name.lower()
+                    if key in self.commands:
+                        raise ValueError(f"command name {name!r} registered twice")
+                    self.commands[key] = spec
+                self.specs.append(spec)
+        self.joins = [h for r in app.routers for h in r.joins]
+        self.leaves = [h for r in app.routers for h in r.leaves]
+        self.texts = [h for r in app.routers for h in r.texts]
+        rl = app.config.rate_limit
+        self.rate = RateLimiter(rl.commands, rl.per_seconds)
+        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._seen: dict[tuple[str, str], str] = {}
+
+    # ---- entry point -------------------------------------------------------------------------------------
+
+    async def handle(self, event: IncomingEvent) -> None:
+        try:
+            if isinstance(event, IncomingMessage):
+                await self._message(event)
+            elif isinstance(event, (JoinEvent, LeaveEvent)):
+                await self._membership(event)
+            elif isinstance(event, MembersEvent):
+                await self._members(event)
+        except Exception:
+            log.exception("event %s could not be handled", getattr(event, "event_id", "?"))
+
+    # ---- lookups -----------------------------------------------------------------------------------------
+
+    async def served_group(self, db: AsyncSession, room_id: str) -> Group | None:
+        group = await db.get(Group, room_id)
+        return group if group is not None and group.enabled else None
+
+    def community_config(self, community_id: str):
+        return self.app.community_config(community_id)
+
+    async def roles_of(self, db: AsyncSession, community_id: str, user_id: str) -> set[Role]:
+        cfg = self.community_config(community_id)
+        held = {Role.MEMBER}
+        if cfg is not None:
+            if user_id in cfg.owners:
+                held.add(Role.OWNER)
+            if user_id in cfg.moderators:
+                held.add(Role.MODERATOR)
+            if user_id in cfg.treasurers:
+                held.add(Role.TREASURER)
+        grants = await db.scalars(select(RoleGrant.role).where(RoleGrant.community_id == community_id,
+                                                               RoleGrant.user_id == user_id))
+        held.update(Role(r) for r in grants)
+        return held
+
+    # ---- messages ----------------------------------------------------------------------------------------
+
+    async def _message(self, event: IncomingMessage) -> None:
+        parsed = parse_command(event.text) if event.kind == MessageKind.TEXT else None
+        async with self.app.sessions() as db:
+            if event.room_id is not None:
+                group = await self.served_group(db, event.room_id)
+                if group is None:
+                    if parsed and self.commands.get(parsed.name) and self.commands[parsed.name].name in UNBOUND_COMMANDS:
+                        await self._unbound(db, event, parsed)
+                    return
+                community_id = group.community_id
+            else:
+                group = None
+                community_id = await self._dm_community(db, event, parsed)
+                if community_id is None:
+                    return
+        if parsed is None:
+            await self._chat(event, community_id, group)
+            return
+        await self._command(event, parsed, community_id, group)
+
+    async def _dm_community(self, db: AsyncSession, event: IncomingMessage, parsed: ParsedCommand | None) -> str | None:
+        """The community a private message belongs to; asks when the sender is in several."""
+        ids = list(await db.scalars(select(Member.community_id).where(Member.user_id == event.sender_id)))
+        if not ids:
+            if parsed is not None:
+                await self._answer_once(event, None, self.app.config.locale, "common.not_member")
+            return None
+        if len(ids) == 1:
+            return ids[0]
+        choice = await db.get(DmChoice, event.sender_id)
+        if parsed is not None and parsed.name in ("use", "切换"):
+            return await self._choose(event, parsed, ids)
+        if choice is not None and choice.community_id in ids:
+            return choice.community_id
+        names = await self._community_list(db, ids)
+        await self._answer_once(event, None, self.app.config.locale, "common.which_community", communities=names)
+        return None
+
+    async def _community_list(self, db: AsyncSession, ids: list[str]) -> str:
+        rows = await db.scalars(select(Community).where(Community.id.in_(ids)).order_by(Community.id))
+        return "\n".join(f"{c.id}：{c.name}" for c in rows)
+
+    async def _choose(self, event: IncomingMessage, parsed: ParsedCommand, ids: list[str]) -> None:
+        wanted = parsed.args.strip().lower()
+        async with self.app.sessions() as db:
+            if wanted not in ids:
+                names = await self._community_list(db, ids)
+                await self._answer_once(event, None, self.app.config.locale, "common.which_community",
+                                        communities=names)
+                return None
+            community = await db.get(Community, wanted)
+        async with self.app.sessions.begin() as db:
+            choice = await db.get(DmChoice, event.sender_id)
+            if choice is None:
+                db.add(DmChoice(user_id=event.sender_id, community_id=wanted))
+            else:
+                choice.community_id = wanted
+        locale = self.app.locale_of(wanted)
+        await self._answer_once(event, None, locale, "common.community_chosen", name=community.name)
+        return None
+
+    async def _unbound(self, db: AsyncSession, event: IncomingMessage, parsed: ParsedCommand) -> None:
+        """/enable in a room not served yet: only owners are answered; everyone else is ignored."""
+        owned = [c.id for c in self.app.config.communities if event.sender_id in c.owners]
+        owned += list(await db.scalars(select(RoleGrant.community_id).where(
+            RoleGrant.user_id == event.sender_id, RoleGrant.role == Role.OWNER.value)))
+        owned = sorted(set(owned))
+        if not owned:
+            return
+        wanted = parsed.args.strip().lower()
+        if wanted in owned:
+            owned = [wanted]
+        if len(owned) > 1:
+            names = await self._community_list(db, owned)
+            await self._answer_once(event, None, self.app.config.locale, "enable.which", communities=names)
+            return
+        await self._command(event, parsed, owned[0], None, unbound=True)
+
+    async def _chat(self, event: IncomingMessage, community_id: str, group: Group | None) -> None:
+        """Ordinary chat: keep the roster fresh; give it to flows (private chat, or group fallback)."""
+        needs_flow = group is None or Capability.CAN_DM not in self.app.adapter.capabilities
+        key = (event.room_id or "", event.sender_id)
+        if not needs_flow and self._seen.get(key) == event.sender_name:
+            return
+        async with self._locks[community_id]:
+            async with self.app.sessions() as db:
+                if needs_flow and not await db.scalar(select(Flow.id).where(
+                        Flow.community_id == community_id, Flow.user_id == event.sender_id)):
+                    needs_flow = False
+                    if group is None:
+                        return
+            try:
+                async with self.app.sessions.begin() as db:
+                    if needs_flow:
+                        if await db.get(ProcessedEvent, event.event_id):
+                            return
+                        db.add(ProcessedEvent(event_id=event.event_id, handled_at=self.app.clock.now()))
+                    ctx = await self._ctx(db, event, community_id, group)
+                    if needs_flow:
+                        for hook in self.texts:
+                            if await hook(ctx):
+                                break
+            except CommandError as err:
+                await self._answer_once(event, group, self.app.locale_of(community_id), err.key, **err.params)
+            except Exception:
+                log.exception("message %s could not be handled", event.event_id)
+                await self._answer_once(event, group, self.app.locale_of(community_id), "common.apology")
+            else:
+                self._seen[key] = event.sender_name
+        self.app.wake()
+
+    async def _ctx(self, db: AsyncSession, event: IncomingMessage, community_id: str, group: Group | None,
+                   spec: CommandSpec | None = None, args: str = "") -> Ctx:
+        now = self.app.clock.now()
+        community = await db.get(Community, community_id)
+        member = await roster.touch(db, community_id, event.sender_id, event.sender_name, now,
+                                    room_id=group.room_id if group else None)
+        return Ctx(app=self.app, db=db, community=community, ccfg=self.community_config(community_id), now=now,
+                   locale=self.app.locale_of(community_id), cause=event.event_id, event=event, member=member,
+                   group=group, roles=await self.roles_of(db, community_id, event.sender_id), command=spec,
+                   args=args)
+
+    async def _command(self, event: IncomingMessage, parsed: ParsedCommand, community_id: str,
+                       group: Group | None, *, unbound: bool = False) -> None:
+        locale = self.app.locale_of(community_id)
+        spec = self.commands.get(parsed.name)
+        now = self.app.clock.now()
+        verdict = self.rate.check(event.sender_id, now)
+        if verdict != "ok":
+            if verdict == "notice":
+                await self._answer_once(event, group, locale, "common.rate_limited", record=False,
+                                        mentions=(event.sender_id,), name=event.sender_name)
+            return
+        if spec is None:
+            await self._unknown(event, parsed, group, locale)
+            return
+        async with self._locks[community_id]:
+            try:
+                async with self.app.sessions.begin() as db:
+                    if await db.get(ProcessedEvent, event.event_id):
+                        log.info("event %s was redelivered; ignored", event.event_id)
+                        return
+                    db.add(ProcessedEvent(event_id=event.event_id, handled_at=now))
+                    ctx = await self._ctx(db, event, community_id, group, spec, parsed.args)
+                    if unbound:
+                        ctx.roles.add(Role.OWNER)   # _unbound checked ownership of this community
+                    self._check(spec, ctx)
+                    await spec.handler(ctx)
+            except IntegrityError:
+                log.info("event %s was handled concurrently; ignored", event.event_id)
+                return
+            except CommandError as err:
+                await self._answer_once(event, group, locale, err.key, **err.params)
+            except Exception:
+                log.exception("command /%s in message %s failed", parsed.name, event.event_id)
+                await self._answer_once(event, group, locale, "common.apology")
+        self.app.wake()
+
+    def _check(self, spec: CommandSpec, ctx: Ctx) -> None:
+        if spec.in_group and ctx.is_private:
+            raise CommandError("common.group_only", command=spec.name)
+        if spec.private and not ctx.is_private:
+            raise CommandError("common.private_only", command=spec.name)
+        if not allowed(spec.role, ctx.roles):
+            raise CommandError("common.forbidden", role=ctx.t(f"role.{spec.role.value}"))
+
+    async def _unknown(self, event: IncomingMessage, parsed: ParsedCommand, group: Group | None,
+                       locale: str) -> None:
+        visible = [n for n, s in self.commands.items() if not s.hidden]
+        close = difflib.get_close_matches(parsed.name, visible, n=1, cutoff=0.6)
+        if close:
+            await self._answer_once(event, group, locale, "common.unknown_close", command=parsed.name,
+                                    suggestion=close[0])
+        else:
+            await self._answer_once(event, group, locale, "common.unknown", command=parsed.name)
+
+    async def _answer_once(self, event: IncomingMessage, group: Group | None, locale: str, key: str, *,
+                           record: bool = True, mentions: tuple[str, ...] = (), **params) -> None:
+        """Reply with one locale text, marking the event handled so a redelivery does not answer twice."""
+        from bot import outbox
+
+        chat = ChatRef(room_id=group.room_id) if group else ChatRef(user_id=event.sender_id)
+        reply_to = {"event_id": event.event_id, "token": event.reply_token} if event.reply_token else None
+        try:
+            async with self.app.sessions.begin() as db:
+                if record:
+                    if await db.get(ProcessedEvent, event.event_id):
+                        return
+                    db.add(ProcessedEvent(event_id=event.event_id, handled_at=self.app.clock.now()))
+                await outbox.enqueue(db, self.app.config.pacing, chat, t(locale, key, **params),
+                                     now=self.app.clock.now(), mentions=mentions, cause=event.event_id,
+                                     reply_to=reply_to)
+        except IntegrityError:
+            return
+        self.app.wake()
+
+    # ---- joins, leaves, member lists ---------------------------------------------------------------------
+
+    async def _membership(self, event: JoinEvent | LeaveEvent) -> None:
+        async with self.app.sessions() as db:
+            group = await self.served_group(db, event.room_id)
+        if group is None:
+            return
+        community_id = group.community_id
+        async with self._locks[community_id]:
+            try:
+                async with self.app.sessions.begin() as db:
+                    if await db.get(ProcessedEvent, event.event_id):
+                        return
+                    now = self.app.clock.now()
+                    db.add(ProcessedEvent(event_id=event.event_id, handled_at=now))
+                    if isinstance(event, JoinEvent):
+                        member = await roster.record_join(db, community_id, event.room_id, event.user_id,
+                                                          event.name, event.inviter_id, now)
+                        hooks = self.joins
+                    else:
+                        await roster.record_leave(db, event.room_id, event.user_id, now)
+                        member = await roster.get_member(db, community_id, event.user_id)
+                        hooks = self.leaves
+                    ctx = EventCtx(app=self.app, db=db, community=await db.get(Community, community_id),
+                                   ccfg=self.community_config(community_id), now=now,
+                                   locale=self.app.locale_of(community_id), cause=event.event_id, event=event,
+                                   group=group, member=member)
+                    for hook in hooks:
+                        await hook(ctx)
+            except Exception:
+                log.exception("%s %s could not be handled", type(event).__name__, event.event_id)
+        self._seen.pop((event.room_id, event.user_id), None)
+        self.app.wake()
+
+    async def _members(self, event: MembersEvent) -> None:
+        async with self.app.sessions.begin() as db:
+            group = await self.served_group(db, event.room_id)
+            if group is None or await db.get(ProcessedEvent, event.event_id):
+                return
+            db.add(ProcessedEvent(event_id=event.event_id, handled_at=self.app.clock.now()))
+            await roster.sync_room(db, group.community_id, event.room_id, event.members, self.app.clock.now())
+        self._seen = {k: v for k, v in self._seen.items() if k[0] != event.room_id}

@@ -1,0 +1,165 @@
+"""Stored outgoing messages: per-chat pacing, splitting, retry with backoff, at most once."""
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.adapters.base import Adapter, ChatRef, Outgoing, SendError
+from bot.clock import Clock
+from bot.config import PacingConfig
+from models.outbox import FAILED, LOST, PENDING, SENDING, SENT, SHED, OutboxMessage
+
+log = logging.getLogger("qunbot.outbox")
+
+
+def split_text(text: str, limit: int) -> list[str]:
+    """Split on line boundaries into chunks of at most `limit` characters; cut a line only if it alone is longer."""
+    if len(text) <= limit:
+        return [text]
+    chunks: list[str] = []
+    current = ""
+    for line in text.split("\n"):
+        while len(line) > limit:
+            if current:
+                chunks.append(current)
+                current = ""
+            chunks.append(line[:limit])
+            line = line[limit:]
+        candidate = f"{current}\n{line}" if current else line
+        if len(candidate) > limit:
+            chunks.append(current)
+            current = line
+        else:
+            current = candidate
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+async def enqueue(db: AsyncSession, pacing: PacingConfig, chat: ChatRef, text: str, *, now: datetime,
+                  mentions: Sequence[str] = (), kind: str = "say", path: str | None = None,
+                  target: str | None = None, reply_to: dict | None = None, purpose: str | None = None,
+                  cause: str | None = None, not_before: datetime | None = None) -> list[OutboxMessage]:
+    """Store a message (split if long) in the caller's transaction; it is sent after commit."""
+    pending = await db.scalar(
+        select(func.count()).select_from(OutboxMessage)
+        .where(OutboxMessage.chat_key == chat.key, OutboxMessage.status == PENDING)
+    )
+    status = PENDING
+    if (pending or 0) >= pacing.max_queue:
+        log.warning("outbox for %s is full (%d pending): shedding a message caused by %s", chat.key, pending, cause)
+        status = SHED
+    rows = []
+    for i, chunk in enumerate(split_text(text, pacing.max_chars) if kind == "say" else [text]):
+        row = OutboxMessage(
+            chat_key=chat.key, kind=kind, text=chunk, mentions=list(mentions) if i == 0 else [], path=path,
+            target=target, reply_to=reply_to, purpose=purpose, cause=cause, status=status, attempts=0,
+            not_before=not_before or now, created_at=now,
+        )
+        db.add(row)
+        rows.append(row)
+    return rows
+
+
+async def find_pending(db: AsyncSession, chat: ChatRef, purpose: str) -> OutboxMessage | None:
+    return await db.scalar(
+        select(OutboxMessage).where(OutboxMessage.chat_key == chat.key, OutboxMessage.purpose == purpose,
+                                    OutboxMessage.status == PENDING)
+        .order_by(OutboxMessage.id).limit(1)
+    )
+
+
+class OutboxSender:
+    """Hands stored rows to the adapter when their chat's pacing allows."""
+
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], adapter: Adapter, clock: Clock,
+                 pacing: PacingConfig) -> None:
+        self.sessions = sessions
+        self.adapter = adapter
+        self.clock = clock
+        self.pacing = pacing
+        self.interval = timedelta(seconds=pacing.min_interval_seconds)
+        self._last_sent: dict[str, datetime] = {}
+
+    async def recover(self) -> None:
+        """Rows claimed but never confirmed were maybe sent: never resend them (at most once), say so."""
+        async with self.sessions.begin() as db:
+            stuck = (await db.scalars(select(OutboxMessage).where(OutboxMessage.status == SENDING))).all()
+            for row in stuck:
+                log.error("outbox row %d to %s was being sent when the bot stopped; not resending it", row.id,
+                          row.chat_key)
+                row.status = LOST
+            last = await db.execute(
+                select(OutboxMessage.chat_key, func.max(OutboxMessage.sent_at))
+                .where(OutboxMessage.status == SENT).group_by(OutboxMessage.chat_key)
+            )
+            self._last_sent.update({k: v for k, v in last if v is not None})
+
+    async def _heads(self, db: AsyncSession) -> dict[str, datetime]:
+        rows = await db.execute(
+            select(OutboxMessage.chat_key, func.min(OutboxMessage.not_before))
+            .where(OutboxMessage.status == PENDING).group_by(OutboxMessage.chat_key)
+        )
+        return {key: self._due(key, earliest) for key, earliest in rows}
+
+    def _due(self, chat_key: str, earliest: datetime) -> datetime:
+        last = self._last_sent.get(chat_key)
+        return max(earliest, last + self.interval) if last else earliest
+
+    async def next_due(self) -> datetime | None:
+        async with self.sessions() as db:
+            heads = await self._heads(db)
+        return min(heads.values(), default=None)
+
+    async def send_due(self, now: datetime) -> int:
+        """Send at most one message per chat whose turn has come; returns how many were handed over."""
+        async with self.sessions() as db:
+            heads = await self._heads(db)
+            due = [key for key, at in heads.items() if at <= now]
+            claimed: list[OutboxMessage] = []
+            for key in due:
+                row = await db.scalar(
+                    select(OutboxMessage).where(OutboxMessage.chat_key == key, OutboxMessage.status == PENDING,
+                                                OutboxMessage.not_before <= now)
+                    .order_by(OutboxMessage.id).limit(1)
+                )
+                if row is None:
+                    continue
+                result = await db.execute(
+                    update(OutboxMessage).where(OutboxMessage.id == row.id, OutboxMessage.status == PENDING)
+                    .values(status=SENDING, attempts=OutboxMessage.attempts + 1)
+                    .execution_options(synchronize_session=False)
+                )
+                if result.rowcount == 1:  # another process may have claimed it first
+                    claimed.append(row)
+            await db.commit()
+        for row in sorted(claimed, key=lambda r: r.id):
+            await self._send(row, now)
+        return len(claimed)
+
+    async def _send(self, row: OutboxMessage, now: datetime) -> None:
+        out = Outgoing(chat=ChatRef.from_key(row.chat_key), text=row.text, mention_ids=tuple(row.mentions or ()),
+                       kind=row.kind, path=row.path, target=row.target, reply_to=row.reply_to)
+        attempts = row.attempts + 1
+        values: dict = {}
+        try:
+            await self.adapter.send(out)
+            values = {"status": SENT, "sent_at": now}
+        except SendError as exc:
+            if exc.transient and attempts < self.pacing.max_attempts:
+                delay = self.pacing.retry_base_seconds * 2 ** (attempts - 1)
+                log.warning("send to %s failed (%s); retry %d in %.0fs", row.chat_key, exc, attempts, delay)
+                values = {"status": PENDING, "not_before": now + timedelta(seconds=delay)}
+            else:
+                log.error("send to %s failed for good after %d attempts: %s", row.chat_key, attempts, exc)
+                values = {"status": FAILED}
+        except Exception:
+            log.exception("adapter raised while sending outbox row %d to %s", row.id, row.chat_key)
+            values = {"status": FAILED}
+        self._last_sent[row.chat_key] = now
+        async with self.sessions.begin() as db:
+            await db.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(**values))

@@ -1,0 +1,109 @@
+"""The community roster: who is a member, in which rooms, under which name."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Iterable, Sequence
+
+from sqlalchemy import func, select, update
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.adapters.base import Member as PlatformMember
+from models import Group, Member, RoomMember
+
+
+async def get_member(db: AsyncSession, community_id: str, user_id: str) -> Member | None:
+    return await db.scalar(select(Member).where(Member.community_id == community_id, Member.user_id == user_id))
+
+
+async def touch(db: AsyncSession, community_id: str, user_id: str, name: str, now: datetime,
+                room_id: str | None = None) -> Member:
+    """Make sure the user is in the roster under their latest name (and present in `room_id`)."""
+    member = await get_member(db, community_id, user_id)
+    name = name.strip()[:100] or user_id
+    if member is None:
+        member = Member(community_id=community_id, user_id=user_id, display_name=name, first_seen_at=now)
+        db.add(member)
+        await db.flush()
+    elif name and member.display_name != name and name != user_id:
+        member.display_name = name
+    if room_id is not None:
+        await _mark_present(db, room_id, user_id, now, joined=False)
+    return member
+
+
+async def _mark_present(db: AsyncSession, room_id: str, user_id: str, now: datetime, *, joined: bool) -> None:
+    row = await db.get(RoomMember, (room_id, user_id))
+    if row is None:
+        db.add(RoomMember(room_id=room_id, user_id=user_id, present=True, joined_at=now if joined else None))
+    elif not row.present or joined:
+        row.present = True
+        row.left_at = None
+        if joined:
+            row.joined_at = now
+
+
+async def record_join(db: AsyncSession, community_id: str, room_id: str, user_id: str, name: str,
+                      inviter_id: str | None, at: datetime) -> Member:
+    member = await touch(db, community_id, user_id, name, at)
+    if member.joined_at is None:
+        member.joined_at = at
+        member.invited_by = inviter_id
+    await _mark_present(db, room_id, user_id, at, joined=True)
+    return member
+
+
+async def record_leave(db: AsyncSession, room_id: str, user_id: str, at: datetime) -> None:
+    row = await db.get(RoomMember, (room_id, user_id))
+    if row is not None:
+        row.present = False
+        row.left_at = at
+
+
+async def sync_room(db: AsyncSession, community_id: str, room_id: str, members: Sequence[PlatformMember],
+                    at: datetime) -> None:
+    """Apply the platform's full member list: listed users are present, everyone else has left."""
+    listed = {m.user_id for m in members}
+    for m in members:
+        await touch(db, community_id, m.user_id, m.name, at, room_id=room_id)
+    await db.execute(
+        update(RoomMember)
+        .where(RoomMember.room_id == room_id, RoomMember.present.is_(True), RoomMember.user_id.not_in(listed))
+        .values(present=False, left_at=at)
+    )
+
+
+async def group_size(db: AsyncSession, group: Group) -> int:
+    if group.size_hint:
+        return group.size_hint
+    count = await db.scalar(
+        select(func.count()).select_from(RoomMember)
+        .where(RoomMember.room_id == group.room_id, RoomMember.present.is_(True))
+    )
+    return int(count or 0)
+
+
+async def largest_group_size(db: AsyncSession, community_id: str) -> int:
+    groups = (await db.scalars(select(Group).where(Group.community_id == community_id, Group.enabled))).all()
+    sizes = [await group_size(db, g) for g in groups]
+    return max(sizes, default=0)
+
+
+async def in_room(db: AsyncSession, room_id: str, user_id: str) -> bool:
+    row = await db.get(RoomMember, (room_id, user_id))
+    return bool(row and row.present)
+
+
+async def members_by_user(db: AsyncSession, community_id: str, user_ids: Iterable[str]) -> dict[str, Member]:
+    ids = list(user_ids)
+    if not ids:
+        return {}
+    rows = await db.scalars(select(Member).where(Member.community_id == community_id, Member.user_id.in_(ids)))
+    return {m.user_id: m for m in rows}
+
+
+async def find_by_name(db: AsyncSession, community_id: str, name: str) -> list[Member]:
+    rows = await db.scalars(
+        select(Member).where(Member.community_id == community_id, Member.display_name == name,
+                             Member.deleted_at.is_(None))
+    )
+    return list(rows)

@@ -1,0 +1,91 @@
+"""Command registration (one Router per handler module) and command-line parsing."""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Awaitable, Callable, TYPE_CHECKING
+
+from bot.roles import Role
+
+if TYPE_CHECKING:
+    from bot.context import Ctx, EventCtx
+    from scheduler.core import JobCtx
+
+Handler = Callable[["Ctx"], Awaitable[None]]
+
+# A command starts with / or ／ and a name of Latin letters or CJK characters, followed by whitespace or the
+# end. So WeChat emoji codes (/::) /:rose), paths (/usr/bin) and URLs are ordinary chat.
+_COMMAND = re.compile(r"[/／]([A-Za-z\u4e00-\u9fff][A-Za-z_\u4e00-\u9fff]{0,30})(?=$|[\s\u2005\u3000])(.*)\Z", re.S)
+# Leading @-mentions (of the bot) before a command: "@群助手 /help", WeCom's "@Bot /rank".
+_LEADING_AT = re.compile(r"\A(?:@[^\s\u2005\u3000]{1,40}[\s\u2005\u3000]+){1,2}(?=[/／])")
+
+
+@dataclass(frozen=True, slots=True)
+class ParsedCommand:
+    name: str
+    args: str
+
+
+def parse_command(text: str) -> ParsedCommand | None:
+    """The command in a message, or None when it is ordinary chat."""
+    text = _LEADING_AT.sub("", text.strip(), count=1)
+    m = _COMMAND.match(text)
+    if not m:
+        return None
+    return ParsedCommand(name=m.group(1).lower(), args=m.group(2).strip(" \t\u2005\u3000\n"))
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    handler: Handler
+    aliases: tuple[str, ...] = ()
+    role: Role = Role.MEMBER
+    in_group: bool = False        # only in a group chat
+    private: bool = False         # only in private chat
+    hidden: bool = False          # not listed by /help (flow steps such as /agree are listed under signup)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    func: Callable[["JobCtx"], Awaitable[None]]
+    catch_up: str                 # "latest": announcements run for the latest missed period only; "each": ledgers
+
+
+@dataclass
+class Router:
+    commands: list[CommandSpec] = field(default_factory=list)
+    joins: list[Callable[["EventCtx"], Awaitable[None]]] = field(default_factory=list)
+    leaves: list[Callable[["EventCtx"], Awaitable[None]]] = field(default_factory=list)
+    texts: list[Callable[["Ctx"], Awaitable[bool]]] = field(default_factory=list)
+    jobs: list[JobSpec] = field(default_factory=list)
+
+    def command(self, name: str, *, aliases: tuple[str, ...] = (), role: Role = Role.MEMBER,
+                in_group: bool = False, private: bool = False, hidden: bool = False):
+        def register(fn: Handler) -> Handler:
+            self.commands.append(CommandSpec(name, fn, aliases, role, in_group, private, hidden))
+            return fn
+        return register
+
+    def on_join(self, fn):
+        self.joins.append(fn)
+        return fn
+
+    def on_leave(self, fn):
+        self.leaves.append(fn)
+        return fn
+
+    def on_text(self, fn):
+        """A hook for ordinary (non-command) messages; returns True when it consumed the message."""
+        self.texts.append(fn)
+        return fn
+
+    def job(self, name: str, *, catch_up: str):
+        if catch_up not in ("latest", "each"):
+            raise ValueError("catch_up must be 'latest' or 'each'")
+
+        def register(fn):
+            self.jobs.append(JobSpec(name, fn, catch_up))
+            return fn
+        return register

@@ -1,0 +1,39 @@
+"""/help, generated from the registered commands, their aliases and their help.<command> locale texts."""
+from __future__ import annotations
+
+from bot.context import Ctx
+from bot.errors import CommandError
+from bot.roles import allowed
+from bot.router import CommandSpec, Router
+
+router = Router()
+
+
+def _names(spec: CommandSpec) -> str:
+    return " ".join(f"/{n}" for n in (*spec.aliases[:1], spec.name))
+
+
+def summary(ctx: Ctx, spec: CommandSpec) -> str:
+    return ctx.t(f"help.{spec.name}").split("\n", 1)[0]
+
+
+@router.command("help", aliases=("帮助",))
+async def help(ctx: Ctx) -> None:
+    """List the commands this member may use, or explain one."""
+    dispatcher = ctx.app.dispatcher
+    wanted = ctx.args.strip().lstrip("/／").lower()
+    if wanted:
+        spec = dispatcher.commands.get(wanted)
+        if spec is None:
+            raise CommandError("help.unknown", command=wanted[:20])
+        aliases = " ".join(f"/{a}" for a in spec.aliases)
+        await ctx.reply("help.one", names=f"/{spec.name} {aliases}".strip(),
+                        text=ctx.t(f"help.{spec.name}"))
+        return
+    lines = [ctx.t("help.title", community=ctx.community.name)]
+    for spec in dispatcher.specs:
+        if spec.hidden or not allowed(spec.role, ctx.roles):
+            continue
+        lines.append(f"{_names(spec)} — {summary(ctx, spec)}")
+    lines.append(ctx.t("help.footer"))
+    await ctx.reply_text("\n".join(lines))

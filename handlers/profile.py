@@ -1,0 +1,292 @@
+"""Profiles: one-line and guided signup with explicit consent, view, edit, delete; nickname suggestion."""
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import delete, select
+
+from bot.adapters.base import Capability, ChatRef
+from bot.config import NICKNAME_FIELDS
+from bot.context import BaseCtx, Ctx
+from bot.errors import CommandError
+from bot.router import Router
+from handlers import privacy
+from handlers.text import cut_async, has_control_chars, items, visible_length
+from models import Flow, Member, Profile, ProfileTerm
+from models.profile import PROFILE_FIELDS
+
+if TYPE_CHECKING:
+    from models import Community
+
+router = Router()
+
+# Accepted keys (Chinese and English) for each profile field.
+FIELD_KEYS: dict[str, str] = {
+    "姓名": "real_name", "name": "real_name", "realname": "real_name",
+    "公司": "company", "company": "company",
+    "城市": "city", "city": "city",
+    "职位": "title", "title": "title", "role": "title", "job": "title",
+    "行业": "industry", "industry": "industry",
+    "发展路径": "path", "路径": "path", "path": "path", "career": "path",
+    "擅长": "skills", "skills": "skills", "expertise": "skills",
+    "诉求": "needs", "needs": "needs",
+    "兴趣": "interests", "interests": "interests",
+}
+LIMITS = {"real_name": 20, "company": 40, "city": 20, "title": 30, "industry": 30, "path": 100, "skills": 100,
+          "needs": 100, "interests": 100}
+GUIDED_ORDER = ("city", "title", "industry", "path", "skills", "needs", "interests", "real_name", "company")
+SEARCHABLE = ("skills", "title", "industry", "interests", "needs", "path", "city")
+SKIP_WORDS = {"跳过", "skip", "-", "无", "none"}
+_PAIR_SPLIT = re.compile(r"[;；\n]+")
+_KEY_VALUE = re.compile(r"\s*([^=＝:：]+?)\s*[=＝:：]\s*(.*)\Z", re.S)
+
+
+def check_value(ctx: BaseCtx, field: str, value: str) -> str:
+    value = value.strip()
+    label = ctx.t(f"field.{field}")
+    if not value:
+        raise CommandError("signup.empty", field=label)
+    if has_control_chars(value):
+        raise CommandError("signup.bad_chars", field=label)
+    if visible_length(value) > LIMITS[field]:
+        raise CommandError("signup.too_long", field=label, limit=LIMITS[field])
+    return value
+
+
+def parse_form(ctx: BaseCtx, text: str) -> dict[str, str]:
+    """'城市=北京; 职位=产品经理' -> {'city': '北京', 'title': '产品经理'}; CommandError on any bad pair."""
+    fields: dict[str, str] = {}
+    for part in _PAIR_SPLIT.split(text):
+        if not part.strip():
+            continue
+        m = _KEY_VALUE.match(part)
+        if not m:
+            raise CommandError("signup.bad_pair", part=part.strip()[:30])
+        key = m.group(1).strip().lower()
+        field = FIELD_KEYS.get(key)
+        if field is None:
+            raise CommandError("signup.unknown_key", key=m.group(1).strip()[:20], keys=key_list(ctx))
+        fields[field] = check_value(ctx, field, m.group(2))
+    if not fields:
+        raise CommandError("signup.usage")
+    return fields
+
+
+def key_list(ctx: BaseCtx) -> str:
+    return "、".join(ctx.t(f"field.{f}") for f in PROFILE_FIELDS)
+
+
+def suggested_nickname(fmt: str, member: Member, fields: dict[str, str]) -> str:
+    values = {
+        "city": fields.get("city", ""), "industry": fields.get("industry", ""), "title": fields.get("title", ""),
+        "real_name": fields.get("real_name", ""),
+        # A nickname already in the suggested form keeps only its last part.
+        "nickname": re.split(r"[-_|·]", member.display_name)[-1],
+    }
+    text = fmt.format_map({key: values[field] for key, field in NICKNAME_FIELDS.items()})
+    text = re.sub(r"([-_|·])(?:\s*[-_|·])+", r"\1", text)
+    return text.strip(" -_|·") or member.display_name
+
+
+def render_fields(ctx: BaseCtx, fields: dict[str, str], *, private: bool = True) -> str:
+    shown = [f for f in PROFILE_FIELDS if fields.get(f) and (private or f not in privacy.PRIVATE_FIELDS)]
+    return "\n".join(f"{ctx.t(f'field.{f}')}：{fields[f]}" for f in shown)
+
+
+async def load_flow(ctx: BaseCtx, user_id: str) -> Flow | None:
+    return await ctx.db.scalar(select(Flow).where(Flow.community_id == ctx.community.id, Flow.user_id == user_id))
+
+
+def flow_expired(ctx: BaseCtx, flow: Flow) -> bool:
+    return flow.expires_at <= ctx.now
+
+
+async def start_flow(ctx: Ctx, chat: ChatRef, fields: dict[str, str], step: str, index: int = 0) -> Flow:
+    flow = await load_flow(ctx, ctx.sender_id)
+    if flow is not None:
+        await ctx.db.delete(flow)
+        await ctx.db.flush()
+    flow = Flow(community_id=ctx.community.id, user_id=ctx.sender_id, kind="signup", step=step, chat_key=chat.key,
+                data={"fields": fields, "index": index}, expires_at=ctx.now + _timeout(ctx))
+    ctx.db.add(flow)
+    return flow
+
+
+def _timeout(ctx: BaseCtx) -> timedelta:
+    return timedelta(minutes=ctx.app.config.signup_timeout_minutes)
+
+
+async def consent_text(ctx: Ctx, fields: dict[str, str]) -> str:
+    return ctx.t("signup.consent", fields=render_fields(ctx, fields), threshold=ctx.ccfg.privacy_threshold,
+                 community=ctx.community.name)
+
+
+@router.command("signup", aliases=("登记", "报名"))
+async def signup(ctx: Ctx) -> None:
+    """One-line signup (fields given) or a guided one (no fields); both end with the consent step."""
+    if ctx.args:
+        fields = parse_form(ctx, ctx.args)
+        await start_flow(ctx, ctx.chat, fields, step="consent")
+        await ctx.reply_text(await consent_text(ctx, fields))
+        return
+    if ctx.is_private or ctx.can(Capability.CAN_DM):
+        chat = ChatRef(user_id=ctx.sender_id)
+    else:
+        chat = ctx.chat
+    await start_flow(ctx, chat, {}, step="ask")
+    if not ctx.is_private and chat != ctx.chat:
+        await ctx.reply("signup.moved_to_dm", mentions=(ctx.sender_id,), name=ctx.member.display_name)
+    await ctx.post(chat, ctx.t("signup.guided_intro", minutes=ctx.app.config.signup_timeout_minutes) + "\n"
+                   + _question(ctx, 0))
+
+
+def _question(ctx: BaseCtx, index: int) -> str:
+    field = GUIDED_ORDER[index]
+    return ctx.t("signup.ask", n=index + 1, total=len(GUIDED_ORDER), field=ctx.t(f"field.{field}"),
+                 example=ctx.t(f"example.{field}"), limit=LIMITS[field])
+
+
+@router.on_text
+async def guided_answer(ctx: Ctx) -> bool:
+    """A plain message in the chat where the member's signup flow runs is the answer to its question."""
+    flow = await load_flow(ctx, ctx.sender_id)
+    if flow is None or flow.chat_key != ctx.chat.key:
+        return False
+    chat = ChatRef.from_key(flow.chat_key)
+    if flow_expired(ctx, flow):
+        await ctx.db.delete(flow)
+        await ctx.post(chat, ctx.t("signup.expired"))
+        return True
+    if flow.step == "consent":
+        await ctx.post(chat, ctx.t("signup.awaiting_consent"))
+        return True
+    data = dict(flow.data)
+    fields = dict(data["fields"])
+    index = data["index"]
+    answer = ctx.event.text.strip()
+    if answer.lower() not in SKIP_WORDS:
+        fields[GUIDED_ORDER[index]] = check_value(ctx, GUIDED_ORDER[index], answer)
+    index += 1
+    flow.expires_at = ctx.now + _timeout(ctx)
+    if index < len(GUIDED_ORDER):
+        flow.data = {"fields": fields, "index": index}
+        await ctx.post(chat, _question(ctx, index))
+        return True
+    if not fields:
+        await ctx.db.delete(flow)
+        await ctx.post(chat, ctx.t("signup.nothing_given"))
+        return True
+    flow.step, flow.data = "consent", {"fields": fields, "index": index}
+    await ctx.post(chat, await consent_text(ctx, fields))
+    return True
+
+
+@router.command("agree", aliases=("同意",), hidden=True)
+async def agree(ctx: Ctx) -> None:
+    """Confirm the consent step: the profile enters the directory."""
+    flow = await load_flow(ctx, ctx.sender_id)
+    if flow is None or flow.kind != "signup":
+        raise CommandError("agree.nothing")
+    if flow_expired(ctx, flow):
+        await ctx.db.delete(flow)
+        raise CommandError("signup.expired")
+    if flow.step != "consent":
+        raise CommandError("agree.not_yet")
+    fields = dict(flow.data["fields"])
+    await ctx.db.delete(flow)
+    await save_profile(ctx, ctx.member, fields, replace=True)
+    await ctx.reply("signup.done", mentions=(), name=ctx.member.display_name,
+                    nickname=suggested_nickname(ctx.ccfg.nickname_format, ctx.member, fields))
+
+
+@router.command("cancel", aliases=("取消",), hidden=True)
+async def cancel(ctx: Ctx) -> None:
+    """Abandon the running multi-step flow."""
+    flow = await load_flow(ctx, ctx.sender_id)
+    if flow is None:
+        raise CommandError("cancel.nothing")
+    await ctx.db.delete(flow)
+    await ctx.reply("cancel.ok")
+
+
+async def save_profile(ctx: BaseCtx, member: Member, fields: dict[str, str], *, replace: bool) -> Profile:
+    profile = await ctx.db.get(Profile, member.id)
+    if profile is None:
+        profile = Profile(member_id=member.id, community_id=member.community_id, consented_at=ctx.now,
+                          updated_at=ctx.now)
+        ctx.db.add(profile)
+    for field in PROFILE_FIELDS:
+        if field in fields:
+            setattr(profile, field, fields[field])
+        elif replace:
+            setattr(profile, field, None)
+    if replace:
+        profile.consented_at = ctx.now
+    profile.updated_at = ctx.now
+    await ctx.db.flush()
+    await index_profile(ctx, profile)
+    return profile
+
+
+async def index_profile(ctx: BaseCtx, profile: Profile) -> None:
+    """Rebuild the search terms of one profile: each listed item exactly, plus its jieba tokens."""
+    await ctx.db.execute(delete(ProfileTerm).where(ProfileTerm.member_id == profile.member_id))
+    terms: dict[tuple[str, str], bool] = {}
+    for field in SEARCHABLE:
+        value = getattr(profile, field)
+        if not value:
+            continue
+        for item in items(value):
+            terms[(field, item[:100])] = True
+            for token in await cut_async(item):
+                terms.setdefault((field, token[:100]), False)
+    ctx.db.add_all(ProfileTerm(member_id=profile.member_id, field=f, term=t, community_id=profile.community_id,
+                               exact=exact) for (f, t), exact in terms.items())
+
+
+@router.command("profile", aliases=("资料", "我的资料"))
+async def profile(ctx: Ctx) -> None:
+    """View your profile, edit fields (key=value), or delete all your data."""
+    args = ctx.args.strip()
+    words = args.lower().split()
+    if words and words[0] in ("delete", "删除"):
+        if len(words) == 2 and words[1] in ("confirm", "确认"):
+            await delete_member_data(ctx, ctx.member)
+            await ctx.reply("profile.deleted")
+        elif len(words) == 1:
+            await ctx.reply("profile.delete_confirm")
+        else:
+            raise CommandError("profile.usage")
+        return
+    current = await ctx.db.get(Profile, ctx.member.id)
+    if not args:
+        if current is None:
+            raise CommandError("profile.none")
+        private = ctx.is_private or await privacy.shares_everything(ctx)
+        text = ctx.t("profile.show", name=ctx.member.display_name, fields=render_fields(ctx, current.fields(),
+                                                                                    private=private))
+        if not ctx.is_private and not private:
+            text += "\n" + ctx.t("profile.more_in_private")
+        await ctx.reply_text(text)
+        return
+    if current is None:
+        raise CommandError("profile.none")
+    fields = parse_form(ctx, args)
+    await save_profile(ctx, ctx.member, fields, replace=False)
+    merged = current.fields()
+    await ctx.reply("profile.updated", fields="、".join(ctx.t(f"field.{f}") for f in fields),
+                    nickname=suggested_nickname(ctx.ccfg.nickname_format, ctx.member, merged))
+
+
+async def delete_member_data(ctx: BaseCtx, member: Member) -> None:
+    """Remove the profile and personal fields; the member row stays under a stable pseudonym for ledgers."""
+    await ctx.db.execute(delete(ProfileTerm).where(ProfileTerm.member_id == member.id))
+    await ctx.db.execute(delete(Profile).where(Profile.member_id == member.id))
+    await ctx.db.execute(delete(Flow).where(Flow.community_id == member.community_id,
+                                            Flow.user_id == member.user_id))
+    member.display_name = ctx.t("profile.pseudonym", n=member.id)
+    member.user_id = f"deleted:{member.id}"
+    member.invited_by = None
+    member.deleted_at = ctx.now

@@ -1,0 +1,51 @@
+"""Chinese text helpers: jieba loaded once, off the event loop; items and search terms."""
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import threading
+import unicodedata
+
+_lock = threading.Lock()
+_jieba = None
+_ITEM_SPLIT = re.compile(r"[,，、;；/|\n]+|\s{2,}")
+_WORD = re.compile(r"[\w\u4e00-\u9fff]", re.U)
+
+
+def warm_up():
+    """Load jieba and its dictionary (about a second); safe to call from any thread, loads once."""
+    global _jieba
+    with _lock:
+        if _jieba is None:
+            import jieba
+
+            jieba.setLogLevel(logging.WARNING)
+            jieba.initialize()
+            _jieba = jieba
+    return _jieba
+
+
+def cut(text: str) -> list[str]:
+    """Search tokens of `text`, lower-cased, punctuation dropped (blocking: call through `cut_async`)."""
+    jieba = warm_up()
+    return [w.lower() for w in jieba.cut_for_search(text) if w.strip() and _WORD.search(w)]
+
+
+async def cut_async(text: str) -> list[str]:
+    return await asyncio.get_running_loop().run_in_executor(None, cut, text)
+
+
+def items(value: str) -> list[str]:
+    """'增长, 文案、SEO' -> ['增长', '文案', 'seo']: the comma-separated entries of a field."""
+    return [i.strip().lower() for i in _ITEM_SPLIT.split(value) if i.strip()]
+
+
+def visible_length(text: str) -> int:
+    """Characters as a member counts them: combining marks, variation selectors and joiners don't count."""
+    return sum(1 for ch in text
+               if unicodedata.category(ch) not in ("Mn", "Me", "Cf") and not 0xFE00 <= ord(ch) <= 0xFE0F)
+
+
+def has_control_chars(text: str) -> bool:
+    return any(unicodedata.category(ch) == "Cc" for ch in text)

@@ -1,0 +1,94 @@
+"""Newcomers: one combined welcome per burst of joins, and the weekly new-members post."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+from sqlalchemy import select, update
+
+from bot import outbox, roster
+from bot.adapters.base import ChatRef, JoinEvent
+from bot.context import BaseCtx, EventCtx
+from bot.router import Router
+from bot.weeks import last_completed_week
+from handlers import privacy
+from models import Member, OutboxMessage, Profile
+from models.outbox import PENDING
+from scheduler.core import JobCtx
+
+router = Router()
+WELCOME = "welcome"
+MAX_LISTED = 30
+
+
+def _rules(ctx: BaseCtx) -> str:
+    rules = ctx.ccfg.rules or ctx.t("welcome.default_rules").split("\n")
+    return "\n".join(f"{i}. {rule}" for i, rule in enumerate(rules, 1))
+
+
+async def _welcome_text(ctx: EventCtx, user_ids: list[str]) -> str:
+    members = {m.user_id: m for m in await ctx.db.scalars(
+        select(Member).where(Member.community_id == ctx.community.id, Member.user_id.in_(user_ids)))}
+    names = " ".join(f"@{members[u].display_name}" for u in user_ids if u in members)
+    return ctx.t("welcome.text", names=names, community=ctx.community.name, rules=_rules(ctx))
+
+
+@router.on_join
+async def welcome(ctx: EventCtx) -> None:
+    """Welcome newcomers; joins within the window after the first one share a single message."""
+    assert isinstance(ctx.event, JoinEvent)
+    chat = ChatRef(room_id=ctx.group.room_id)
+    pending = await outbox.find_pending(ctx.db, chat, WELCOME)
+    if pending is not None:
+        user_ids = [*pending.mentions, ctx.event.user_id] if ctx.event.user_id not in pending.mentions \
+            else list(pending.mentions)
+        result = await ctx.db.execute(
+            update(OutboxMessage).where(OutboxMessage.id == pending.id, OutboxMessage.status == PENDING)
+            .values(text=await _welcome_text(ctx, user_ids), mentions=user_ids)
+            .execution_options(synchronize_session=False)
+        )
+        if result.rowcount == 1:   # otherwise it is being sent right now: start a new one
+            return
+    window = timedelta(seconds=ctx.app.config.welcome_window_seconds)
+    await ctx.post(chat, await _welcome_text(ctx, [ctx.event.user_id]), mentions=(ctx.event.user_id,),
+                   purpose=WELCOME, not_before=ctx.now + window)
+
+
+@router.job("post_new_members", catch_up="latest")
+async def post_new_members(job: JobCtx) -> None:
+    """Introduce last week's newcomers from their profiles (姓名 and 公司 only while groups are small)."""
+    tz = job.app.config.community_tz(job.ccfg)
+    start, end = last_completed_week(job.period, tz, job.ccfg.week_start)
+    rows = (await job.db.execute(
+        select(Member, Profile).outerjoin(Profile, Profile.member_id == Member.id)
+        .where(Member.community_id == job.community.id, Member.deleted_at.is_(None),
+               Member.joined_at >= start, Member.joined_at < end)
+        .order_by(Member.joined_at, Member.id)
+    )).all()
+    if not rows:
+        return
+    for group in await job.groups():
+        here = [(m, p) for m, p in rows if await roster.in_room(job.db, group.room_id, m.user_id)]
+        if not here:
+            continue
+        show_private = await privacy.shares_everything(job, group.room_id)
+        lines = [job.t("newcomers.title", start=start.astimezone(tz).strftime("%m.%d"),
+                       end=(end - timedelta(days=1)).astimezone(tz).strftime("%m.%d"), count=len(here))]
+        mentions = []
+        for member, profile in here[:MAX_LISTED]:
+            mentions.append(member.user_id)
+            if profile is None:
+                lines.append(job.t("newcomers.no_profile", name=member.display_name))
+                continue
+            bits = [b for b in (profile.city, profile.title, profile.industry) if b]
+            if show_private:
+                bits = [b for b in (profile.real_name, profile.company) if b] + bits
+            line = job.t("newcomers.line", name=member.display_name, about=" · ".join(bits) or "-")
+            if profile.skills:
+                line += job.t("newcomers.skills", skills=profile.skills)
+            if profile.needs:
+                line += job.t("newcomers.needs", needs=profile.needs)
+            lines.append(line)
+        if len(here) > MAX_LISTED:
+            lines.append(job.t("newcomers.more", count=len(here) - MAX_LISTED))
+        lines.append(job.t("newcomers.footer"))
+        await job.post(ChatRef(room_id=group.room_id), "\n".join(lines), mentions=tuple(mentions))

@@ -1,0 +1,85 @@
+"""A community, its groups, its roster of members and the roles they hold."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy.orm import Mapped, mapped_column
+
+from models.base import Base, UTCDateTime
+
+
+class Community(Base):
+    __tablename__ = "communities"
+
+    id: Mapped[str] = mapped_column(String(32), primary_key=True)
+    name: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class Group(Base):
+    """A room the bot serves for a community (from config.yaml or enabled from chat)."""
+
+    __tablename__ = "groups"
+
+    room_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    name: Mapped[str | None] = mapped_column(String(100))
+    size_hint: Mapped[int | None] = mapped_column(Integer)
+    source: Mapped[str] = mapped_column(String(10), default="config")
+    enabled_by: Mapped[str | None] = mapped_column(String(128))
+    enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class RoomMember(Base):
+    """Who is in which room, as the platform last told us."""
+
+    __tablename__ = "room_members"
+
+    room_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    present: Mapped[bool] = mapped_column(Boolean, default=True)
+    joined_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    left_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class Member(Base):
+    """One person in a community's roster. After deletion the row stays, pseudonymised, for ledgers."""
+
+    __tablename__ = "members"
+    __table_args__ = (UniqueConstraint("community_id", "user_id"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    user_id: Mapped[str] = mapped_column(String(128))
+    display_name: Mapped[str] = mapped_column(String(100))
+    first_seen_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    joined_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    invited_by: Mapped[str | None] = mapped_column(String(128))
+    last_active_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+Index("ix_members_community_joined", Member.community_id, Member.joined_at)
+Index("ix_members_community_name", Member.community_id, Member.display_name)
+
+
+class RoleGrant(Base):
+    __tablename__ = "role_grants"
+
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"), primary_key=True)
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    role: Mapped[str] = mapped_column(String(16), primary_key=True)
+    source: Mapped[str] = mapped_column(String(10), default="chat")
+    granted_by: Mapped[str | None] = mapped_column(String(128))
+    granted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class DmChoice(Base):
+    """Which community a member's private messages belong to, when they are in several."""
+
+    __tablename__ = "dm_choices"
+
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"))
