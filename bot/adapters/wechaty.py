@@ -326,18 +326,19 @@ class WechatyAdapter:
             os.environ[TOKEN_ENV] = self._token
         # An in-memory scheduler: the default one keeps its jobs in a SQLite file under ./.wechaty.
         self._scheduler = AsyncIOScheduler()
-        options = wechaty.WechatyOptions(
-            name=self._bot_name,
-            puppet="wechaty-puppet-service",
-            puppet_options=PuppetOptions(token=self._token, end_point=self._endpoint),
-            host="127.0.0.1",
-            port=self._port or _free_local_port(),
-            scheduler=self._scheduler,
-        )
-        bot = wechaty.Wechaty(options)
+        bot: Any = None
         stream: asyncio.Future[Any] | None = None
         try:
+            bot = wechaty.Wechaty(wechaty.WechatyOptions(
+                name=self._bot_name,
+                puppet="wechaty-puppet-service",
+                puppet_options=PuppetOptions(token=self._token, end_point=self._endpoint),
+                host="127.0.0.1",
+                port=self._port or _free_local_port(),
+                scheduler=self._scheduler,
+            ))
             await bot.init_puppet()
+            # Fresh object pools for this client's classes (see the module docstring).
             for cls in (bot.Contact, bot.ContactSelf, bot.Room, bot.Tag):
                 cls._pool = {}
             # The listeners only queue work: pyee would run async listeners as unowned tasks.
@@ -349,8 +350,8 @@ class WechatyAdapter:
             bot.on("room-leave", lambda room, leavers, remover, date: self._enqueue(
                 lambda: self._leave_events(room, leavers, date)))
             bot.on("friendship", lambda friendship: self._spawn(self._handle_friendship(friendship)))
-            # pyee re-emits a listener's exception as "error"; our listeners do not raise, but a handler
-            # must exist or pyee would raise from its callback.
+            # Wechaty re-emits the service's error events as "error", and pyee raises for an "error" event
+            # that has no listener.
             bot.on("error", lambda payload: log.warning("wechaty error event: %s", payload))
             await bot.init_puppet_event_bridge(bot.puppet)
             self._bot = bot
@@ -379,7 +380,7 @@ class WechatyAdapter:
         except asyncio.TimeoutError:
             log.warning("wechaty client did not stop within %.0f s", _CLOSE_TIMEOUT_S)
 
-    async def _teardown(self, bot: Any, stream: asyncio.Future[Any] | None) -> None:
+    async def _teardown(self, bot: Any | None, stream: asyncio.Future[Any] | None) -> None:
         self._bot = None
         self._self_id = None
         if stream is not None and not stream.done():
@@ -389,14 +390,28 @@ class WechatyAdapter:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-        try:
-            await asyncio.wait_for(bot.stop(), _STOP_TIMEOUT_S)
-        except Exception:  # the service may be gone; the local side is torn down anyway
-            log.debug("stopping the wechaty puppet failed", exc_info=True)
+        if bot is not None:
+            await self._stop_client(bot)
         if self._scheduler is not None and self._scheduler.running:
             self._scheduler.shutdown(wait=False)
         self._scheduler = None
         self._stopped.set()
+
+    @staticmethod
+    async def _stop_client(bot: Any) -> None:
+        try:
+            puppet = bot.puppet
+        except Exception:  # Wechaty.puppet raises once the puppet is gone
+            puppet = None
+        try:
+            await asyncio.wait_for(bot.stop(), _STOP_TIMEOUT_S)
+        except Exception:  # the service may be gone; the local side is torn down anyway
+            log.debug("stopping the wechaty puppet failed", exc_info=True)
+        if puppet is not None:
+            # PuppetService.stop() removes every listener, including the "error" one, while wechaty's own
+            # listener tasks may still be awaiting the now closed channel; their failures then reach pyee
+            # with no "error" handler and surface as asyncio "Exception in callback" errors.
+            puppet.on("error", lambda exc: log.debug("wechaty listener failed after stop: %r", exc))
 
     # -- incoming ----------------------------------------------------------------------------------------
 
