@@ -428,8 +428,11 @@ class FakeBot:
             user_id, FakeContact(user_id, fail_ready=ValueError(f"contact {user_id} not found"))))
 
 
+World = tuple[wx.WechatyAdapter, FakeBot, FakeRoom]
+
+
 @pytest.fixture
-def world(people: dict[str, FakeContact]) -> tuple[wx.WechatyAdapter, FakeBot, FakeRoom]:
+def world(people: dict[str, FakeContact]) -> World:
     room = FakeRoom(ROOM_ID, members=[people["alice"], people["bob"], people["bot"]])
     bot = FakeBot({ROOM_ID: room}, {c.contact_id: c for c in people.values()})
     adapter = wx.WechatyAdapter("127.0.0.1:1", "token")
@@ -447,7 +450,7 @@ async def test_send_before_login_is_transient() -> None:
     assert excinfo.value.transient
 
 
-async def test_room_text_keeps_our_mention_text_and_passes_ids(world: tuple[wx.WechatyAdapter, FakeBot, FakeRoom]) -> None:
+async def test_room_text_keeps_our_mention_text_and_passes_ids(world: World) -> None:
     adapter, bot, room = world
 
     await adapter.send(Outgoing(ChatRef(room_id=ROOM_ID), "@小爱 thanks!", mention_ids=("wxid_alice",)))
@@ -456,7 +459,7 @@ async def test_room_text_keeps_our_mention_text_and_passes_ids(world: tuple[wx.W
     assert room.said == []
 
 
-async def test_private_text_goes_to_the_contact(world: tuple[wx.WechatyAdapter, FakeBot, FakeRoom],
+async def test_private_text_goes_to_the_contact(world: World,
                                                  people: dict[str, FakeContact]) -> None:
     adapter, _, _ = world
 
@@ -465,7 +468,7 @@ async def test_private_text_goes_to_the_contact(world: tuple[wx.WechatyAdapter, 
     assert people["alice"].said == ["welcome"]
 
 
-async def test_image_then_caption(world: tuple[wx.WechatyAdapter, FakeBot, FakeRoom],
+async def test_image_then_caption(world: World,
                                   monkeypatch: pytest.MonkeyPatch) -> None:
     adapter, bot, room = world
     monkeypatch.setattr(wx, "_file_box", lambda path: ("filebox", path))
@@ -476,7 +479,7 @@ async def test_image_then_caption(world: tuple[wx.WechatyAdapter, FakeBot, FakeR
     assert bot.puppet.sent == [(ROOM_ID, "weekly ranking", [])]
 
 
-async def test_missing_image_file_is_not_transient(world: tuple[wx.WechatyAdapter, FakeBot, FakeRoom],
+async def test_missing_image_file_is_not_transient(world: World,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     adapter, _, _ = world
 
@@ -491,7 +494,7 @@ async def test_missing_image_file_is_not_transient(world: tuple[wx.WechatyAdapte
     assert not excinfo.value.transient
 
 
-async def test_remove_deletes_the_member(world: tuple[wx.WechatyAdapter, FakeBot, FakeRoom]) -> None:
+async def test_remove_deletes_the_member(world: World) -> None:
     adapter, _, room = world
 
     await adapter.send(Outgoing(ChatRef(room_id=ROOM_ID), "", kind="remove", target="wxid_bob"))
@@ -499,7 +502,7 @@ async def test_remove_deletes_the_member(world: tuple[wx.WechatyAdapter, FakeBot
     assert room.deleted == ["wxid_bob"]
 
 
-async def test_unknown_room_or_contact_is_not_transient(world: tuple[wx.WechatyAdapter, FakeBot, FakeRoom]) -> None:
+async def test_unknown_room_or_contact_is_not_transient(world: World) -> None:
     adapter, _, _ = world
 
     with pytest.raises(SendError) as room_error:
@@ -511,7 +514,7 @@ async def test_unknown_room_or_contact_is_not_transient(world: tuple[wx.WechatyA
     assert not contact_error.value.transient
 
 
-async def test_connection_failure_while_sending_is_transient(world: tuple[wx.WechatyAdapter, FakeBot, FakeRoom]) -> None:
+async def test_connection_failure_while_sending_is_transient(world: World) -> None:
     adapter, bot, _ = world
     bot.puppet.fail_with = GRPCError(Status.UNAVAILABLE)
 
@@ -521,7 +524,7 @@ async def test_connection_failure_while_sending_is_transient(world: tuple[wx.Wec
     assert excinfo.value.transient
 
 
-async def test_room_members_uses_the_running_client(world: tuple[wx.WechatyAdapter, FakeBot, FakeRoom]) -> None:
+async def test_room_members_uses_the_running_client(world: World) -> None:
     adapter, _, _ = world
 
     assert await adapter.room_members(ROOM_ID) == [Member("wxid_alice", "Alice"), Member("wxid_bob", "Bob")]
