@@ -228,6 +228,8 @@ class Dispatcher:
                    spec: CommandSpec | None = None, args: str = "") -> Ctx:
         now = self.app.clock.now()
         community = await db.get(Community, community_id)
+        if group is not None:
+            group = await db.get(Group, group.room_id)   # attached to this transaction
         member = await roster.touch(db, community_id, event.sender_id, event.sender_name, now,
                                     room_id=group.room_id if group else None)
         return Ctx(app=self.app, db=db, community=community, ccfg=self.community_config(community_id), now=now,

@@ -1,0 +1,109 @@
+"""Who may do what: the role matrix, group-only and private-only commands, non-members, enabling groups."""
+import pytest
+
+from bot.app import ROUTERS
+from bot.roles import Role
+
+FORBIDDEN_OWNER = "这个命令需要「群主」权限。"
+
+
+def owner_commands():
+    return sorted(spec.name for r in ROUTERS for spec in r.commands if spec.role is Role.OWNER)
+
+
+@pytest.mark.parametrize("command", owner_commands())
+async def test_owner_commands_are_refused_to_members(chat, command):
+    assert await chat.say(f"/{command} @王五 版主", "u1", mentions=["u3"]) == [FORBIDDEN_OWNER]
+
+
+async def test_appoint_and_dismiss_a_moderator(chat):
+    assert await chat.say("/任命 @张三 版主", "u_owner", mentions=["u1"]) == ["已任命 @张三 为版主。"]
+    assert chat.sent[-1]["mentions"] == ["u1"]
+    roles = await chat.say("/角色", "u2")
+    assert "版主：张三" in roles[0] and "群主：老王" in roles[0]
+    assert await chat.say("/appoint @张三 moderator", "u_owner", mentions=["u1"]) == ["张三 已经是版主了。"]
+    assert await chat.say("/免职 @张三 版主", "u_owner", mentions=["u1"]) == ["已撤销 @张三 的版主身份。"]
+    assert await chat.say("/免职 @张三 版主", "u_owner", mentions=["u1"]) == ["张三 不是版主。"]
+    assert "版主：（暂无）" in (await chat.say("/roles", "u2"))[0]
+
+
+async def test_an_appointed_owner_may_appoint(chat):
+    await chat.say("/任命 @张三 群主", "u_owner", mentions=["u1"])
+    assert await chat.say("/任命 @李四 财务", "u1", mentions=["u2"]) == ["已任命 @李四 为财务。"]
+
+
+async def test_config_roles_cannot_be_dismissed_from_chat(make_chat):
+    c = await make_chat(moderators=["u2"])
+    assert await c.say("/免职 @李四 版主", "u_owner", mentions=["u2"]) == [
+        "李四 的版主身份写在 config.yaml 里，请在配置文件中修改。"]
+
+
+@pytest.mark.parametrize("text, mentions, reply", [
+    ("/任命 @张三", ["u1"], "用法：/任命 @成员 版主|财务|群主"),
+    ("/任命 版主", [], "用法：/任命 @成员 版主|财务|群主"),
+    ("/任命 @张三 国王", ["u1"], "没有「国王」这个角色，可选：版主、财务、群主。"),
+    ("/任命 @路人 版主", ["u9"], "@路人 不在本群里。"),
+    ("/任命 @路人 版主", [], "@路人 不在本群里。"),
+])
+async def test_appoint_bad_input(chat, text, mentions, reply):
+    assert await chat.say(text, "u_owner", mentions=mentions) == [reply]
+    assert "版主：（暂无）" in (await chat.say("/roles", "u2"))[0]
+
+
+async def test_private_message_from_a_stranger(chat):
+    assert await chat.dm("/help", "stranger") == [
+        "你还不是任何社群的成员。请先在社群的群聊里说句话或发送 /help，再来私聊我。"]
+    assert await chat.dm("你好", "stranger") == []
+
+
+async def test_group_only_command_in_private_chat(chat):
+    assert await chat.dm("/停用", "u_owner") == ["/disable 只能在群里使用。"]
+
+
+async def test_private_only_command_in_a_group(chat):
+    assert await chat.say("/切换 growth", "u1") == ["/use 只能在私聊里使用。"]
+
+
+async def test_messages_in_rooms_not_served_are_ignored(chat):
+    assert await chat.say("/help", "u1", room="r_other") == []
+    assert await chat.say("/启用", "u1", room="r_other") == []
+
+
+async def test_owner_enables_a_new_group_from_chat(chat):
+    assert await chat.say("/启用", "u_owner", room="r2") == ["已启用：本群现在属于「增长学习社」。发送 /帮助 查看命令。"]
+    assert await chat.say("/启用", "u_owner", room="r2") == ["本群已经由「增长学习社」启用。"]
+    replies = await chat.say("/help", "u4", room="r2", name="赵六")
+    assert len(replies) == 1 and "增长学习社" in replies[0]
+    assert await chat.say("/停用", "u_owner", room="r2") == [
+        "已停用：之后本群的消息我都不再处理。群主可随时发 /启用 恢复。"]
+    assert await chat.say("/help", "u4", room="r2") == []
+
+
+async def test_config_groups_are_not_disabled_from_chat(chat):
+    assert await chat.say("/停用", "u_owner") == ["本群写在 config.yaml 里，请在配置文件中移除后重启。"]
+
+
+async def test_help_lists_only_what_the_member_may_use(chat):
+    member = (await chat.say("/help", "u1"))[0]
+    owner = (await chat.say("/help", "u_owner"))[0]
+    assert "/任命" not in member and "/任命 /appoint" in owner
+    assert "/登记 /signup" in member
+
+
+async def test_member_of_two_communities_chooses_in_private(db_url):
+    from bot.config import parse_config
+    from tests.conftest import Chat
+
+    config = parse_config({"communities": [
+        {"id": "growth", "name": "增长学习社", "owners": ["u_owner"], "groups": [{"room": "r1"}]},
+        {"id": "design", "name": "设计社", "owners": ["u_owner"], "groups": [{"room": "r2"}]},
+    ]}, env={})
+    c = Chat(config, db_url)
+    await c.start()
+    await c.members("r2", ["u_owner", "u1"])
+    asked = await c.dm("/资料", "u1")
+    assert "你在多个社群里" in asked[0] and "growth：增长学习社" in asked[0] and "design：设计社" in asked[0]
+    assert await c.dm("/切换 design", "u1") == ["好的，之后的私聊命令都针对「设计社」。随时可用 /切换 更换。"]
+    assert await c.dm("/roles", "u1") == ["「设计社」的管理角色：\n群主：老王\n财务：（暂无）\n版主：（暂无）"]
+    assert "你在多个社群里" in (await c.dm("/切换 nope", "u1"))[0]
+    await c.close()

@@ -1,0 +1,95 @@
+"""Every event once; failures contained and rolled back; floods slowed; the bot keeps running."""
+import logging
+from datetime import timedelta
+
+from sqlalchemy import func, select
+
+from bot.app import ROUTERS
+from bot.context import Ctx
+from bot.router import Router
+from models import Flow, ProcessedEvent
+
+APOLOGY = "抱歉，处理这条命令时出错了，已记录下来。请稍后再试。"
+
+failing = Router()
+
+
+@failing.command("boom", aliases=("爆炸",), hidden=True)
+async def boom(ctx: Ctx) -> None:
+    """Writes, then fails: the write must not survive."""
+    ctx.db.add(Flow(community_id=ctx.community.id, user_id=ctx.sender_id, kind="signup", step="ask",
+                    chat_key=ctx.chat.key, data={}, expires_at=ctx.now + timedelta(hours=1)))
+    await ctx.reply("cancel.ok")
+    raise RuntimeError("disk on fire")
+
+
+async def count(chat, model) -> int:
+    async with chat.app.sessions() as db:
+        return await db.scalar(select(func.count()).select_from(model))
+
+
+async def test_redelivered_command_changes_nothing(chat):
+    first = await chat.say("/signup 城市=北京; 擅长=增长", "u1", id="wx-1")
+    assert len(first) == 1 and "请确认你的资料" in first[0]
+    assert await chat.say("/signup 城市=北京; 擅长=增长", "u1", id="wx-1") == []
+    assert await chat.say("/agree", "u1", id="wx-2") != []
+    assert await chat.say("/agree", "u1", id="wx-2") == []
+    assert await chat.say("/agree", "u1", id="wx-3") == ["没有等待确认的登记。发送 /登记 开始。"]
+
+
+async def test_redelivered_user_error_is_answered_once(chat):
+    assert await chat.say("/who", "u1", id="wx-9") == ["用法：/找人 关键词（例如 /找人 增长 文案），或 /找人 @成员 查看资料"]
+    assert await chat.say("/who", "u1", id="wx-9") == []
+
+
+async def test_redelivered_guided_answer_is_taken_once(chat):
+    await chat.say("/signup", "u1")
+    assert "（2/9）" in (await chat.dm("北京", "u1", id="dm-1"))[0]
+    assert await chat.dm("北京", "u1", id="dm-1") == []
+    assert "（3/9）" in (await chat.dm("产品经理", "u1", id="dm-2"))[0]
+
+
+async def test_handler_failure_is_contained_and_rolled_back(make_chat, caplog):
+    c = await make_chat(routers=(*ROUTERS, failing))
+    with caplog.at_level(logging.ERROR):
+        assert await c.say("/boom", "u1", id="m-boom") == [APOLOGY]
+    assert any("m-boom" in r.getMessage() for r in caplog.records)
+    assert await count(c, Flow) == 0                       # the handler's write was rolled back
+    assert await c.say("/boom", "u1", id="m-boom") == []   # a redelivery is not answered twice
+    replies = await c.say("/help", "u1")                   # and the bot keeps running
+    assert len(replies) == 1 and "/找人 /who" in replies[0]
+
+
+async def test_flooding_member_is_slowed_with_one_notice(chat):
+    step = timedelta(seconds=1)
+    answered = [await chat.say("/roles", "u2", step=step) for _ in range(6)]
+    assert all(len(r) == 1 and "管理角色" in r[0] for r in answered)
+    assert await chat.say("/roles", "u2", step=step) == ["@李四 命令发得太快了，请稍等半分钟再试。"]
+    assert chat.sent[-1]["mentions"] == ["u2"]
+    assert await chat.say("/roles", "u2", step=step) == []
+    assert await chat.say("/roles", "u2", step=step) == []
+    # other members are not affected
+    assert len(await chat.say("/roles", "u1", step=step)) == 1
+    # after the window the member is answered again
+    assert len(await chat.say("/roles", "u2", step=timedelta(seconds=31))) == 1
+
+
+async def test_plain_chat_is_not_recorded_as_events(chat):
+    before = await count(chat, ProcessedEvent)
+    for i in range(5):
+        assert await chat.say(f"大家好 {i}", "u2") == []
+    assert await count(chat, ProcessedEvent) == before
+
+
+async def test_restart_sends_pending_replies_once(chat):
+    """The process dies right after handling: the paced replies are still sent, once, after the restart."""
+    at = chat.clock.now() + timedelta(seconds=10)
+    await chat.say("/roles", "u1", at=at, drain=False)
+    await chat.say("/roles", "u2", at=at, drain=False)
+    await chat.say("/roles", "u3", at=at, drain=False)
+    sent_before = len(chat.sent)
+    assert sent_before <= 1                       # pacing holds the rest
+    await chat.driver.restart(at + timedelta(minutes=5))
+    await chat.flush()
+    roles_replies = [r for r in chat.sent if "管理角色" in r.get("text", "")]
+    assert len(roles_replies) == 3
