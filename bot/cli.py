@@ -86,6 +86,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         asyncio.run(main())
     except KeyboardInterrupt:
         log.info("stopped")
+    except Exception as exc:
+        log.error("the %s adapter stopped: %s", kind, exc)
+        return 1
     return 0
 
 

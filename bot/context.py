@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     from bot.app import App
     from bot.router import CommandSpec
 
-_AT_NAME = re.compile(r"@([^\s\u2005\u3000@]{1,40})")
+# "@name" at the start or after whitespace (so an e-mail address is not a mention).
+_AT_NAME = re.compile(r"(?<![^\s\u2005\u3000])@([^\s\u2005\u3000@]{1,40})")
 
 
 @dataclass

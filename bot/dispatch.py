@@ -115,23 +115,24 @@ class Dispatcher:
 
     async def _message(self, event: IncomingMessage) -> None:
         parsed = parse_command(event.text) if event.kind == MessageKind.TEXT else None
+        group: Group | None = None
         async with self.app.sessions() as db:
             if event.room_id is not None:
                 group = await self.served_group(db, event.room_id)
-                if group is None:
-                    if parsed and self.commands.get(parsed.name) and self.commands[parsed.name].name in UNBOUND_COMMANDS:
-                        await self._unbound(db, event, parsed)
-                    return
-                community_id = group.community_id
+                community_id = group.community_id if group is not None else None
             else:
-                group = None
                 community_id = await self._dm_community(db, event, parsed)
-                if community_id is None:
-                    return
-        if parsed is None:
-            await self._chat(event, community_id, group)
+        if event.room_id is not None and group is None:
+            spec = self.commands.get(parsed.name) if parsed else None
+            if spec is not None and spec.name in UNBOUND_COMMANDS:
+                await self._unbound(event, parsed)
             return
-        await self._command(event, parsed, community_id, group)
+        if community_id is None:
+            return
+        if parsed is not None:
+            await self._command(event, parsed, community_id, group)
+        else:
+            await self._chat(event, community_id, group)
 
     async def _dm_community(self, db: AsyncSession, event: IncomingMessage, parsed: ParsedCommand | None) -> str | None:
         """The community a private message belongs to; asks when the sender is in several."""
@@ -143,8 +144,9 @@ class Dispatcher:
         if len(ids) == 1:
             return ids[0]
         choice = await db.get(DmChoice, event.sender_id)
-        if parsed is not None and parsed.name in ("use", "切换"):
-            return await self._choose(event, parsed, ids)
+        if parsed is not None and self.commands.get(parsed.name) is self.commands.get("use"):
+            await self._choose(event, parsed, ids)
+            return None
         if choice is not None and choice.community_id in ids:
             return choice.community_id
         names = await self._community_list(db, ids)
@@ -156,13 +158,14 @@ class Dispatcher:
         return "\n".join(f"{c.id}：{c.name}" for c in rows)
 
     async def _choose(self, event: IncomingMessage, parsed: ParsedCommand, ids: list[str]) -> None:
+        """/use <community id> in private chat, by a member of several communities."""
         wanted = parsed.args.strip().lower()
         async with self.app.sessions() as db:
             if wanted not in ids:
                 names = await self._community_list(db, ids)
                 await self._answer_once(event, None, self.app.config.locale, "common.which_community",
                                         communities=names)
-                return None
+                return
             community = await db.get(Community, wanted)
         async with self.app.sessions.begin() as db:
             choice = await db.get(DmChoice, event.sender_id)
@@ -172,23 +175,23 @@ class Dispatcher:
                 choice.community_id = wanted
         locale = self.app.locale_of(wanted)
         await self._answer_once(event, None, locale, "common.community_chosen", name=community.name)
-        return None
 
-    async def _unbound(self, db: AsyncSession, event: IncomingMessage, parsed: ParsedCommand) -> None:
+    async def _unbound(self, event: IncomingMessage, parsed: ParsedCommand) -> None:
         """/enable in a room not served yet: only owners are answered; everyone else is ignored."""
-        owned = [c.id for c in self.app.config.communities if event.sender_id in c.owners]
-        owned += list(await db.scalars(select(RoleGrant.community_id).where(
-            RoleGrant.user_id == event.sender_id, RoleGrant.role == Role.OWNER.value)))
-        owned = sorted(set(owned))
-        if not owned:
-            return
-        wanted = parsed.args.strip().lower()
-        if wanted in owned:
-            owned = [wanted]
-        if len(owned) > 1:
-            names = await self._community_list(db, owned)
-            await self._answer_once(event, None, self.app.config.locale, "enable.which", communities=names)
-            return
+        async with self.app.sessions() as db:
+            owned = [c.id for c in self.app.config.communities if event.sender_id in c.owners]
+            owned += list(await db.scalars(select(RoleGrant.community_id).where(
+                RoleGrant.user_id == event.sender_id, RoleGrant.role == Role.OWNER.value)))
+            owned = sorted(set(owned))
+            if not owned:
+                return
+            wanted = parsed.args.strip().lower()
+            if wanted in owned:
+                owned = [wanted]
+            if len(owned) > 1:
+                names = await self._community_list(db, owned)
+                await self._answer_once(event, None, self.app.config.locale, "enable.which", communities=names)
+                return
         await self._command(event, parsed, owned[0], None, unbound=True)
 
     async def _chat(self, event: IncomingMessage, community_id: str, group: Group | None) -> None:
@@ -202,7 +205,9 @@ class Dispatcher:
                 if needs_flow and not await db.scalar(select(Flow.id).where(
                         Flow.community_id == community_id, Flow.user_id == event.sender_id)):
                     needs_flow = False
-                    if group is None:
+                    if group is None:   # a private message that answers nothing: say what the bot does
+                        await self._answer_once(event, None, self.app.locale_of(community_id), "common.dm_hint",
+                                                community=self.community_config(community_id).name)
                         return
             try:
                 async with self.app.sessions.begin() as db:

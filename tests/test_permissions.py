@@ -107,3 +107,8 @@ async def test_member_of_two_communities_chooses_in_private(db_url):
     assert await c.dm("/roles", "u1") == ["「设计社」的管理角色：\n群主：老王\n财务：（暂无）\n版主：（暂无）"]
     assert "你在多个社群里" in (await c.dm("/切换 nope", "u1"))[0]
     await c.close()
+
+
+async def test_plain_private_message_gets_a_hint(chat):
+    assert await chat.dm("你好", "u1") == [
+        "我是「增长学习社」的群助手。发送 /帮助 查看命令，发送 /登记 登记资料，发送 /找人 关键词 找人。"]
