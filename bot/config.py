@@ -9,7 +9,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 LOCALES = ("zh_CN", "en")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -139,19 +139,23 @@ class Config(_Strict):
     def _tz(cls, value: str) -> str:
         return _check_timezone(value)
 
-    @model_validator(mode="after")
-    def _unique(self) -> "Config":
+    @field_validator("communities")
+    @classmethod
+    def _unique(cls, communities: list[CommunityConfig]) -> list[CommunityConfig]:
+        # A field validator (not a model one), so the error names the key: "communities: room 'r1' ...".
         seen_ids: set[str] = set()
-        seen_rooms: set[str] = set()
-        for c in self.communities:
+        room_owner: dict[str, str] = {}
+        for c in communities:
             if c.id in seen_ids:
                 raise ValueError(f"community id '{c.id}' appears twice")
             seen_ids.add(c.id)
             for g in c.groups:
-                if g.room in seen_rooms:
-                    raise ValueError(f"room '{g.room}' belongs to two communities")
-                seen_rooms.add(g.room)
-        return self
+                if g.room in room_owner:
+                    where = f"twice in '{c.id}'" if room_owner[g.room] == c.id else \
+                        f"in both '{room_owner[g.room]}' and '{c.id}'"
+                    raise ValueError(f"room '{g.room}' is listed {where}; a room belongs to one community")
+                room_owner[g.room] = c.id
+        return communities
 
     def community_locale(self, community: CommunityConfig) -> str:
         return community.locale or self.locale

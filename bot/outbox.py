@@ -5,7 +5,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Select, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.adapters.base import Adapter, ChatRef, Outgoing, SendError
@@ -99,10 +99,25 @@ class OutboxSender:
             )
             self._last_sent.update({k: v for k, v in last if v is not None})
 
+    @staticmethod
+    def _sendable(*columns) -> Select:
+        """Pending rows that may go next. A row waiting for a retry holds back the later rows of its chat, so
+        the parts of a split message keep their order; a row merely scheduled for later (a welcome) does not."""
+        retrying = (
+            select(OutboxMessage.chat_key, func.min(OutboxMessage.id).label("first_id"))
+            .where(OutboxMessage.status == PENDING, OutboxMessage.attempts > 0)
+            .group_by(OutboxMessage.chat_key).subquery()
+        )
+        return (
+            select(*columns).outerjoin(retrying, retrying.c.chat_key == OutboxMessage.chat_key)
+            .where(OutboxMessage.status == PENDING,
+                   or_(retrying.c.first_id.is_(None), OutboxMessage.id <= retrying.c.first_id))
+        )
+
     async def _heads(self, db: AsyncSession) -> dict[str, datetime]:
         rows = await db.execute(
-            select(OutboxMessage.chat_key, func.min(OutboxMessage.not_before))
-            .where(OutboxMessage.status == PENDING).group_by(OutboxMessage.chat_key)
+            self._sendable(OutboxMessage.chat_key, func.min(OutboxMessage.not_before))
+            .group_by(OutboxMessage.chat_key)
         )
         return {key: self._due(key, earliest) for key, earliest in rows}
 
@@ -123,8 +138,8 @@ class OutboxSender:
             claimed: list[OutboxMessage] = []
             for key in due:
                 row = await db.scalar(
-                    select(OutboxMessage).where(OutboxMessage.chat_key == key, OutboxMessage.status == PENDING,
-                                                OutboxMessage.not_before <= now)
+                    self._sendable(OutboxMessage)
+                    .where(OutboxMessage.chat_key == key, OutboxMessage.not_before <= now)
                     .order_by(OutboxMessage.id).limit(1)
                 )
                 if row is None:

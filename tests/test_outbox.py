@@ -1,0 +1,286 @@
+"""Outgoing messages: split on line boundaries, paced per chat, retried when the platform hiccups, never twice."""
+import logging
+from datetime import datetime, timedelta
+
+from hypothesis import given, strategies as st
+from sqlalchemy import select, update
+
+from bot.adapters.base import SendError
+from bot.app import ROUTERS
+from bot.context import Ctx
+from bot.i18n import t
+from bot.outbox import split_text
+from bot.router import Router
+from models import OutboxMessage
+from models.outbox import FAILED, LOST, SENDING, SENT
+
+ROLES = "「增长学习社」的管理角色："
+
+
+def at_of(row) -> datetime:
+    return datetime.fromisoformat(row["at"])
+
+
+def fail_first(chat, n: int, error: Exception):
+    """Make the platform refuse the next n sends; returns the simulated times of every attempt."""
+    real_send = chat.driver.adapter.send
+    attempts: list[datetime] = []
+
+    async def send(out):
+        attempts.append(chat.clock.now())
+        if len(attempts) <= n:
+            raise error
+        await real_send(out)
+
+    chat.driver.adapter.send = send
+    return attempts
+
+
+async def outbox_rows(chat) -> list[OutboxMessage]:
+    async with chat.app.sessions() as db:
+        return list(await db.scalars(select(OutboxMessage).order_by(OutboxMessage.id)))
+
+
+# ---- split_text ------------------------------------------------------------------------------------------
+
+_chars = st.sampled_from("增长学习社群ab c,。")
+
+
+@st.composite
+def texts_and_limits(draw, *, blank_lines: bool = True, long_lines: bool = True):
+    limit = draw(st.integers(min_value=1, max_value=40))
+    max_size = 30 if long_lines else limit
+    line = st.text(_chars, min_size=0 if blank_lines else 1, max_size=max_size)
+    lines = draw(st.lists(line, min_size=1, max_size=25))
+    return "\n".join(lines), limit
+
+
+@given(texts_and_limits())
+def test_no_chunk_is_longer_than_the_limit(case):
+    text, limit = case
+    chunks = split_text(text, limit)
+    assert chunks and all(len(c) <= limit for c in chunks)
+
+
+@given(texts_and_limits())
+def test_no_character_is_lost(case):
+    text, limit = case
+    chunks = split_text(text, limit)
+    assert "".join(chunks).replace("\n", "") == text.replace("\n", "")
+    if len(text) > limit:
+        assert all(chunks), "an empty message would be sent"
+
+
+@given(texts_and_limits(blank_lines=False, long_lines=False))
+def test_chunks_joined_by_newlines_give_the_text_back(case):
+    """Lines that fit are never cut, so the messages read back as the text.
+
+    (Blank lines are left out of this property: one falling exactly on a message boundary is dropped rather
+    than sent as an empty message or at the start of the next one.)
+    """
+    text, limit = case
+    assert "\n".join(split_text(text, limit)) == text
+
+
+@given(texts_and_limits())
+def test_a_line_that_fits_is_never_split(case):
+    text, limit = case
+    chunk_lines = [line for chunk in split_text(text, limit) for line in chunk.split("\n")]
+    for line in text.split("\n"):
+        if 0 < len(line) <= limit:
+            assert line in chunk_lines
+
+
+@given(st.text(_chars, max_size=40), st.integers(min_value=1, max_value=60))
+def test_a_text_that_fits_is_one_message(text, limit):
+    if len(text) <= limit:
+        assert split_text(text, limit) == [text]
+
+
+def test_split_prefers_line_boundaries():
+    text = "\n".join(["一" * 4, "二" * 4, "三" * 4])
+    assert split_text(text, 9) == ["一" * 4 + "\n" + "二" * 4, "三" * 4]
+    assert split_text("一" * 10, 4) == ["一" * 4, "一" * 4, "一" * 2]
+
+
+# ---- long replies ----------------------------------------------------------------------------------------
+
+longs = Router()
+LONG_LINES = [f"第{i:02d}条：" + "增长学习" * 4 for i in range(1, 31)]
+
+
+@longs.command("long", hidden=True)
+async def long_reply(ctx: Ctx) -> None:
+    """A reply of many lines that @-mentions the sender."""
+    await ctx.reply_text(f"@{ctx.event.sender_name} 你要的清单：\n" + "\n".join(LONG_LINES),
+                         mentions=(ctx.sender_id,))
+
+
+async def test_long_reply_is_sent_as_several_messages_split_on_lines(make_chat):
+    c = await make_chat(routers=(*ROUTERS, longs), top_pacing={"max_chars": 100})
+    replies = await c.say("/long", "u2")
+    assert len(replies) >= 5
+    assert all(len(r) <= 100 for r in replies)
+    assert "\n".join(replies) == "@李四 你要的清单：\n" + "\n".join(LONG_LINES)
+    rows = c.sent[-len(replies):]
+    assert rows[0]["mentions"] == ["u2"]
+    assert all(row["mentions"] == [] for row in rows[1:])
+
+
+async def test_weekly_post_with_many_newcomers_is_split_mentions_on_the_first(make_chat):
+    c = await make_chat(top_pacing={"max_chars": 100})
+    newcomers = [f"n{i}" for i in range(8)]
+    for user in newcomers:
+        await c.join(user, name=f"新人{user}", step=timedelta(minutes=5))
+    await c.flush()
+    rows = await c.tick(datetime.fromisoformat("2026-11-30T10:01:00+08:00"))
+    assert len(rows) >= 2
+    assert rows[0]["text"].startswith(t("zh_CN", "newcomers.title", start="11.23", end="11.29", count=8))
+    assert rows[0]["mentions"] == newcomers
+    assert all(r["mentions"] == [] for r in rows[1:])
+    assert all(len(r["text"]) <= 100 for r in rows)
+    joined = "\n".join(r["text"] for r in rows)
+    assert all(f"@新人{u}" in joined for u in newcomers)
+
+
+async def test_split_reply_keeps_its_order_when_a_part_is_retried(make_chat):
+    """The first part fails once: the member still reads the parts in order."""
+    c = await make_chat(routers=(*ROUTERS, longs), top_pacing={"max_chars": 100})
+    attempts = fail_first(c, 1, SendError("connection reset"))
+    replies = await c.say("/long", "u2")
+    assert len(attempts) == len(replies) + 1
+    assert "\n".join(replies) == "@李四 你要的清单：\n" + "\n".join(LONG_LINES)
+
+
+async def test_a_chat_waiting_for_a_retry_does_not_hold_up_others(chat):
+    attempts = fail_first(chat, 1, SendError("timeout"))
+    t = chat.clock.now() + timedelta(seconds=10)
+    await chat.say("/roles", "u1", at=t, drain=False)
+    await chat.dm("/roles", "u2", at=t + timedelta(seconds=1))
+    assert [(r.get("room") or r.get("user"), at_of(r)) for r in chat.sent] == [
+        ("u2", t + timedelta(seconds=1)), ("r1", t + timedelta(seconds=2))]
+    assert len(attempts) == 3
+
+
+async def test_a_reply_is_not_held_behind_a_welcome_scheduled_for_later(chat):
+    await chat.join("u9", name="小明")
+    await chat.say("/roles", "u1", step=timedelta(seconds=5), drain=False)
+    await chat.driver.advance_to(chat.clock.now() + timedelta(seconds=1))
+    assert [r["text"][:6] for r in chat.sent] == [ROLES[:6]]          # the welcome waits for more joins
+    await chat.flush()
+    assert chat.sent[-1]["text"].startswith("欢迎 @小明")
+
+
+# ---- pacing ----------------------------------------------------------------------------------------------
+
+async def test_replies_to_one_chat_are_paced_other_chats_are_not(make_chat):
+    c = await make_chat(top_pacing={"min_interval_seconds": 5})
+    t = c.clock.now() + timedelta(seconds=10)
+    await c.say("/roles", "u1", at=t, drain=False)
+    await c.say("/roles", "u2", at=t, drain=False)
+    await c.dm("/roles", "u3", at=t, drain=False)
+    await c.flush()
+    in_room = [r for r in c.sent if r.get("room") == "r1"]
+    private = [r for r in c.sent if r.get("user") == "u3"]
+    assert len(in_room) == 2 and len(private) == 1
+    assert all(r["text"].startswith(ROLES) for r in c.sent)
+    assert at_of(in_room[0]) == t
+    assert at_of(in_room[1]) == t + timedelta(seconds=5)
+    assert at_of(private[0]) == t             # another chat does not wait for r1's queue
+
+
+async def test_pacing_holds_across_commands_spoken_later(make_chat):
+    c = await make_chat(top_pacing={"min_interval_seconds": 30})
+    await c.say("/roles", "u1")
+    first = at_of(c.sent[-1])
+    await c.say("/roles", "u2", step=timedelta(seconds=3))
+    assert at_of(c.sent[-1]) == first + timedelta(seconds=30)
+
+
+# ---- failures --------------------------------------------------------------------------------------------
+
+async def test_transient_failure_is_retried_with_backoff_and_sent_once(chat, caplog):
+    attempts = fail_first(chat, 2, SendError("timeout"))
+    t = chat.clock.now() + timedelta(seconds=10)
+    with caplog.at_level(logging.WARNING, logger="qunbot.outbox"):
+        replies = await chat.say("/roles", "u1", at=t)
+    assert len(replies) == 1 and replies[0].startswith(ROLES)
+    # retry_base_seconds 2: tried at t, again 2 s later, then 4 s after that
+    assert attempts == [t, t + timedelta(seconds=2), t + timedelta(seconds=6)]
+    assert at_of(chat.sent[-1]) == t + timedelta(seconds=6)
+    assert any("retry" in r.getMessage() for r in caplog.records)
+    assert [r.status for r in await outbox_rows(chat)] == [SENT]
+
+
+async def test_transient_failures_give_up_after_max_attempts(make_chat, caplog):
+    c = await make_chat(top_pacing={"max_attempts": 3})
+    attempts = fail_first(c, 1000, SendError("service unavailable"))
+    with caplog.at_level(logging.ERROR, logger="qunbot.outbox"):
+        assert await c.say("/roles", "u1") == []
+    assert len(attempts) == 3
+    assert any("failed for good" in r.getMessage() for r in caplog.records)
+    assert [r.status for r in await outbox_rows(c)] == [FAILED]
+
+
+async def test_permanent_failure_is_not_retried_and_the_bot_keeps_answering(chat, caplog):
+    attempts = fail_first(chat, 1, SendError("not a friend", transient=False))
+    with caplog.at_level(logging.ERROR, logger="qunbot.outbox"):
+        assert await chat.say("/roles", "u1") == []
+    await chat.tick(chat.clock.now() + timedelta(hours=1))
+    assert len(attempts) == 1
+    assert caplog.records
+    replies = await chat.say("/roles", "u2")
+    assert len(replies) == 1 and replies[0].startswith(ROLES)
+
+
+async def test_adapter_crashing_on_send_is_contained(chat, caplog):
+    attempts = fail_first(chat, 1, RuntimeError("puppet exploded"))
+    with caplog.at_level(logging.ERROR, logger="qunbot.outbox"):
+        assert await chat.say("/roles", "u1") == []
+    assert len(attempts) == 1
+    assert any("puppet exploded" in (r.exc_text or "") or r.exc_info for r in caplog.records)
+    assert len(await chat.say("/roles", "u2")) == 1
+
+
+# ---- bounded queue ---------------------------------------------------------------------------------------
+
+async def test_full_chat_queue_sheds_and_says_so_in_the_log(make_chat, caplog):
+    c = await make_chat(top_pacing={"max_queue": 2, "min_interval_seconds": 60})
+    t = c.clock.now() + timedelta(seconds=10)
+    with caplog.at_level(logging.WARNING, logger="qunbot.outbox"):
+        for user in ("u1", "u2", "u3", "u4", "u_owner"):
+            await c.say("/roles", user, at=t, drain=False)
+    await c.flush()
+    # the first reply went out at once, two waited their turn, the last two were shed
+    assert [at_of(r) for r in c.sent] == [t, t + timedelta(seconds=60), t + timedelta(seconds=120)]
+    shed = [r for r in caplog.records if "room:r1" in r.getMessage() and "shed" in r.getMessage()]
+    assert len(shed) == 2
+    # the queue drained: the chat is answered again
+    assert len(await c.say("/roles", "u1", step=timedelta(minutes=5))) == 1
+
+
+async def test_full_queue_of_one_chat_does_not_shed_another(make_chat):
+    c = await make_chat(top_pacing={"max_queue": 1, "min_interval_seconds": 60})
+    t = c.clock.now() + timedelta(seconds=10)
+    for user in ("u1", "u2", "u3"):                     # one sent, one waiting, one shed
+        await c.say("/roles", user, at=t, drain=False)
+    await c.dm("/roles", "u4", at=t, drain=False)
+    await c.flush()
+    assert sorted((r.get("room") or r.get("user"), at_of(r)) for r in c.sent) == [
+        ("r1", t), ("r1", t + timedelta(seconds=60)), ("u4", t)]
+
+
+# ---- at most once across a crash -------------------------------------------------------------------------
+
+async def test_message_caught_mid_send_by_a_crash_is_lost_not_doubled(chat, caplog):
+    await chat.say("/roles", "u1", drain=False)
+    async with chat.app.sessions.begin() as db:   # claimed, handed to the platform, then the process died
+        await db.execute(update(OutboxMessage).values(status=SENDING))
+    with caplog.at_level(logging.ERROR, logger="qunbot.outbox"):
+        await chat.driver.restart(chat.clock.now() + timedelta(minutes=1))
+    await chat.flush()
+    assert chat.sent == []
+    assert [r.status for r in await outbox_rows(chat)] == [LOST]
+    assert any("not resending" in r.getMessage() for r in caplog.records)
+    replies = await chat.say("/roles", "u2")
+    assert len(replies) == 1 and replies[0].startswith(ROLES)

@@ -1,0 +1,269 @@
+"""`qunbot simulate` as a black box: a JSONL script in, everything the bot sent as JSONL out."""
+import json
+import os
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from bot.i18n import t
+from bot.simulate import ScriptError, parse_script
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_simulate(script: str | Path, tmp_path: Path, *, config: str | Path = "config.yaml",
+                 tmpdir: Path | None = None) -> subprocess.CompletedProcess:
+    if isinstance(script, str):
+        path = tmp_path / "script.jsonl"
+        path.write_text(script, encoding="utf-8")
+        script = path
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QUNBOT_", "WECHATY_"))}
+    if tmpdir is not None:
+        env["TMPDIR"] = str(tmpdir)
+    return subprocess.run([sys.executable, "-m", "bot.cli", "simulate", "--config", str(config),
+                           "--script", str(script)],
+                          cwd=ROOT, env=env, capture_output=True, encoding="utf-8", timeout=300)
+
+
+def rows_of(result: subprocess.CompletedProcess) -> list[dict]:
+    assert result.returncode == 0, result.stderr
+    return [json.loads(line) for line in result.stdout.splitlines()]
+
+
+def event(**fields) -> str:
+    return json.dumps(fields, ensure_ascii=False)
+
+
+def script(*lines: str) -> str:
+    return "\n".join(lines) + "\n"
+
+
+MEMBERS = event(type="members", at="2026-11-23T08:00:00+08:00", room="r1",
+                members=[{"user": "u_owner", "name": "老王"}, {"user": "u1", "name": "张三"},
+                         {"user": "u2", "name": "李四"}])
+ROLES = "「增长学习社」的管理角色："
+
+
+def newcomers(count: int) -> str:
+    """The title of the weekly post introducing the week of 11.23 (what the scripts' joins fall in)."""
+    return t("zh_CN", "newcomers.title", start="11.23", end="11.29", count=count)
+
+
+def say(at: str, text: str, user: str = "u1", **extra) -> str:
+    fields = {"type": "message", "at": f"2026-11-23T{at}+08:00", "room": "r1", "user": user, "text": text}
+    fields.update(extra)
+    return event(**{k: v for k, v in fields.items() if v is not None})
+
+
+# ---- the demo ----------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("demo")
+    result = run_simulate(ROOT / "examples" / "demo.jsonl", tmp_path, tmpdir=tmp_path)
+    return result, tmp_path
+
+
+def test_demo_runs_and_prints_one_json_object_per_line(demo):
+    result, tmp_path = demo
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr
+    rows = rows_of(result)
+    assert len(rows) > 10
+    times = []
+    for row in rows:
+        assert row["type"] in {"say", "image", "remove"}
+        at = datetime.fromisoformat(row["at"])
+        assert at.utcoffset() is not None
+        times.append(at)
+        if "room" in row:
+            assert isinstance(row["mentions"], list) and "user" not in row
+        else:
+            assert isinstance(row["user"], str) and "mentions" not in row
+    assert times == sorted(times)
+    assert [p.name for p in tmp_path.iterdir() if "qunbot" in p.name] == []   # the temporary database is gone
+
+
+def test_demo_output_is_utf8_not_escaped(demo):
+    result, _ = demo
+    assert "\\u" not in result.stdout
+    assert "欢迎" in result.stdout
+
+
+def test_demo_shows_the_whole_week(demo):
+    rows = rows_of(demo[0])
+    texts = [r.get("text", "") for r in rows]
+    welcome = [r for r in rows if r.get("text", "").startswith("欢迎 @王五 @赵六")]
+    assert len(welcome) == 1 and welcome[0]["mentions"] == ["u3", "u4"]      # one combined welcome
+    assert welcome[0]["at"] == "2026-11-24T20:01:00+08:00"                  # after the window
+    consents = [t for t in texts if t.startswith("请确认你的资料")]
+    assert len(consents) == 2 and all("/同意" in t for t in consents)
+    assert sum(t.startswith("登记完成") for t in texts) == 2
+    search = [t for t in texts if t.startswith("找到 2 位和「增长」相关的成员")]
+    assert len(search) == 1 and "张三" in search[0] and "王五" in search[0]
+    weekly = [r for r in rows if r.get("text", "").startswith(newcomers(2))]
+    assert len(weekly) == 1
+    assert weekly[0]["at"] == "2026-11-30T10:00:00+08:00" and weekly[0]["mentions"] == ["u3", "u4"]
+    assert "@王五" in weekly[0]["text"] and "@赵六" in weekly[0]["text"]
+    assert not any(r["at"].startswith("2026-11-25T10:02") for r in rows)     # "/::)" is chat, not a command
+
+
+def test_demo_guided_signup_happens_in_private(demo):
+    rows = rows_of(demo[0])
+    private = [r for r in rows if r.get("user") == "u3"]
+    assert len(private) >= 10
+    assert all(set(r) == {"at", "type", "user", "text"} and r["type"] == "say" for r in private)
+
+
+# ---- malformed scripts -------------------------------------------------------------------------------------
+
+GOOD = say("09:00:00", "/help")
+BAD = [
+    ("bad json", '{"type": "tick", "at": ', "not valid JSON"),
+    ("unknown type", event(type="dance", at="2026-11-23T10:00:00+08:00"), "type must be one of"),
+    ("missing at", event(type="tick"), "'at' is required"),
+    ("at without offset", event(type="tick", at="2026-11-23T10:00:00"), "UTC offset"),
+    ("time going back", event(type="tick", at="2026-11-23T08:59:00+08:00"), "goes back in time"),
+    ("wrong field type", say("10:00:00", 42), "'text' must be a str"),
+    ("unknown field", say("10:00:00", "/help", colour="red"), "unknown field 'colour'"),
+]
+MORE_BAD = [
+    ("at not a time", event(type="tick", at="next monday"), "not an ISO-8601 time"),
+    ("mentions not ids", say("10:00:00", "/help", mentions=[1]), "'mentions'"),
+    ("missing field", event(type="join", at="2026-11-23T10:00:00+08:00", room="r1"), "needs 'user'"),
+    ("text missing", event(type="message", at="2026-11-23T10:00:00+08:00", user="u1"), "needs 'text'"),
+    ("bad kind", say("10:00:00", "hi", kind="video"), "kind must be one of"),
+    ("bad member", event(type="members", at="2026-11-23T10:00:00+08:00", room="r1", members=["u1"]),
+     "each member"),
+    ("not an object", "[1, 2]", "expected a JSON object"),
+]
+
+
+@pytest.mark.parametrize("bad_line, reason", [b[1:] for b in BAD], ids=[b[0] for b in BAD])
+def test_malformed_script_exits_2_naming_the_line_and_prints_nothing(tmp_path, bad_line, reason):
+    # comments and blank lines count for line numbers; the bad line comes last, after lines that would answer
+    text = script("# a malformed script", "", MEMBERS, GOOD, bad_line)
+    result = run_simulate(text, tmp_path)
+    assert result.returncode == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("line 5: "), result.stderr
+    assert reason in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+@pytest.mark.parametrize("bad_line, reason", [b[1:] for b in BAD + MORE_BAD], ids=[b[0] for b in BAD + MORE_BAD])
+def test_script_validation_names_the_line_and_the_reason(bad_line, reason):
+    with pytest.raises(ScriptError) as err:
+        parse_script(script(MEMBERS, GOOD, "", bad_line))
+    assert str(err.value).startswith("line 4: ") and reason in str(err.value)
+
+
+def test_missing_script_file_exits_2(tmp_path):
+    result = run_simulate(tmp_path / "nope.jsonl", tmp_path)
+    assert result.returncode == 2 and result.stdout == ""
+    assert "nope.jsonl" in result.stderr and "Traceback" not in result.stderr
+
+
+# ---- behaviour ---------------------------------------------------------------------------------------------
+
+def test_comments_and_blank_lines_are_skipped(tmp_path):
+    rows = rows_of(run_simulate(script("# members first", MEMBERS, "", "   ", "  # indented comment",
+                                       say("09:00:00", "/roles")), tmp_path))
+    assert len(rows) == 1 and rows[0]["text"].startswith(ROLES)
+
+
+def test_empty_script_prints_nothing(tmp_path):
+    result = run_simulate(script("# nothing happens", ""), tmp_path)
+    assert result.returncode == 0 and result.stdout == ""
+
+
+def test_repeated_message_id_is_answered_once(tmp_path):
+    rows = rows_of(run_simulate(script(MEMBERS, say("09:00:00", "/roles", id="wx-1"),
+                                       say("09:00:05", "/roles", id="wx-1")), tmp_path))
+    assert [r["text"].startswith(ROLES) for r in rows] == [True]
+
+
+def test_private_messages_are_answered_in_private_without_mentions(tmp_path):
+    dm = event(type="message", at="2026-11-23T09:00:00+08:00", user="u2", name="李四", text="/roles")
+    rows = rows_of(run_simulate(script(MEMBERS, dm), tmp_path))
+    assert len(rows) == 1
+    assert rows[0]["type"] == "say" and rows[0]["user"] == "u2"
+    assert "room" not in rows[0] and "mentions" not in rows[0]
+    assert rows[0]["text"].startswith(ROLES)
+
+
+def test_mentions_are_carried_with_the_names_in_the_text(tmp_path):
+    rows = rows_of(run_simulate(script(
+        MEMBERS, say("09:00:00", "/appoint @李四 版主", user="u_owner", name="老王", mentions=["u2"])), tmp_path))
+    assert len(rows) == 1
+    assert rows[0]["mentions"] == ["u2"] and "@李四" in rows[0]["text"]
+
+
+def test_reply_pending_at_a_restart_is_sent_once_after_it(tmp_path):
+    rows = rows_of(run_simulate(script(
+        MEMBERS,
+        say("09:00:00", "/roles", user="u1", id="a"),
+        say("09:00:00", "/roles", user="u2", id="b"),         # paced: due a second later, after the crash
+        event(type="restart", at="2026-11-23T09:05:00+08:00"),
+        event(type="tick", at="2026-11-23T09:10:00+08:00"),
+    ), tmp_path))
+    assert [r["at"] for r in rows if r["text"].startswith(ROLES)] == [
+        "2026-11-23T09:00:00+08:00", "2026-11-23T09:05:00+08:00"]
+
+
+def test_a_redelivery_after_a_restart_changes_nothing(tmp_path):
+    rows = rows_of(run_simulate(script(
+        MEMBERS, say("09:00:00", "/roles", id="wx-7"),
+        event(type="restart", at="2026-11-23T09:05:00+08:00"),
+        say("09:05:10", "/roles", id="wx-7"),
+    ), tmp_path))
+    assert len(rows) == 1
+
+
+JOIN = event(type="join", at="2026-11-24T20:00:00+08:00", room="r1", user="u3", name="王五", inviter="u1")
+WELCOMED = event(type="tick", at="2026-11-24T20:05:00+08:00")    # the welcome went out before the crash
+
+
+def test_weekly_post_missed_while_down_is_posted_on_return(tmp_path):
+    rows = rows_of(run_simulate(script(
+        MEMBERS, JOIN, WELCOMED,
+        event(type="restart", at="2026-12-01T09:00:00+08:00"),   # down over Monday 10:00
+        event(type="tick", at="2026-12-02T00:00:00+08:00"),
+    ), tmp_path))
+    assert len(rows) == 2 and rows[0]["text"].startswith("欢迎 @王五")
+    weekly = rows[1]
+    assert weekly["text"].startswith(newcomers(1))
+    assert weekly["at"] == "2026-12-01T09:00:00+08:00" and weekly["mentions"] == ["u3"]
+
+
+def test_announcement_missed_several_times_runs_once_for_the_latest(tmp_path):
+    config = (ROOT / "config.yaml").read_text(encoding="utf-8").replace(
+        'post_new_members: "0 10 * * mon"', 'post_new_members: "0 10 * * *"')   # every day: last week's newcomers
+    assert '"0 10 * * *"' in config
+    (tmp_path / "daily.yaml").write_text(config, encoding="utf-8")
+    rows = rows_of(run_simulate(script(
+        MEMBERS, JOIN, WELCOMED,
+        event(type="restart", at="2026-12-04T09:00:00+08:00"),   # missed 11-25 .. 12-03
+        event(type="tick", at="2026-12-04T09:30:00+08:00"),
+    ), tmp_path, config=tmp_path / "daily.yaml"))
+    assert len(rows) == 2 and rows[0]["text"].startswith("欢迎 @王五")   # one post, not one per missed day
+    weekly = rows[1]
+    assert weekly["text"].startswith(newcomers(1))
+    assert weekly["at"] == "2026-12-04T09:00:00+08:00" and weekly["mentions"] == ["u3"]
+
+
+def test_at_the_end_pending_messages_drain_but_no_more_jobs_run(tmp_path):
+    rows = rows_of(run_simulate(script(MEMBERS, JOIN), tmp_path))
+    # the welcome waits for more joins (60 s) and still goes out; Monday's post is after the script: not run
+    assert [(r["at"], r["mentions"]) for r in rows] == [("2026-11-24T20:01:00+08:00", ["u3"])]
+    assert rows[0]["text"].startswith("欢迎 @王五")
+
+
+def test_messages_in_rooms_the_config_does_not_list_are_ignored(tmp_path):
+    elsewhere = event(type="message", at="2026-11-23T09:00:00+08:00", room="r9", user="u1", name="张三",
+                      text="/roles")
+    rows = rows_of(run_simulate(script(MEMBERS, elsewhere, say("09:01:00", "/roles")), tmp_path))
+    assert [r["room"] for r in rows] == ["r1"]
