@@ -67,7 +67,7 @@ def parse_form(ctx: BaseCtx, text: str) -> dict[str, str]:
         key = m.group(1).strip().lower()
         field = FIELD_KEYS.get(key)
         if field is None:
-            raise CommandError("signup.unknown_key", key=m.group(1).strip()[:20], keys=key_list(ctx))
+            raise CommandError("signup.unknown_key", field=m.group(1).strip()[:20], keys=key_list(ctx))
         fields[field] = check_value(ctx, field, m.group(2))
     if not fields:
         raise CommandError("signup.usage")
@@ -119,8 +119,17 @@ def _timeout(ctx: BaseCtx) -> timedelta:
 
 
 async def consent_text(ctx: Ctx, fields: dict[str, str]) -> str:
-    return ctx.t("signup.consent", fields=render_fields(ctx, fields), threshold=ctx.ccfg.privacy_threshold,
-                 community=ctx.community.name)
+    scope = "signup.scope_small" if await privacy.shares_everything(ctx) else "signup.scope_large"
+    return ctx.t("signup.consent", fields=render_fields(ctx, fields), community=ctx.community.name,
+                 scope=ctx.t(scope, threshold=ctx.ccfg.privacy_threshold))
+
+
+async def tell(ctx: Ctx, chat: ChatRef, text: str) -> None:
+    """A flow message; in a group (the fallback) it @-mentions the member so they know it is theirs."""
+    if chat.room_id is None:
+        await ctx.post(chat, text)
+    else:
+        await ctx.post(chat, f"@{ctx.member.display_name} {text}", mentions=(ctx.sender_id,))
 
 
 @router.command("signup", aliases=("登记", "报名"))
@@ -138,8 +147,8 @@ async def signup(ctx: Ctx) -> None:
     await start_flow(ctx, chat, {}, step="ask")
     if not ctx.is_private and chat != ctx.chat:
         await ctx.reply("signup.moved_to_dm", mentions=(ctx.sender_id,), name=ctx.member.display_name)
-    await ctx.post(chat, ctx.t("signup.guided_intro", minutes=ctx.app.config.signup_timeout_minutes) + "\n"
-                   + _question(ctx, 0))
+    await tell(ctx, chat, ctx.t("signup.guided_intro", minutes=ctx.app.config.signup_timeout_minutes) + "\n"
+               + _question(ctx, 0))
 
 
 def _question(ctx: BaseCtx, index: int) -> str:
@@ -154,13 +163,15 @@ async def guided_answer(ctx: Ctx) -> bool:
     flow = await load_flow(ctx, ctx.sender_id)
     if flow is None or flow.chat_key != ctx.chat.key:
         return False
-    chat = ChatRef.from_key(flow.chat_key)
+    chat = ctx.chat
     if flow_expired(ctx, flow):
         await ctx.db.delete(flow)
-        await ctx.post(chat, ctx.t("signup.expired"))
+        await tell(ctx, chat, ctx.t("signup.expired"))
         return True
     if flow.step == "consent":
-        await ctx.post(chat, ctx.t("signup.awaiting_consent"))
+        if not ctx.is_private:    # in a group, chat while consent is pending is just chat
+            return False
+        await tell(ctx, chat, ctx.t("signup.awaiting_consent"))
         return True
     data = dict(flow.data)
     fields = dict(data["fields"])
@@ -172,14 +183,14 @@ async def guided_answer(ctx: Ctx) -> bool:
     flow.expires_at = ctx.now + _timeout(ctx)
     if index < len(GUIDED_ORDER):
         flow.data = {"fields": fields, "index": index}
-        await ctx.post(chat, _question(ctx, index))
+        await tell(ctx, chat, _question(ctx, index))
         return True
     if not fields:
         await ctx.db.delete(flow)
-        await ctx.post(chat, ctx.t("signup.nothing_given"))
+        await tell(ctx, chat, ctx.t("signup.nothing_given"))
         return True
     flow.step, flow.data = "consent", {"fields": fields, "index": index}
-    await ctx.post(chat, await consent_text(ctx, fields))
+    await tell(ctx, chat, await consent_text(ctx, fields))
     return True
 
 
@@ -286,7 +297,12 @@ async def delete_member_data(ctx: BaseCtx, member: Member) -> None:
     await ctx.db.execute(delete(Profile).where(Profile.member_id == member.id))
     await ctx.db.execute(delete(Flow).where(Flow.community_id == member.community_id,
                                             Flow.user_id == member.user_id))
+    user_id, name = member.user_id, member.display_name
     member.display_name = ctx.t("profile.pseudonym", n=member.id)
     member.user_id = f"deleted:{member.id}"
     member.invited_by = None
     member.deleted_at = ctx.now
+    await ctx.db.flush()
+    # They are still in the group: the roster knows them again as a new member, unlinked from the old row
+    # (otherwise @-mentions say they are not in the group and private chat says they are not a member).
+    ctx.db.add(Member(community_id=member.community_id, user_id=user_id, display_name=name, first_seen_at=ctx.now))

@@ -1,0 +1,146 @@
+"""Newcomers: one welcome per burst of joins, and the weekly new-members post."""
+from datetime import datetime, timedelta
+
+from tests.conftest import START
+
+RULES = ("群规：\n1. 先发 /登记 填写资料，方便大家认识你\n2. 群昵称按「城市-行业-昵称」修改\n"
+         "3. 不发广告、不刷屏，提问请写清背景\n发送 /登记 填写资料（只发 /登记 可逐项填写），发送 /帮助 查看全部命令。")
+JOIN_AT = START + timedelta(minutes=5)                                   # Monday 09:05
+NEXT_MONDAY_10 = datetime.fromisoformat("2026-11-30T10:00:00+08:00")
+
+
+def at(row) -> datetime:
+    return datetime.fromisoformat(row["at"])
+
+
+async def test_a_join_gets_a_welcome_after_the_window(chat):
+    await chat.join("u4", at=JOIN_AT)
+    [row] = await chat.flush()
+    assert row["room"] == "r1" and row["mentions"] == ["u4"]
+    assert row["text"] == f"欢迎 @赵六 加入「增长学习社」！\n{RULES}"
+    assert at(row) == JOIN_AT + timedelta(seconds=60)
+
+
+async def test_nothing_is_sent_during_the_window(chat):
+    await chat.join("u4", at=JOIN_AT)
+    assert await chat.say("大家好", "u1", at=JOIN_AT + timedelta(seconds=50), drain=False) == []
+    assert chat.sent == []
+
+
+async def test_welcome_uses_the_configured_rules(make_chat):
+    c = await make_chat(rules=["每周五晚答疑", "禁止广告"])
+    await c.join("u4")
+    [row] = await c.flush()
+    assert "群规：\n1. 每周五晚答疑\n2. 禁止广告\n发送 /登记 填写资料" in row["text"]
+
+
+async def test_joins_within_the_window_share_one_welcome(chat):
+    await chat.join("u4", at=JOIN_AT)
+    await chat.join("u_mod", at=JOIN_AT + timedelta(seconds=30))
+    rows = await chat.flush()
+    assert len(rows) == 1
+    assert rows[0]["text"].startswith("欢迎 @赵六 @小版 加入「增长学习社」！\n")
+    assert rows[0]["mentions"] == ["u4", "u_mod"]
+    assert at(rows[0]) == JOIN_AT + timedelta(seconds=60)
+
+
+async def test_a_join_after_the_window_gets_its_own_welcome(chat):
+    await chat.join("u4", at=JOIN_AT)
+    await chat.join("u_mod", at=JOIN_AT + timedelta(seconds=90))
+    rows = await chat.flush()
+    assert [(r["mentions"], r["text"].split("\n")[0]) for r in chat.sent] == [
+        (["u4"], "欢迎 @赵六 加入「增长学习社」！"),
+        (["u_mod"], "欢迎 @小版 加入「增长学习社」！"),
+    ]
+    assert at(rows[-1]) == JOIN_AT + timedelta(seconds=150)
+
+
+async def test_rejoining_during_the_window_is_welcomed_once(chat):
+    await chat.join("u4", at=JOIN_AT)
+    await chat.leave("u4")
+    await chat.join("u4", at=JOIN_AT + timedelta(seconds=20))
+    [row] = await chat.flush()
+    assert row["mentions"] == ["u4"] and row["text"].startswith("欢迎 @赵六 加入")
+
+
+async def test_a_join_in_a_room_that_is_not_served_gets_nothing(chat):
+    await chat.join("u4", room="r2")
+    assert await chat.flush() == []
+    assert await chat.tick(NEXT_MONDAY_10) == []
+
+
+# ---- the weekly new-members post ------------------------------------------------------------------------
+
+async def test_weekly_post_lists_last_weeks_newcomers(chat):
+    await chat.join("u4", at=JOIN_AT)
+    await chat.join("u_mod", at=START + timedelta(days=2))                # Wednesday
+    await chat.say("/signup 城市=北京; 职位=运营; 行业=教育; 擅长=增长; 诉求=找工作; 姓名=赵大; 公司=乙公司", "u4")
+    await chat.say("/agree", "u4")
+    await chat.flush()
+    before = len(chat.sent)
+
+    rows = await chat.tick(NEXT_MONDAY_10)
+    assert len(rows) == 1 and len(chat.sent) == before + 1
+    [post] = rows
+    assert post["room"] == "r1"
+    assert at(post) == NEXT_MONDAY_10
+    assert post["mentions"] == ["u4", "u_mod"]
+    assert post["text"] == (
+        "上周新成员（11.23–11.29，共 2 位），欢迎认识一下：\n"
+        "• @赵六 — 赵大 · 乙公司 · 北京 · 运营 · 教育；擅长 增长；诉求 找工作\n"
+        "• @小版 — 还没登记，发送 /登记 让大家认识你\n"
+        "想找某方面的人？发送 /找人 关键词。")
+
+
+async def test_weekly_post_hides_name_and_company_at_the_threshold(make_chat):
+    c = await make_chat(privacy_threshold=5)
+    await c.join("u4", at=JOIN_AT)
+    await c.say("/signup 城市=北京; 擅长=增长; 姓名=赵大; 公司=乙公司", "u4")
+    await c.say("/agree", "u4")
+    [post] = await c.tick(NEXT_MONDAY_10)
+    assert "• @赵六 — 北京；擅长 增长\n" in post["text"]
+    assert "赵大" not in post["text"] and "乙公司" not in post["text"]
+
+
+async def test_weekly_post_is_posted_once(chat):
+    await chat.join("u4", at=JOIN_AT)
+    await chat.flush()
+    assert len(await chat.tick(NEXT_MONDAY_10)) == 1
+    assert await chat.tick(NEXT_MONDAY_10 + timedelta(hours=5)) == []
+    await chat.driver.restart(NEXT_MONDAY_10 + timedelta(hours=6))
+    assert await chat.flush() == []
+    assert await chat.tick(NEXT_MONDAY_10 + timedelta(days=7)) == []     # nobody joined in the second week
+
+
+async def test_a_week_without_newcomers_posts_nothing(chat):
+    await chat.say("/signup 城市=北京", "u1")
+    await chat.say("/agree", "u1")
+    assert await chat.tick(NEXT_MONDAY_10 + timedelta(hours=1)) == []
+
+
+async def test_a_newcomer_who_left_is_not_listed(chat):
+    await chat.join("u4", at=JOIN_AT)
+    await chat.join("u_mod", at=JOIN_AT + timedelta(hours=1))
+    await chat.flush()
+    await chat.leave("u4")
+    [post] = await chat.tick(NEXT_MONDAY_10)
+    assert post["mentions"] == ["u_mod"]
+    assert "共 1 位" in post["text"] and "赵六" not in post["text"]
+
+
+async def test_only_newcomers_who_all_left_means_no_post(chat):
+    await chat.join("u4", at=JOIN_AT)
+    await chat.flush()
+    await chat.leave("u4")
+    assert await chat.tick(NEXT_MONDAY_10) == []
+
+
+async def test_newcomers_of_this_week_wait_for_next_weeks_post(chat):
+    await chat.join("u4", at=JOIN_AT)
+    await chat.flush()
+    [post] = await chat.tick(NEXT_MONDAY_10)
+    await chat.join("u_mod", at=NEXT_MONDAY_10 + timedelta(minutes=30))
+    await chat.flush()
+    assert "小版" not in post["text"]
+    [post] = await chat.tick(NEXT_MONDAY_10 + timedelta(days=7))
+    assert post["mentions"] == ["u_mod"] and "（11.30–12.06，共 1 位）" in post["text"]
