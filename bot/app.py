@@ -39,7 +39,6 @@ class App:
         self.scheduler = Scheduler(self, [job for r in routers for job in r.jobs])
         self._communities = {c.id: c for c in config.communities}
         self._wake = asyncio.Event()
-        self._warmup: asyncio.Future | None = None
 
     def community_config(self, community_id: str) -> CommunityConfig:
         return self._communities[community_id]
@@ -53,7 +52,8 @@ class App:
         await self._sync_config()
         await self.sender.recover()
         await self.scheduler.load()
-        self._warmup = asyncio.get_running_loop().run_in_executor(None, warm_up)
+        # jieba's dictionary takes about a second to load; do it before events arrive, off the event loop.
+        await asyncio.get_running_loop().run_in_executor(None, warm_up)
 
     async def _sync_config(self) -> None:
         """Communities and groups from config.yaml into the database; a new community starts now."""
@@ -113,8 +113,6 @@ class App:
             adapter_task.cancel()
 
     async def close(self) -> None:
-        if self._warmup is not None:
-            await asyncio.shield(self._warmup)
         await self.engine.dispose()
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -32,6 +32,7 @@ class BaseCtx:
     now: datetime
     locale: str
     cause: str
+    after_commit: list[Callable[[], None]] = field(default_factory=list, kw_only=True)
 
     def t(self, key: str, **params: Any) -> str:
         return i18n.t(self.locale, key, **params)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import asyncio
 import difflib
 import logging
+import time
 from collections import defaultdict, deque
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -27,6 +28,13 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("qunbot.dispatch")
 UNBOUND_COMMANDS = {"enable"}       # may be used in a room the bot does not serve yet
+# Groups and roles are read on every command; they change rarely. A change made here clears its entry at once;
+# one made by another bot process on the same database is seen after this many seconds.
+CACHE_SECONDS = 30.0
+
+
+class _Duplicate(Exception):
+    """The event id was handled before: a redelivery."""
 
 
 class RateLimiter:
@@ -73,6 +81,9 @@ class Dispatcher:
         self.rate = RateLimiter(rl.commands, rl.per_seconds)
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._seen: dict[tuple[str, str], str] = {}
+        self._groups: dict[str, tuple[float, Group | None]] = {}
+        self._roles: dict[tuple[str, str], tuple[float, frozenset[Role]]] = {}
+        self._communities: dict[str, Community] = {}
 
     # ---- entry point -------------------------------------------------------------------------------------
 
@@ -89,38 +100,69 @@ class Dispatcher:
 
     # ---- lookups -----------------------------------------------------------------------------------------
 
-    async def served_group(self, db: AsyncSession, room_id: str) -> Group | None:
-        group = await db.get(Group, room_id)
-        return group if group is not None and group.enabled else None
+    async def served_group(self, room_id: str) -> Group | None:
+        """The enabled group of `room_id` (a detached snapshot: load it into the session to change it)."""
+        hit = self._groups.get(room_id)
+        if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+            return hit[1]
+        async with self.app.sessions() as db:
+            group = await db.get(Group, room_id)
+        served = group if group is not None and group.enabled else None
+        self._groups[room_id] = (time.monotonic(), served)
+        return served
+
+    def forget_group(self, room_id: str) -> None:
+        self._groups.pop(room_id, None)
 
     def community_config(self, community_id: str):
         return self.app.community_config(community_id)
 
+    async def community(self, db: AsyncSession, community_id: str) -> Community:
+        community = self._communities.get(community_id)
+        if community is None:
+            community = await db.get(Community, community_id)
+            db.expunge(community)   # a snapshot: a later rollback of this session must not expire it
+            self._communities[community_id] = community
+        return community
+
     async def roles_of(self, db: AsyncSession, community_id: str, user_id: str) -> set[Role]:
+        hit = self._roles.get((community_id, user_id))
+        if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+            return set(hit[1])
         cfg = self.community_config(community_id)
         held = {Role.MEMBER}
-        if cfg is not None:
-            if user_id in cfg.owners:
-                held.add(Role.OWNER)
-            if user_id in cfg.moderators:
-                held.add(Role.MODERATOR)
-            if user_id in cfg.treasurers:
-                held.add(Role.TREASURER)
+        for role, ids in ((Role.OWNER, cfg.owners), (Role.MODERATOR, cfg.moderators),
+                          (Role.TREASURER, cfg.treasurers)):
+            if user_id in ids:
+                held.add(role)
         grants = await db.scalars(select(RoleGrant.role).where(RoleGrant.community_id == community_id,
                                                                RoleGrant.user_id == user_id))
         held.update(Role(r) for r in grants)
+        self._roles[(community_id, user_id)] = (time.monotonic(), frozenset(held))
         return held
+
+    def forget_roles(self, community_id: str) -> None:
+        for key in [k for k in self._roles if k[0] == community_id]:
+            del self._roles[key]
+
+    async def _claim(self, db: AsyncSession, event_id: str) -> None:
+        """Record the event id in this transaction; a redelivery fails here with _Duplicate (one INSERT)."""
+        db.add(ProcessedEvent(event_id=event_id, handled_at=self.app.clock.now()))
+        try:
+            await db.flush()
+        except IntegrityError:
+            raise _Duplicate(event_id) from None
 
     # ---- messages ----------------------------------------------------------------------------------------
 
     async def _message(self, event: IncomingMessage) -> None:
         parsed = parse_command(event.text) if event.kind == MessageKind.TEXT else None
         group: Group | None = None
-        async with self.app.sessions() as db:
-            if event.room_id is not None:
-                group = await self.served_group(db, event.room_id)
-                community_id = group.community_id if group is not None else None
-            else:
+        if event.room_id is not None:
+            group = await self.served_group(event.room_id)
+            community_id = group.community_id if group is not None else None
+        else:
+            async with self.app.sessions() as db:
                 community_id = await self._dm_community(db, event, parsed)
         if event.room_id is not None and group is None:
             spec = self.commands.get(parsed.name) if parsed else None
@@ -212,14 +254,14 @@ class Dispatcher:
             try:
                 async with self.app.sessions.begin() as db:
                     if needs_flow:
-                        if await db.get(ProcessedEvent, event.event_id):
-                            return
-                        db.add(ProcessedEvent(event_id=event.event_id, handled_at=self.app.clock.now()))
+                        await self._claim(db, event.event_id)
                     ctx = await self._ctx(db, event, community_id, group)
                     if needs_flow:
                         for hook in self.texts:
                             if await hook(ctx):
                                 break
+            except _Duplicate:
+                return
             except CommandError as err:
                 await self._answer_once(event, group, self.app.locale_of(community_id), err.key, **err.params)
             except Exception:
@@ -232,9 +274,7 @@ class Dispatcher:
     async def _ctx(self, db: AsyncSession, event: IncomingMessage, community_id: str, group: Group | None,
                    spec: CommandSpec | None = None, args: str = "") -> Ctx:
         now = self.app.clock.now()
-        community = await db.get(Community, community_id)
-        if group is not None:
-            group = await db.get(Group, group.room_id)   # attached to this transaction
+        community = await self.community(db, community_id)
         member = await roster.touch(db, community_id, event.sender_id, event.sender_name, now,
                                     room_id=group.room_id if group else None)
         return Ctx(app=self.app, db=db, community=community, ccfg=self.community_config(community_id), now=now,
@@ -259,17 +299,16 @@ class Dispatcher:
         async with self._locks[community_id]:
             try:
                 async with self.app.sessions.begin() as db:
-                    if await db.get(ProcessedEvent, event.event_id):
-                        log.info("event %s was redelivered; ignored", event.event_id)
-                        return
-                    db.add(ProcessedEvent(event_id=event.event_id, handled_at=now))
+                    await self._claim(db, event.event_id)
                     ctx = await self._ctx(db, event, community_id, group, spec, parsed.args)
                     if unbound:
                         ctx.roles.add(Role.OWNER)   # _unbound checked ownership of this community
                     self._check(spec, ctx)
                     await spec.handler(ctx)
-            except IntegrityError:
-                log.info("event %s was handled concurrently; ignored", event.event_id)
+                for callback in ctx.after_commit:
+                    callback()
+            except _Duplicate:
+                log.info("event %s was redelivered; ignored", event.event_id)
                 return
             except CommandError as err:
                 await self._answer_once(event, group, locale, err.key, **err.params)
@@ -306,31 +345,26 @@ class Dispatcher:
         try:
             async with self.app.sessions.begin() as db:
                 if record:
-                    if await db.get(ProcessedEvent, event.event_id):
-                        return
-                    db.add(ProcessedEvent(event_id=event.event_id, handled_at=self.app.clock.now()))
+                    await self._claim(db, event.event_id)
                 await outbox.enqueue(db, self.app.config.pacing, chat, t(locale, key, **params),
                                      now=self.app.clock.now(), mentions=mentions, cause=event.event_id,
                                      reply_to=reply_to)
-        except IntegrityError:
+        except _Duplicate:
             return
         self.app.wake()
 
     # ---- joins, leaves, member lists ---------------------------------------------------------------------
 
     async def _membership(self, event: JoinEvent | LeaveEvent) -> None:
-        async with self.app.sessions() as db:
-            group = await self.served_group(db, event.room_id)
+        group = await self.served_group(event.room_id)
         if group is None:
             return
         community_id = group.community_id
         async with self._locks[community_id]:
             try:
                 async with self.app.sessions.begin() as db:
-                    if await db.get(ProcessedEvent, event.event_id):
-                        return
+                    await self._claim(db, event.event_id)
                     now = self.app.clock.now()
-                    db.add(ProcessedEvent(event_id=event.event_id, handled_at=now))
                     if isinstance(event, JoinEvent):
                         member = await roster.record_join(db, community_id, event.room_id, event.user_id,
                                                           event.name, event.inviter_id, now)
@@ -339,22 +373,27 @@ class Dispatcher:
                         await roster.record_leave(db, event.room_id, event.user_id, now)
                         member = await roster.get_member(db, community_id, event.user_id)
                         hooks = self.leaves
-                    ctx = EventCtx(app=self.app, db=db, community=await db.get(Community, community_id),
+                    ctx = EventCtx(app=self.app, db=db, community=await self.community(db, community_id),
                                    ccfg=self.community_config(community_id), now=now,
                                    locale=self.app.locale_of(community_id), cause=event.event_id, event=event,
                                    group=group, member=member)
                     for hook in hooks:
                         await hook(ctx)
+            except _Duplicate:
+                return
             except Exception:
                 log.exception("%s %s could not be handled", type(event).__name__, event.event_id)
         self._seen.pop((event.room_id, event.user_id), None)
         self.app.wake()
 
     async def _members(self, event: MembersEvent) -> None:
-        async with self.app.sessions.begin() as db:
-            group = await self.served_group(db, event.room_id)
-            if group is None or await db.get(ProcessedEvent, event.event_id):
-                return
-            db.add(ProcessedEvent(event_id=event.event_id, handled_at=self.app.clock.now()))
-            await roster.sync_room(db, group.community_id, event.room_id, event.members, self.app.clock.now())
+        group = await self.served_group(event.room_id)
+        if group is None:
+            return
+        try:
+            async with self.app.sessions.begin() as db:
+                await self._claim(db, event.event_id)
+                await roster.sync_room(db, group.community_id, event.room_id, event.members, self.app.clock.now())
+        except _Duplicate:
+            return
         self._seen = {k: v for k, v in self._seen.items() if k[0] != event.room_id}

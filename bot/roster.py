@@ -4,7 +4,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Iterable, Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.adapters.base import Member as PlatformMember
@@ -17,17 +17,27 @@ async def get_member(db: AsyncSession, community_id: str, user_id: str) -> Membe
 
 async def touch(db: AsyncSession, community_id: str, user_id: str, name: str, now: datetime,
                 room_id: str | None = None) -> Member:
-    """Make sure the user is in the roster under their latest name (and present in `room_id`)."""
-    member = await get_member(db, community_id, user_id)
+    """Make sure the user is in the roster under their latest name (and present in `room_id`); one query."""
+    query = select(Member, RoomMember).where(Member.community_id == community_id, Member.user_id == user_id)
+    query = query.outerjoin(RoomMember, and_(RoomMember.room_id == (room_id or ""), RoomMember.user_id == user_id))
+    row = (await db.execute(query)).first()
     name = name.strip()[:100] or user_id
-    if member is None:
+    if row is None:
         member = Member(community_id=community_id, user_id=user_id, display_name=name, first_seen_at=now)
         db.add(member)
         await db.flush()
-    elif name and member.display_name != name and name != user_id:
-        member.display_name = name
+        presence = None
+    else:
+        member, presence = row
+        if member.display_name != name and name != user_id:
+            member.display_name = name
     if room_id is not None:
-        await _mark_present(db, room_id, user_id, now, joined=False)
+        if row is None:   # a new roster entry may still have a room row (a member who deleted their data)
+            presence = await db.get(RoomMember, (room_id, user_id))
+        if presence is None:
+            db.add(RoomMember(room_id=room_id, user_id=user_id, present=True))
+        elif not presence.present:
+            presence.present, presence.left_at = True, None
     return member
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass, field
 
-from sqlalchemy import select
+from sqlalchemy import and_, case, func, select
 
 from bot.context import Ctx
 from bot.errors import CommandError
@@ -22,6 +22,9 @@ EXACT_FACTOR = 3
 TOP = 5
 
 
+MAX_WORDS = 8
+
+
 @dataclass
 class Hit:
     member_id: int
@@ -31,44 +34,45 @@ class Hit:
     why: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
 
 
-async def search(ctx: Ctx, query: str) -> list[Hit]:
-    """Rank consented profiles of the community against the query words."""
-    words = [w.lower() for w in query.split() if w.strip()]
-    variants: dict[str, set[str]] = {}
-    for word in words:
-        variants[word] = {word, *await cut_async(word)}
-    all_terms = set().union(*variants.values()) if variants else set()
+async def search(ctx: Ctx, query: str, limit: int = TOP) -> tuple[list[Hit], int]:
+    """The best `limit` consented profiles for the query words, and how many matched in all.
+
+    Per member and query word, the best single hit counts (field weight, times EXACT_FACTOR when the word is a
+    whole item); members matching more words rank first, then more exact 擅长 items, then the score. The
+    aggregation runs in the database, so a common word across thousands of profiles stays cheap.
+    """
+    words = list(dict.fromkeys(w.lower() for w in query.split()))[:MAX_WORDS]
+    variants = [(word, {word, *await cut_async(word)}) for word in words]
+    all_terms = set().union(*(forms for _, forms in variants)) if variants else set()
     if not all_terms:
-        return []
+        return [], 0
+    t = ProfileTerm
+    weight = case(*((t.field == f, w) for f, w in WEIGHTS.items()), else_=0)
+    per_word, exact_per_word = [], []
+    for i, (word, forms) in enumerate(variants):
+        whole = and_(t.exact.is_(True), t.term == word)
+        per_word.append(func.max(case((t.term.in_(forms), weight * case((whole, EXACT_FACTOR), else_=1)),
+                                      else_=0)).label(f"s{i}"))
+        exact_per_word.append(func.max(case((and_(whole, t.field == "skills"), 1), else_=0)).label(f"e{i}"))
+    hits = (select(t.member_id, *per_word, *exact_per_word)
+            .where(t.community_id == ctx.community.id, t.term.in_(all_terms))
+            .group_by(t.member_id).subquery())
+    s_cols = [hits.c[f"s{i}"] for i in range(len(variants))]
+    score = sum(s_cols[1:], s_cols[0])
+    matched = sum((case((c > 0, 1), else_=0) for c in s_cols[1:]), case((s_cols[0] > 0, 1), else_=0))
+    exact = sum((hits.c[f"e{i}"] for i in range(1, len(variants))), hits.c["e0"])
     rows = (await ctx.db.execute(
-        select(ProfileTerm.member_id, ProfileTerm.field, ProfileTerm.term, ProfileTerm.exact)
-        .where(ProfileTerm.community_id == ctx.community.id, ProfileTerm.term.in_(all_terms))
+        select(hits.c.member_id, score, matched, exact, func.count().over())
+        .order_by(matched.desc(), exact.desc(), score.desc(), hits.c.member_id).limit(limit)
     )).all()
-    by_member: dict[int, list[tuple[str, str, bool]]] = defaultdict(list)
-    for member_id, fld, term, exact in rows:
-        by_member[member_id].append((fld, term, exact))
-    hits: list[Hit] = []
-    for member_id, terms in by_member.items():
-        hit = Hit(member_id)
-        for word, forms in variants.items():
-            best, best_term = 0, None
-            for fld, term, exact in terms:
-                if term not in forms:
-                    continue
-                whole = exact and term == word
-                value = WEIGHTS[fld] * (EXACT_FACTOR if whole else 1)
-                if whole and fld == "skills":
-                    hit.exact_skills += 1
-                if value > best:
-                    best, best_term = value, (fld, term)
-                if term not in hit.why[fld]:
-                    hit.why[fld].append(term)
-            if best:
-                hit.score += best
-                hit.words_matched += 1
-        hits.append(hit)
-    hits.sort(key=lambda h: (-h.words_matched, -h.exact_skills, -h.score, h.member_id))
-    return hits
+    if not rows:
+        return [], 0
+    found = {member_id: Hit(member_id, int(sc), int(ex), int(wm)) for member_id, sc, wm, ex, _ in rows}
+    for member_id, fld, term in await ctx.db.execute(
+            select(t.member_id, t.field, t.term).where(t.member_id.in_(found), t.term.in_(all_terms))
+            .order_by(t.member_id, t.field, t.term)):
+        found[member_id].why[fld].append(term)
+    return [found[member_id] for member_id, *_ in rows], int(rows[0][4])
 
 
 def _why(ctx: Ctx, hit: Hit) -> str:
@@ -98,19 +102,18 @@ async def who(ctx: Ctx) -> None:
         raise CommandError("who.usage")
     if len(query) > 50:
         raise CommandError("who.too_long", limit=50)
-    hits = await search(ctx, query)
-    if not hits:
+    shown, total = await search(ctx, query)
+    if not shown:
         raise CommandError("who.none", query=query)
-    shown = hits[:TOP]
     members = {m.id: m for m in await ctx.db.scalars(select(Member).where(Member.id.in_([h.member_id for h in shown])))}
     profiles = {p.member_id: p for p in await ctx.db.scalars(
         select(Profile).where(Profile.member_id.in_([h.member_id for h in shown])))}
-    lines = [ctx.t("who.found", count=len(hits), query=query)]
+    lines = [ctx.t("who.found", count=total, query=query)]
     for i, hit in enumerate(shown, 1):
         lines.append(ctx.t("who.line", n=i, who=_headline(ctx, members[hit.member_id], profiles[hit.member_id],
                                                           show_private), why=_why(ctx, hit)))
-    if len(hits) > TOP:
-        lines.append(ctx.t("who.more", count=len(hits) - TOP))
+    if total > len(shown):
+        lines.append(ctx.t("who.more", count=total - len(shown)))
     lines.append(ctx.t("who.hint"))
     await ctx.reply_text("\n".join(lines))
 

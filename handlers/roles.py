@@ -3,6 +3,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
+from bot import roster
 from bot.context import Ctx
 from bot.errors import CommandError
 from bot.roles import Role
@@ -45,6 +46,7 @@ async def appoint(ctx: Ctx) -> None:
         raise CommandError("appoint.already", name=target.display_name, role=label)
     ctx.db.add(RoleGrant(community_id=ctx.community.id, user_id=target.user_id, role=role.value,
                          granted_by=ctx.sender_id, granted_at=ctx.now))
+    ctx.after_commit.append(lambda: ctx.app.dispatcher.forget_roles(ctx.community.id))
     await ctx.reply("appoint.ok", mentions=(target.user_id,), name=target.display_name, role=label)
 
 
@@ -58,6 +60,7 @@ async def dismiss(ctx: Ctx) -> None:
         key = "dismiss.config" if role in _config_roles(ctx, target.user_id) else "dismiss.not_held"
         raise CommandError(key, name=target.display_name, role=label)
     await ctx.db.delete(held)
+    ctx.after_commit.append(lambda: ctx.app.dispatcher.forget_roles(ctx.community.id))
     await ctx.reply("dismiss.ok", mentions=(target.user_id,), name=target.display_name, role=label)
 
 
@@ -97,19 +100,19 @@ async def enable(ctx: Ctx) -> None:
     group.enabled_by, group.enabled_at = ctx.sender_id, ctx.now
     await ctx.db.flush()
     ctx.group = group
-    from bot import roster
-
     await roster.touch(ctx.db, ctx.community.id, ctx.sender_id, ctx.event.sender_name, ctx.now, room_id=room_id)
+    ctx.after_commit.append(lambda: ctx.app.dispatcher.forget_group(room_id))
     await ctx.reply("enable.ok", community=ctx.community.name)
 
 
 @router.command("disable", aliases=("停用",), role=Role.OWNER, in_group=True)
 async def disable(ctx: Ctx) -> None:
     """Stop serving this group (groups listed in config.yaml are changed there)."""
-    assert ctx.group is not None
-    if ctx.group.source == "config":
+    group = await ctx.db.get(Group, ctx.chat.room_id)
+    if group.source == "config":
         raise CommandError("disable.config")
-    ctx.group.enabled = False
+    group.enabled = False
+    ctx.after_commit.append(lambda: ctx.app.dispatcher.forget_group(group.room_id))
     await ctx.reply("disable.ok")
 
 
