@@ -29,7 +29,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
 
     config = _load(args.config)
     try:
-        with open(args.script, encoding="utf-8") as fh:
+        with open(args.script, encoding="utf-8-sig") as fh:   # a BOM (Windows editors) is not an error
             events = parse_script(fh.read())
     except OSError as exc:
         print(f"qunbot: cannot read {args.script}: {exc.strerror}", file=sys.stderr)

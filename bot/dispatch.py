@@ -9,7 +9,7 @@ from collections import defaultdict, deque
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -82,7 +82,8 @@ class Dispatcher:
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._seen: dict[tuple[str, str], str] = {}
         self._groups: dict[str, tuple[float, Group | None]] = {}
-        self._roles: dict[tuple[str, str], tuple[float, frozenset[Role]]] = {}
+        self._grants: dict[str, tuple[float, dict[str, set[Role]]]] = {}
+        self._sizes: dict[str, tuple[float, int]] = {}
         self._communities: dict[str, Community] = {}
 
     # ---- entry point -------------------------------------------------------------------------------------
@@ -126,30 +127,35 @@ class Dispatcher:
         return community
 
     async def roles_of(self, db: AsyncSession, community_id: str, user_id: str) -> set[Role]:
-        hit = self._roles.get((community_id, user_id))
-        if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
-            return set(hit[1])
         cfg = self.community_config(community_id)
         held = {Role.MEMBER}
         for role, ids in ((Role.OWNER, cfg.owners), (Role.MODERATOR, cfg.moderators),
                           (Role.TREASURER, cfg.treasurers)):
             if user_id in ids:
                 held.add(role)
-        grants = await db.scalars(select(RoleGrant.role).where(RoleGrant.community_id == community_id,
-                                                               RoleGrant.user_id == user_id))
-        held.update(Role(r) for r in grants)
-        self._roles[(community_id, user_id)] = (time.monotonic(), frozenset(held))
-        return held
+        hit = self._grants.get(community_id)
+        if hit is None or time.monotonic() - hit[0] >= CACHE_SECONDS:
+            grants: dict[str, set[Role]] = defaultdict(set)   # a short table: load it whole
+            for uid, role in await db.execute(select(RoleGrant.user_id, RoleGrant.role)
+                                              .where(RoleGrant.community_id == community_id)):
+                grants[uid].add(Role(role))
+            hit = self._grants[community_id] = (time.monotonic(), dict(grants))
+        return held | hit[1].get(user_id, set())
 
     def forget_roles(self, community_id: str) -> None:
-        for key in [k for k in self._roles if k[0] == community_id]:
-            del self._roles[key]
+        self._grants.pop(community_id, None)
+
+    async def group_size(self, db: AsyncSession, group: Group) -> int:
+        """Members present in the group (or its configured size); kept up to date by joins and leaves."""
+        hit = self._sizes.get(group.room_id)
+        if hit is None or time.monotonic() - hit[0] >= CACHE_SECONDS:
+            hit = self._sizes[group.room_id] = (time.monotonic(), await roster.group_size(db, group))
+        return hit[1]
 
     async def _claim(self, db: AsyncSession, event_id: str) -> None:
         """Record the event id in this transaction; a redelivery fails here with _Duplicate (one INSERT)."""
-        db.add(ProcessedEvent(event_id=event_id, handled_at=self.app.clock.now()))
         try:
-            await db.flush()
+            await db.execute(insert(ProcessedEvent).values(event_id=event_id, handled_at=self.app.clock.now()))
         except IntegrityError:
             raise _Duplicate(event_id) from None
 
@@ -384,6 +390,7 @@ class Dispatcher:
             except Exception:
                 log.exception("%s %s could not be handled", type(event).__name__, event.event_id)
         self._seen.pop((event.room_id, event.user_id), None)
+        self._sizes.pop(event.room_id, None)
         self.app.wake()
 
     async def _members(self, event: MembersEvent) -> None:
@@ -397,3 +404,4 @@ class Dispatcher:
         except _Duplicate:
             return
         self._seen = {k: v for k, v in self._seen.items() if k[0] != event.room_id}
+        self._sizes.pop(event.room_id, None)

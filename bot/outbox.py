@@ -5,7 +5,7 @@ import logging
 from datetime import datetime, timedelta
 from typing import Sequence
 
-from sqlalchemy import Select, func, or_, select, update
+from sqlalchemy import Select, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.adapters.base import Adapter, ChatRef, Outgoing, SendError
@@ -43,34 +43,28 @@ def split_text(text: str, limit: int) -> list[str]:
 async def enqueue(db: AsyncSession, pacing: PacingConfig, chat: ChatRef, text: str, *, now: datetime,
                   mentions: Sequence[str] = (), kind: str = "say", path: str | None = None,
                   target: str | None = None, reply_to: dict | None = None, purpose: str | None = None,
-                  cause: str | None = None, not_before: datetime | None = None) -> list[OutboxMessage]:
-    """Store a message (split if long) in the caller's transaction; it is sent after commit."""
-    pending = await db.scalar(
-        select(func.count()).select_from(OutboxMessage)
-        .where(OutboxMessage.chat_key == chat.key, OutboxMessage.status == PENDING)
-    )
-    status = PENDING
-    if (pending or 0) >= pacing.max_queue:
-        log.warning("outbox for %s is full (%d pending): shedding a message caused by %s", chat.key, pending, cause)
-        status = SHED
-    rows = []
-    for i, chunk in enumerate(split_text(text, pacing.max_chars) if kind == "say" else [text]):
-        row = OutboxMessage(
-            chat_key=chat.key, kind=kind, text=chunk, mentions=list(mentions) if i == 0 else [], path=path,
-            target=target, reply_to=reply_to, purpose=purpose, cause=cause, status=status, attempts=0,
-            not_before=not_before or now, created_at=now,
-        )
-        db.add(row)
-        rows.append(row)
-    return rows
+                  cause: str | None = None, not_before: datetime | None = None) -> None:
+    """Store a message (split if long) in the caller's transaction; it is sent after commit.
+
+    A plain INSERT (no unit-of-work bookkeeping): this runs for every reply, on the command's hot path.
+    """
+    chunks = split_text(text, pacing.max_chars) if kind == "say" else [text]
+    await db.execute(insert(OutboxMessage), [
+        dict(chat_key=chat.key, kind=kind, text=chunk, mentions=list(mentions) if i == 0 else [], path=path,
+             target=target, reply_to=reply_to, purpose=purpose, cause=cause, status=PENDING, attempts=0,
+             not_before=not_before or now, created_at=now)
+        for i, chunk in enumerate(chunks)
+    ])
 
 
-async def find_pending(db: AsyncSession, chat: ChatRef, purpose: str) -> OutboxMessage | None:
-    return await db.scalar(
+async def find_pending(db: AsyncSession, chat: ChatRef, purpose: str) -> list[OutboxMessage]:
+    """The unsent rows of one chat stored for `purpose` (e.g. the welcome waiting for more joins), in order."""
+    rows = await db.scalars(
         select(OutboxMessage).where(OutboxMessage.chat_key == chat.key, OutboxMessage.purpose == purpose,
                                     OutboxMessage.status == PENDING)
-        .order_by(OutboxMessage.id).limit(1)
+        .order_by(OutboxMessage.id)
     )
+    return list(rows)
 
 
 class OutboxSender:
@@ -130,9 +124,27 @@ class OutboxSender:
             heads = await self._heads(db)
         return min(heads.values(), default=None)
 
+    async def _shed(self, db: AsyncSession) -> None:
+        """Keep at most pacing.max_queue pending messages per chat: the newest beyond it are dropped, loudly."""
+        full = await db.execute(
+            select(OutboxMessage.chat_key, func.count()).where(OutboxMessage.status == PENDING)
+            .group_by(OutboxMessage.chat_key).having(func.count() > self.pacing.max_queue)
+        )
+        for chat_key, pending in full.all():
+            newest = (select(OutboxMessage.id).where(OutboxMessage.chat_key == chat_key,
+                                                     OutboxMessage.status == PENDING)
+                      .order_by(OutboxMessage.id.desc()).limit(pending - self.pacing.max_queue))
+            shed = (await db.scalars(newest)).all()
+            await db.execute(update(OutboxMessage).where(OutboxMessage.id.in_(shed), OutboxMessage.status == PENDING)
+                             .values(status=SHED).execution_options(synchronize_session=False))
+            for row_id in shed:
+                log.warning("outbox for %s is full (%d pending, bound %d): shed message %d", chat_key, pending,
+                            self.pacing.max_queue, row_id)
+
     async def send_due(self, now: datetime) -> int:
         """Send at most one message per chat whose turn has come; returns how many were handed over."""
         async with self.sessions() as db:
+            await self._shed(db)
             heads = await self._heads(db)
             due = [key for key, at in heads.items() if at <= now]
             claimed: list[OutboxMessage] = []

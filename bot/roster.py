@@ -92,12 +92,6 @@ async def group_size(db: AsyncSession, group: Group) -> int:
     return int(count or 0)
 
 
-async def largest_group_size(db: AsyncSession, community_id: str) -> int:
-    groups = (await db.scalars(select(Group).where(Group.community_id == community_id, Group.enabled))).all()
-    sizes = [await group_size(db, g) for g in groups]
-    return max(sizes, default=0)
-
-
 async def in_room(db: AsyncSession, room_id: str, user_id: str) -> bool:
     row = await db.get(RoomMember, (room_id, user_id))
     return bool(row and row.present)

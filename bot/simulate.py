@@ -13,9 +13,10 @@ from zoneinfo import ZoneInfo
 from bot.adapters.base import (IncomingEvent, IncomingMessage, JoinEvent, LeaveEvent, Member, MembersEvent,
                                MessageKind, Outgoing)
 from bot.adapters.recording import RecordingAdapter
-from bot.app import App
+from bot.app import ROUTERS, App
 from bot.clock import FakeClock
 from bot.config import Config
+from bot.router import Router
 
 log = logging.getLogger("qunbot.simulate")
 MAX_STEPS = 100_000
@@ -125,16 +126,17 @@ class Driver:
     """Runs an App on a FakeClock: time moves only forward, stopping at every job fire time and send time."""
 
     def __init__(self, config: Config, database_url: str, start: datetime,
-                 on_send: Callable[[Outgoing, datetime], None]) -> None:
+                 on_send: Callable[[Outgoing, datetime], None], routers: tuple[Router, ...] = ROUTERS) -> None:
         self.config = config
         self.database_url = database_url
+        self.routers = routers
         self.clock = FakeClock(start)
         self.on_send = on_send
         self.adapter = RecordingAdapter(lambda out: self.on_send(out, self.clock.now()))
         self.app: App | None = None
 
     async def start(self) -> App:
-        self.app = App(self.config, self.adapter, self.clock, database_url=self.database_url)
+        self.app = App(self.config, self.adapter, self.clock, database_url=self.database_url, routers=self.routers)
         await self.app.start()
         return self.app
 

@@ -1,20 +1,23 @@
 """Directory privacy: everything is shared while groups are small; above the threshold 姓名 and 公司 are not."""
 from __future__ import annotations
 
-from bot import roster
+from sqlalchemy import select
+
 from bot.context import BaseCtx, Ctx
+from models import Group
 
 PRIVATE_FIELDS = ("real_name", "company")
 
 
 async def size_for(ctx: BaseCtx, room_id: str | None) -> int:
+    """The size of this group; in private chat, of the community's largest group."""
+    sizes = ctx.app.dispatcher
     if room_id is not None:
-        from models import Group
-
-        group = await ctx.db.get(Group, room_id)
+        group = await sizes.served_group(room_id) or await ctx.db.get(Group, room_id)
         if group is not None:
-            return await roster.group_size(ctx.db, group)
-    return await roster.largest_group_size(ctx.db, ctx.community.id)
+            return await sizes.group_size(ctx.db, group)
+    groups = await ctx.db.scalars(select(Group).where(Group.community_id == ctx.community.id, Group.enabled))
+    return max([await sizes.group_size(ctx.db, g) for g in groups], default=0)
 
 
 async def shares_everything(ctx: BaseCtx, room_id: str | None = None) -> bool:

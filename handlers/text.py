@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import re
 import threading
@@ -22,6 +23,8 @@ def warm_up():
 
             jieba.setLogLevel(logging.WARNING)
             jieba.initialize()
+            # The dictionary is ~350k long-lived objects; keep them out of every later garbage collection.
+            gc.freeze()
             _jieba = jieba
     return _jieba
 

@@ -17,7 +17,8 @@ from scheduler.core import JobCtx
 
 router = Router()
 WELCOME = "welcome"
-MAX_LISTED = 30
+MAX_LISTED = 30      # newcomers named in one weekly post
+MAX_WELCOMED = 20    # newcomers named in one welcome
 
 
 def _rules(ctx: BaseCtx) -> str:
@@ -38,16 +39,21 @@ async def welcome(ctx: EventCtx) -> None:
     assert isinstance(ctx.event, JoinEvent)
     chat = ChatRef(room_id=ctx.group.room_id)
     pending = await outbox.find_pending(ctx.db, chat, WELCOME)
-    if pending is not None:
-        user_ids = [*pending.mentions, ctx.event.user_id] if ctx.event.user_id not in pending.mentions \
-            else list(pending.mentions)
-        result = await ctx.db.execute(
-            update(OutboxMessage).where(OutboxMessage.id == pending.id, OutboxMessage.status == PENDING)
-            .values(text=await _welcome_text(ctx, user_ids), mentions=user_ids)
-            .execution_options(synchronize_session=False)
-        )
-        if result.rowcount == 1:   # otherwise it is being sent right now: start a new one
-            return
+    if any(ctx.event.user_id in row.mentions for row in pending):
+        return                         # left and joined again within the window: already welcomed
+    # Merge into the newest waiting welcome while it is a whole message (only a split message's first part
+    # carries mentions) with room for one more name; otherwise this join starts a new welcome.
+    last = pending[-1] if pending else None
+    if last is not None and last.mentions and len(last.mentions) < MAX_WELCOMED:
+        user_ids = [*last.mentions, ctx.event.user_id]
+        text = await _welcome_text(ctx, user_ids)
+        if len(text) <= ctx.app.config.pacing.max_chars:
+            result = await ctx.db.execute(
+                update(OutboxMessage).where(OutboxMessage.id == last.id, OutboxMessage.status == PENDING)
+                .values(text=text, mentions=user_ids).execution_options(synchronize_session=False)
+            )
+            if result.rowcount == 1:   # otherwise it is being sent right now: start a new one
+                return
     window = timedelta(seconds=ctx.app.config.welcome_window_seconds)
     await ctx.post(chat, await _welcome_text(ctx, [ctx.event.user_id]), mentions=(ctx.event.user_id,),
                    purpose=WELCOME, not_before=ctx.now + window)

@@ -45,7 +45,9 @@ class ProfileTerm(Base):
     exact: Mapped[bool] = mapped_column(default=False)
 
 
-Index("ix_profile_terms_lookup", ProfileTerm.community_id, ProfileTerm.term)
+# Covering the whole search (term -> member, field, exact): no table lookups, rows arrive grouped by member.
+Index("ix_profile_terms_lookup", ProfileTerm.community_id, ProfileTerm.term, ProfileTerm.member_id,
+      ProfileTerm.field, ProfileTerm.exact)
 
 
 class Flow(Base):

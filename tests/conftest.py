@@ -13,7 +13,7 @@ import pytest
 from bot.adapters.base import (Capability, IncomingMessage, JoinEvent, LeaveEvent, Member, MembersEvent,
                                MessageKind, Outgoing)
 from bot.adapters.recording import ALL_CAPABILITIES
-from bot.app import App, ROUTERS
+from bot.app import ROUTERS, App
 from bot.config import Config, parse_config
 from bot.simulate import Driver, output_line
 from models.db import create_engine, upgrade
@@ -58,9 +58,8 @@ class Chat:
         self.db_url = db_url
         self.sent: list[dict[str, Any]] = []
         self._new: list[dict[str, Any]] = []
-        self.driver = Driver(config, db_url, START, self._record)
+        self.driver = Driver(config, db_url, START, self._record, routers=routers)
         self.driver.adapter.capabilities = capabilities
-        self.routers = routers
         self._n = 0
 
     def _record(self, out: Outgoing, at: datetime) -> None:
@@ -78,9 +77,7 @@ class Chat:
         return self.driver.clock
 
     async def start(self, members: Iterable[str] = ("u_owner", "u1", "u2", "u3"), room: str = "r1") -> None:
-        self.driver.app = App(self.config, self.driver.adapter, self.driver.clock, database_url=self.db_url,
-                              routers=self.routers)
-        await self.driver.app.start()
+        await self.driver.start()
         if members:
             await self.members(room, members)
 

@@ -94,7 +94,7 @@ async def test_private_chat(console):
 async def test_unknown_console_command_prints_the_hint(console):
     output = await console(":foo")
     hint = [line for line in output.splitlines() if line.startswith("  ?")]
-    assert len(hint) == 1 and ":help" in hint[0]
+    assert len(hint) == 1 and ":foo" in hint[0] and ":help" in hint[0]
     assert bot_messages(output) == []
 
 

@@ -55,7 +55,7 @@ async def restart(chat, at: datetime, config=None) -> None:
     """The process died after the last event and starts again at `at` (jobs due meanwhile were missed)."""
     await chat.app.close()
     if config is not None:
-        chat.config = config
+        chat.config = chat.driver.config = config
     chat.clock.set(at)
     await chat.start(members=())
     await chat.app.run_due(chat.clock.now())
@@ -127,7 +127,7 @@ async def test_two_bot_processes_on_one_database_post_once(make_chat):
     c = await make_chat(routers=job.routers())
     other_sent = []
     other = App(c.config, RecordingAdapter(other_sent.append), c.clock, database_url=c.db_url,
-                routers=c.routers)
+                routers=c.driver.routers)
     await other.start()
     try:
         now = sh("2026-11-23T10:00:30")

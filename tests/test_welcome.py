@@ -63,6 +63,25 @@ async def test_rejoining_during_the_window_is_welcomed_once(chat):
     assert row["mentions"] == ["u4"] and row["text"].startswith("欢迎 @赵六 加入")
 
 
+async def test_a_burst_of_joins_is_welcomed_twenty_at_a_time(chat):
+    for i in range(25):
+        await chat.join(f"n{i}", name=f"新人{i}", at=JOIN_AT + timedelta(seconds=i))
+    rows = await chat.flush()
+    assert [len(r["mentions"]) for r in rows] == [20, 5]
+    assert rows[1]["text"].startswith("欢迎 @新人20 @新人21 @新人22 @新人23 @新人24 加入")
+
+
+async def test_a_welcome_split_in_parts_is_not_rewritten(make_chat):
+    """With a tiny message size the welcome is stored in parts; a second join gets its own welcome."""
+    c = await make_chat(top_pacing={"max_chars": 100, "min_interval_seconds": 0})
+    await c.join("u4", at=JOIN_AT)
+    await c.join("u_mod", at=JOIN_AT + timedelta(seconds=10))
+    rows = await c.flush()
+    text = "\n".join(r["text"] for r in rows)
+    assert text.count("1. 先发 /登记 填写资料") == 2          # each welcome complete, none doubled or cut
+    assert [r["mentions"] for r in rows if r["mentions"]] == [["u4"], ["u_mod"]]
+
+
 async def test_a_join_in_a_room_that_is_not_served_gets_nothing(chat):
     await chat.join("u4", room="r2")
     assert await chat.flush() == []

@@ -110,7 +110,7 @@ class Console:
             await self.driver.drain()
             self.out.write(f"  (now {self.driver.clock.now().astimezone(self.tz):%Y-%m-%d %H:%M})\n")
         else:
-            self.out.write("  ? " + HELP.splitlines()[0] + " — type :help\n")
+            self.out.write(f"  ? unknown or incomplete console command :{' '.join(words)} — type :help\n")
         return True
 
 

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises: 
-Create Date: 2026-11-24 03:44:23.549735
+Create Date: 2026-11-24
 """
 from __future__ import annotations
 
@@ -145,7 +145,7 @@ def upgrade() -> None:
     sa.PrimaryKeyConstraint('member_id', 'field', 'term', name=op.f('pk_profile_terms'))
     )
     with op.batch_alter_table('profile_terms', schema=None) as batch_op:
-        batch_op.create_index('ix_profile_terms_lookup', ['community_id', 'term'], unique=False)
+        batch_op.create_index('ix_profile_terms_lookup', ['community_id', 'term', 'member_id', 'field', 'exact'], unique=False)
 
     op.create_table('profiles',
     sa.Column('member_id', sa.Integer(), nullable=False),
