@@ -7,6 +7,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import random
+import resource
 import statistics
 import tempfile
 import time
@@ -88,6 +89,8 @@ async def main(members: int, commands: int) -> None:
             print(f"{text:24s} n={len(xs):5d} p50={statistics.median(xs):6.2f} ms  p99={p(xs, 0.99):6.2f} ms")
         print(f"{'all commands':24s} n={len(every):5d} p50={statistics.median(every):6.2f} ms  "
               f"p99={p(every, 0.99):6.2f} ms  (budget p99 < 10 ms)")
+        rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        print(f"peak resident memory {rss:.0f} MB (budget < 200 MB for 10 groups x 500 members)")
         await app.close()
 
 

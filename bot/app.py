@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from sqlalchemy import select
 
@@ -43,6 +43,10 @@ class App:
     def community_config(self, community_id: str) -> CommunityConfig:
         return self._communities[community_id]
 
+    def is_configured(self, community_id: str) -> bool:
+        """Communities removed from config.yaml keep their data but are no longer served."""
+        return community_id in self._communities
+
     def locale_of(self, community_id: str) -> str:
         return self.config.community_locale(self._communities[community_id])
 
@@ -66,6 +70,10 @@ class App:
                 else:
                     community.name = cfg.name
                 await db.flush()
+                listed = {g.room for g in cfg.groups}
+                for group in await db.scalars(select(Group).where(Group.source == "config", Group.enabled)):
+                    if group.community_id == cfg.id and group.room_id not in listed:
+                        group.enabled = False    # removed from config.yaml
                 for g in cfg.groups:
                     group = await db.get(Group, g.room)
                     if group is None:
@@ -73,7 +81,7 @@ class App:
                                      size_hint=g.size, source="config"))
                     else:
                         group.community_id, group.enabled, group.size_hint = cfg.id, True, g.size
-                        group.name = g.name or group.name
+                        group.name, group.source = g.name or group.name, "config"
                 for user_id in {*cfg.owners, *cfg.moderators, *cfg.treasurers}:
                     exists = await db.scalar(select(Member.id).where(Member.community_id == cfg.id,
                                                                      Member.user_id == user_id))
@@ -96,18 +104,32 @@ class App:
         await self.sender.send_due(now)
 
     async def serve(self) -> None:
-        """Run for real: the adapter feeds events while this loop runs jobs and sends, sleeping in between."""
+        """Run for real: the adapter feeds events while this loop runs jobs and sends, sleeping in between.
+
+        A failing round (the database locked or unreachable for a moment) is logged and retried with backoff;
+        it never stops the bot.
+        """
         adapter_task = asyncio.create_task(self.adapter.run(self.handle), name="adapter")
+        failures = 0
         try:
             while not adapter_task.done():
                 self._wake.clear()
-                await self.run_due(self.clock.now())
-                due = await self.next_due()
+                try:
+                    await self.run_due(self.clock.now())
+                    due = await self.next_due()
+                    failures = 0
+                except Exception:
+                    failures += 1
+                    log.exception("scheduler/outbox round failed (%d in a row); retrying", failures)
+                    due = self.clock.now() + timedelta(seconds=min(60, 2 ** failures))
                 timeout = 60.0 if due is None else max(0.0, min(60.0, (due - self.clock.now()).total_seconds()))
                 if timeout > 0:
                     wake = asyncio.create_task(self._wake.wait())
-                    await asyncio.wait({wake, adapter_task}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
-                    wake.cancel()
+                    try:
+                        await asyncio.wait({wake, adapter_task}, timeout=timeout,
+                                           return_when=asyncio.FIRST_COMPLETED)
+                    finally:
+                        wake.cancel()
             adapter_task.result()
         finally:
             adapter_task.cancel()

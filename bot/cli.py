@@ -9,6 +9,7 @@ import sys
 from bot.config import Config, ConfigError, load_config
 
 log = logging.getLogger("qunbot")
+CONSOLE_DB = "sqlite+aiosqlite:///qunbot-console.db"
 
 
 def _load(path: str) -> Config:
@@ -48,7 +49,10 @@ def cmd_console(args: argparse.Namespace) -> int:
 
     config = _load(args.config)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr)
-    asyncio.run(run_console(config, database_url=args.db))
+    # `qunbot console` plays with its own database: its clock can be moved ahead, which must not touch the
+    # real bot's data. `qunbot run` with adapter.type console is the real thing and uses config.yaml's.
+    database_url = args.db or (CONSOLE_DB if args.command == "console" else None)
+    asyncio.run(run_console(config, database_url=database_url))
     return 0
 
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import asyncio
 import difflib
+import inspect
 import logging
 import time
 from collections import defaultdict, deque
@@ -108,7 +109,8 @@ class Dispatcher:
             return hit[1]
         async with self.app.sessions() as db:
             group = await db.get(Group, room_id)
-        served = group if group is not None and group.enabled else None
+        served = group if group is not None and group.enabled and self.app.is_configured(group.community_id) \
+            else None
         self._groups[room_id] = (time.monotonic(), served)
         return served
 
@@ -152,6 +154,19 @@ class Dispatcher:
             hit = self._sizes[group.room_id] = (time.monotonic(), await roster.group_size(db, group))
         return hit[1]
 
+    async def refresh_members(self, room_id: str) -> None:
+        """Sync a room's roster from the platform's member list, where the platform has one."""
+        if Capability.MEMBER_LIST not in self.app.adapter.capabilities:
+            return
+        try:
+            members = await self.app.adapter.room_members(room_id)
+        except Exception:
+            log.exception("could not list the members of %s", room_id)
+            return
+        if members:
+            now = self.app.clock.now()
+            await self._members(MembersEvent(f"members:{room_id}:{now.isoformat()}", room_id, tuple(members), now))
+
     async def _claim(self, db: AsyncSession, event_id: str) -> None:
         """Record the event id in this transaction; a redelivery fails here with _Duplicate (one INSERT)."""
         try:
@@ -184,26 +199,32 @@ class Dispatcher:
 
     async def _dm_community(self, db: AsyncSession, event: IncomingMessage, parsed: ParsedCommand | None) -> str | None:
         """The community a private message belongs to; asks when the sender is in several."""
-        ids = list(await db.scalars(select(Member.community_id).where(Member.user_id == event.sender_id)))
+        ids = [cid for cid in await db.scalars(select(Member.community_id).where(Member.user_id == event.sender_id))
+               if self.app.is_configured(cid)]
         if not ids:
             if parsed is not None:
                 await self._answer_once(event, None, self.app.config.locale, "common.not_member")
             return None
         if len(ids) == 1:
             return ids[0]
-        choice = await db.get(DmChoice, event.sender_id)
         if parsed is not None and self.commands.get(parsed.name) is self.commands.get("use"):
             await self._choose(event, parsed, ids)
             return None
+        if parsed is None:   # an answer to a private signup question belongs to that flow's community
+            flows = list(await db.scalars(select(Flow.community_id).where(
+                Flow.user_id == event.sender_id, Flow.chat_key == ChatRef(user_id=event.sender_id).key)))
+            if len(flows) == 1 and flows[0] in ids:
+                return flows[0]
+        choice = await db.get(DmChoice, event.sender_id)
         if choice is not None and choice.community_id in ids:
             return choice.community_id
         names = await self._community_list(db, ids)
-        await self._answer_once(event, None, self.app.config.locale, "common.which_community", communities=names)
+        await self._answer_once(event, None, self.app.locale_of(ids[0]), "common.which_community", communities=names)
         return None
 
     async def _community_list(self, db: AsyncSession, ids: list[str]) -> str:
         rows = await db.scalars(select(Community).where(Community.id.in_(ids)).order_by(Community.id))
-        return "\n".join(f"{c.id}：{c.name}" for c in rows)
+        return "\n".join(t(self.app.locale_of(c.id), "common.community_line", id=c.id, name=c.name) for c in rows)
 
     async def _choose(self, event: IncomingMessage, parsed: ParsedCommand, ids: list[str]) -> None:
         """/use <community id> in private chat, by a member of several communities."""
@@ -211,7 +232,7 @@ class Dispatcher:
         async with self.app.sessions() as db:
             if wanted not in ids:
                 names = await self._community_list(db, ids)
-                await self._answer_once(event, None, self.app.config.locale, "common.which_community",
+                await self._answer_once(event, None, self.app.locale_of(ids[0]), "common.which_community",
                                         communities=names)
                 return
             community = await db.get(Community, wanted)
@@ -233,12 +254,16 @@ class Dispatcher:
             owned = sorted(set(owned))
             if not owned:
                 return
+            owned = [cid for cid in owned if self.app.is_configured(cid)]
+            if not owned:
+                return
             wanted = parsed.args.strip().lower()
             if wanted in owned:
                 owned = [wanted]
-            if len(owned) > 1:
+            if len(owned) > 1 or (wanted and wanted not in owned):
                 names = await self._community_list(db, owned)
-                await self._answer_once(event, None, self.app.config.locale, "enable.which", communities=names)
+                await self._answer_once(event, None, self.app.locale_of(owned[0]), "enable.which",
+                                        communities=names)
                 return
         await self._command(event, parsed, owned[0], None, unbound=True)
 
@@ -302,6 +327,7 @@ class Dispatcher:
         if spec is None:
             await self._unknown(event, parsed, group, locale)
             return
+        later = []    # after-commit work that takes the community lock itself (e.g. a member list sync)
         async with self._locks[community_id]:
             try:
                 async with self.app.sessions.begin() as db:
@@ -312,7 +338,9 @@ class Dispatcher:
                     self._check(spec, ctx)
                     await spec.handler(ctx)
                 for callback in ctx.after_commit:
-                    callback()
+                    result = callback()
+                    if inspect.isawaitable(result):
+                        later.append(result)
             except _Duplicate:
                 log.info("event %s was redelivered; ignored", event.event_id)
                 return
@@ -321,6 +349,8 @@ class Dispatcher:
             except Exception:
                 log.exception("command /%s in message %s failed", parsed.name, event.event_id)
                 await self._answer_once(event, group, locale, "common.apology")
+        for work in later:
+            await work
         self.app.wake()
 
     def _check(self, spec: CommandSpec, ctx: Ctx) -> None:
@@ -333,8 +363,7 @@ class Dispatcher:
 
     async def _unknown(self, event: IncomingMessage, parsed: ParsedCommand, group: Group | None,
                        locale: str) -> None:
-        visible = [n for n, s in self.commands.items() if not s.hidden]
-        close = difflib.get_close_matches(parsed.name, visible, n=1, cutoff=0.6)
+        close = difflib.get_close_matches(parsed.name, list(self.commands), n=1, cutoff=0.6)
         if close:
             await self._answer_once(event, group, locale, "common.unknown_close", command=parsed.name,
                                     suggestion=close[0])
@@ -397,11 +426,13 @@ class Dispatcher:
         group = await self.served_group(event.room_id)
         if group is None:
             return
-        try:
-            async with self.app.sessions.begin() as db:
-                await self._claim(db, event.event_id)
-                await roster.sync_room(db, group.community_id, event.room_id, event.members, self.app.clock.now())
-        except _Duplicate:
-            return
+        async with self._locks[group.community_id]:
+            try:
+                async with self.app.sessions.begin() as db:
+                    await self._claim(db, event.event_id)
+                    await roster.sync_room(db, group.community_id, event.room_id, event.members,
+                                           self.app.clock.now())
+            except _Duplicate:
+                return
         self._seen = {k: v for k, v in self._seen.items() if k[0] != event.room_id}
         self._sizes.pop(event.room_id, None)

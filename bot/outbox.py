@@ -162,6 +162,8 @@ class OutboxSender:
                     .execution_options(synchronize_session=False)
                 )
                 if result.rowcount == 1:  # another process may have claimed it first
+                    # Read it again: until the claim, a join could still merge into a waiting welcome.
+                    await db.refresh(row)
                     claimed.append(row)
             await db.commit()
         for row in sorted(claimed, key=lambda r: r.id):
@@ -171,7 +173,7 @@ class OutboxSender:
     async def _send(self, row: OutboxMessage, now: datetime) -> None:
         out = Outgoing(chat=ChatRef.from_key(row.chat_key), text=row.text, mention_ids=tuple(row.mentions or ()),
                        kind=row.kind, path=row.path, target=row.target, reply_to=row.reply_to)
-        attempts = row.attempts + 1
+        attempts = row.attempts          # already counted by the claim
         values: dict = {}
         try:
             await self.adapter.send(out)

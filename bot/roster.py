@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.adapters.base import Member as PlatformMember
 from models import Group, Member, RoomMember
+from models.db import insert_ignoring_conflicts
 
 
 async def get_member(db: AsyncSession, community_id: str, user_id: str) -> Member | None:
@@ -23,29 +24,28 @@ async def touch(db: AsyncSession, community_id: str, user_id: str, name: str, no
     row = (await db.execute(query)).first()
     name = name.strip()[:100] or user_id
     if row is None:
-        member = Member(community_id=community_id, user_id=user_id, display_name=name, first_seen_at=now)
-        db.add(member)
-        await db.flush()
-        presence = None
+        # Concurrent first sightings (a member list and a command) must not collide: insert if absent.
+        await db.execute(insert_ignoring_conflicts(db, Member).values(
+            community_id=community_id, user_id=user_id, display_name=name, first_seen_at=now))
+        member, presence = (await db.execute(query)).one()
     else:
         member, presence = row
-        if member.display_name != name and name != user_id:
-            member.display_name = name
+    if member.display_name != name and name != user_id:
+        member.display_name = name
     if room_id is not None:
-        if row is None:   # a new roster entry may still have a room row (a member who deleted their data)
-            presence = await db.get(RoomMember, (room_id, user_id))
         if presence is None:
-            db.add(RoomMember(room_id=room_id, user_id=user_id, present=True))
+            await db.execute(insert_ignoring_conflicts(db, RoomMember).values(
+                room_id=room_id, user_id=user_id, present=True))
         elif not presence.present:
             presence.present, presence.left_at = True, None
     return member
 
 
 async def _mark_present(db: AsyncSession, room_id: str, user_id: str, now: datetime, *, joined: bool) -> None:
+    await db.execute(insert_ignoring_conflicts(db, RoomMember).values(
+        room_id=room_id, user_id=user_id, present=True, joined_at=now if joined else None))
     row = await db.get(RoomMember, (room_id, user_id))
-    if row is None:
-        db.add(RoomMember(room_id=room_id, user_id=user_id, present=True, joined_at=now if joined else None))
-    elif not row.present or joined:
+    if not row.present or joined:
         row.present = True
         row.left_at = None
         if joined:

@@ -76,16 +76,16 @@ async def search(ctx: Ctx, query: str, limit: int = TOP) -> tuple[list[Hit], int
 
 
 def _why(ctx: Ctx, hit: Hit) -> str:
-    parts = [f"{ctx.t(f'field.{fld}')}「{'、'.join(terms[:3])}」"
+    parts = [ctx.t("who.why_part", field=ctx.t(f"field.{fld}"), terms=ctx.t("common.list_sep").join(terms[:3]))
              for fld in WEIGHTS if (terms := hit.why.get(fld))]
-    return "，".join(parts[:3])
+    return ctx.t("who.why_sep").join(parts[:3])
 
 
 def _headline(ctx: Ctx, member: Member, profile: Profile, show_private: bool) -> str:
     bits = [b for b in (profile.title, profile.city, profile.industry) if b]
     if show_private:
         bits += [b for b in (profile.real_name, profile.company) if b]
-    return member.display_name + (f"（{' · '.join(bits)}）" if bits else "")
+    return ctx.t("who.headline", name=member.display_name, about=" · ".join(bits)) if bits else member.display_name
 
 
 @router.command("who", aliases=("找人", "谁懂"))

@@ -9,8 +9,8 @@ from bot.router import CommandSpec, Router
 router = Router()
 
 
-def _names(spec: CommandSpec) -> str:
-    return " ".join(f"/{n}" for n in (*spec.aliases[:1], spec.name))
+def _names(ctx: Ctx, spec: CommandSpec) -> str:
+    return ctx.t("help.names", alias=spec.aliases[0], name=spec.name)
 
 
 def summary(ctx: Ctx, spec: CommandSpec) -> str:
@@ -34,6 +34,6 @@ async def help(ctx: Ctx) -> None:
     for spec in dispatcher.specs:
         if spec.hidden or not allowed(spec.role, ctx.roles):
             continue
-        lines.append(f"{_names(spec)} — {summary(ctx, spec)}")
+        lines.append(f"{_names(ctx, spec)} — {summary(ctx, spec)}")
     lines.append(ctx.t("help.footer"))
     await ctx.reply_text("\n".join(lines))

@@ -1,30 +1,34 @@
-"""Directory privacy: everything is shared while groups are small; above the threshold 姓名 and 公司 are not."""
+"""Directory privacy: everything is shared while groups are small; above the threshold 姓名 and 公司 are not.
+
+The directory spans the whole community, so one rule holds everywhere: the community's largest group decides.
+"""
 from __future__ import annotations
 
 from sqlalchemy import select
 
+from bot.adapters.base import Capability
 from bot.context import BaseCtx, Ctx
 from models import Group
 
 PRIVATE_FIELDS = ("real_name", "company")
 
 
-async def size_for(ctx: BaseCtx, room_id: str | None) -> int:
-    """The size of this group; in private chat, of the community's largest group."""
-    sizes = ctx.app.dispatcher
-    if room_id is not None:
-        group = await sizes.served_group(room_id) or await ctx.db.get(Group, room_id)
-        if group is not None:
-            return await sizes.group_size(ctx.db, group)
-    groups = await ctx.db.scalars(select(Group).where(Group.community_id == ctx.community.id, Group.enabled))
-    return max([await sizes.group_size(ctx.db, g) for g in groups], default=0)
+async def community_size(ctx: BaseCtx) -> int:
+    """Members of the community's largest group. A group whose size the platform cannot tell and config.yaml
+    does not give counts as at the threshold, so nothing private leaks by default."""
+    counts_members = Capability.MEMBER_LIST in ctx.app.adapter.capabilities
+    sizes = []
+    for group in await ctx.db.scalars(select(Group).where(Group.community_id == ctx.community.id, Group.enabled)):
+        if group.size_hint or counts_members:
+            sizes.append(await ctx.app.dispatcher.group_size(ctx.db, group))
+        else:
+            sizes.append(ctx.ccfg.privacy_threshold)
+    return max(sizes, default=0)
 
 
-async def shares_everything(ctx: BaseCtx, room_id: str | None = None) -> bool:
-    """Below the threshold (in this group, or the community's largest group for private chats)."""
-    if room_id is None and isinstance(ctx, Ctx) and ctx.group is not None:
-        room_id = ctx.group.room_id
-    return await size_for(ctx, room_id) < ctx.ccfg.privacy_threshold
+async def shares_everything(ctx: BaseCtx) -> bool:
+    """While every group of the community is below the privacy threshold."""
+    return await community_size(ctx) < ctx.ccfg.privacy_threshold
 
 
 async def may_see_private(ctx: Ctx) -> bool:

@@ -29,9 +29,9 @@ FIELD_KEYS: dict[str, str] = {
     "城市": "city", "city": "city",
     "职位": "title", "title": "title", "role": "title", "job": "title",
     "行业": "industry", "industry": "industry",
-    "发展路径": "path", "路径": "path", "path": "path", "career": "path",
+    "发展路径": "path", "路径": "path", "path": "path", "career": "path", "career path": "path",
     "擅长": "skills", "skills": "skills", "expertise": "skills",
-    "诉求": "needs", "needs": "needs",
+    "诉求": "needs", "needs": "needs", "looking for": "needs",
     "兴趣": "interests", "interests": "interests",
 }
 LIMITS = {"real_name": 20, "company": 40, "city": 20, "title": 30, "industry": 30, "path": 100, "skills": 100,
@@ -50,7 +50,8 @@ def check_value(ctx: BaseCtx, field: str, value: str) -> str:
         raise CommandError("signup.empty", field=label)
     if has_control_chars(value):
         raise CommandError("signup.bad_chars", field=label)
-    if visible_length(value) > LIMITS[field]:
+    # Members count what they see; the column counts code points (combining marks, keycaps): both must fit.
+    if visible_length(value) > LIMITS[field] or len(value) > 2 * LIMITS[field]:
         raise CommandError("signup.too_long", field=label, limit=LIMITS[field])
     return value
 
@@ -75,7 +76,7 @@ def parse_form(ctx: BaseCtx, text: str) -> dict[str, str]:
 
 
 def key_list(ctx: BaseCtx) -> str:
-    return "、".join(ctx.t(f"field.{f}") for f in PROFILE_FIELDS)
+    return ctx.t("common.list_sep").join(ctx.t(f"field.{f}") for f in PROFILE_FIELDS)
 
 
 def suggested_nickname(fmt: str, member: Member, fields: dict[str, str]) -> str:
@@ -92,7 +93,7 @@ def suggested_nickname(fmt: str, member: Member, fields: dict[str, str]) -> str:
 
 def render_fields(ctx: BaseCtx, fields: dict[str, str], *, private: bool = True) -> str:
     shown = [f for f in PROFILE_FIELDS if fields.get(f) and (private or f not in privacy.PRIVATE_FIELDS)]
-    return "\n".join(f"{ctx.t(f'field.{f}')}：{fields[f]}" for f in shown)
+    return "\n".join(ctx.t("common.field_line", label=ctx.t(f"field.{f}"), value=fields[f]) for f in shown)
 
 
 async def load_flow(ctx: BaseCtx, user_id: str) -> Flow | None:
@@ -201,8 +202,9 @@ async def agree(ctx: Ctx) -> None:
     if flow is None or flow.kind != "signup":
         raise CommandError("agree.nothing")
     if flow_expired(ctx, flow):
-        await ctx.db.delete(flow)
-        raise CommandError("signup.expired")
+        await ctx.db.delete(flow)          # kept: a reply, not an error, so the deletion commits
+        await ctx.reply("signup.expired")
+        return
     if flow.step != "consent":
         raise CommandError("agree.not_yet")
     fields = dict(flow.data["fields"])
@@ -287,7 +289,7 @@ async def profile(ctx: Ctx) -> None:
     fields = parse_form(ctx, args)
     await save_profile(ctx, ctx.member, fields, replace=False)
     merged = current.fields()
-    await ctx.reply("profile.updated", fields="、".join(ctx.t(f"field.{f}") for f in fields),
+    await ctx.reply("profile.updated", fields=ctx.t("common.list_sep").join(ctx.t(f"field.{f}") for f in fields),
                     nickname=suggested_nickname(ctx.ccfg.nickname_format, ctx.member, merged))
 
 

@@ -79,8 +79,8 @@ async def roles(ctx: Ctx) -> None:
         select(Member).where(Member.community_id == ctx.community.id, Member.user_id.in_(everyone)))}
     lines = [ctx.t("roles.title", community=ctx.community.name)]
     for role, users in ids.items():
-        shown = "、".join(sorted(names.get(u, u) for u in users)) or ctx.t("roles.nobody")
-        lines.append(f"{ctx.t(f'role.{role.value}')}：{shown}")
+        shown = ctx.t("common.list_sep").join(sorted(names.get(u, u) for u in users)) or ctx.t("roles.nobody")
+        lines.append(ctx.t("common.field_line", label=ctx.t(f"role.{role.value}"), value=shown))
     await ctx.reply_text("\n".join(lines))
 
 
@@ -102,6 +102,8 @@ async def enable(ctx: Ctx) -> None:
     ctx.group = group
     await roster.touch(ctx.db, ctx.community.id, ctx.sender_id, ctx.event.sender_name, ctx.now, room_id=room_id)
     ctx.after_commit.append(lambda: ctx.app.dispatcher.forget_group(room_id))
+    # The group's size decides privacy: ask the platform for the member list once the group is served.
+    ctx.after_commit.append(lambda: ctx.app.dispatcher.refresh_members(room_id))
     await ctx.reply("enable.ok", community=ctx.community.name)
 
 

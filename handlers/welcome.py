@@ -72,11 +72,11 @@ async def post_new_members(job: JobCtx) -> None:
     )).all()
     if not rows:
         return
+    show_private = await privacy.shares_everything(job)
     for group in await job.groups():
         here = [(m, p) for m, p in rows if await roster.in_room(job.db, group.room_id, m.user_id)]
         if not here:
             continue
-        show_private = await privacy.shares_everything(job, group.room_id)
         lines = [job.t("newcomers.title", start=start.astimezone(tz).strftime("%m.%d"),
                        end=(end - timedelta(days=1)).astimezone(tz).strftime("%m.%d"), count=len(here))]
         mentions = []

@@ -133,7 +133,7 @@ class Chat:
     async def signup(self, user: str, form: str, *, room: str | None = "r1") -> None:
         await self.say(f"/signup {form}", user, room=room)
         replies = await self.say("/agree", user, room=room)
-        assert any("登记完成" in r or "You're in" in r or "signed up" in r.lower() for r in replies), replies
+        assert any("登记完成" in r or "You're all set" in r for r in replies), replies
 
     async def close(self) -> None:
         await self.driver.close()

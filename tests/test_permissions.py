@@ -112,3 +112,54 @@ async def test_member_of_two_communities_chooses_in_private(db_url):
 async def test_plain_private_message_gets_a_hint(chat):
     assert await chat.dm("你好", "u1") == [
         "我是「增长学习社」的群助手。发送 /帮助 查看命令，发送 /登记 登记资料，发送 /找人 关键词 找人。"]
+
+
+async def test_enable_with_a_community_the_owner_does_not_own(chat):
+    assert await chat.say("/启用 design", "u_owner", room="r2") == [
+        "你管理多个社群，请指明这个群属于哪个：发送 /启用 <社群ID>\ngrowth：增长学习社"]
+    assert await chat.say("/help", "u1", room="r2") == []
+
+
+async def test_private_signup_answers_reach_the_right_community(db_url):
+    """A member of two communities answers the private signup questions without being asked which one."""
+    from bot.config import parse_config
+    from tests.conftest import Chat
+
+    config = parse_config({"communities": [
+        {"id": "growth", "name": "增长学习社", "owners": ["u_owner"], "groups": [{"room": "r1"}]},
+        {"id": "design", "name": "设计社", "owners": ["u_owner"], "groups": [{"room": "r2"}]},
+    ]}, env={})
+    c = Chat(config, db_url)
+    await c.start()
+    await c.members("r2", ["u_owner", "u1"])
+    await c.say("/登记", "u1", room="r2")
+    assert (await c.dm("北京", "u1"))[0].startswith("（2/9）你的职位？")
+    await c.close()
+
+
+async def test_groups_and_communities_removed_from_config_are_no_longer_served(db_url):
+    from bot.config import parse_config
+    from tests.conftest import Chat
+
+    both = parse_config({"communities": [
+        {"id": "growth", "name": "增长学习社", "owners": ["u_owner"], "groups": [{"room": "r1"}, {"room": "r2"}]},
+        {"id": "design", "name": "设计社", "owners": ["u_owner"], "groups": [{"room": "r3"}]},
+    ]}, env={})
+    c = Chat(both, db_url)
+    await c.start()
+    await c.members("r3", ["u_owner", "u1"])
+    assert len(await c.say("/help", "u1", room="r2")) == 1
+    assert len(await c.say("/help", "u1", room="r3")) == 1
+    await c.close()
+
+    only_r1 = parse_config({"communities": [
+        {"id": "growth", "name": "增长学习社", "owners": ["u_owner"], "groups": [{"room": "r1"}]},
+    ]}, env={})
+    c = Chat(only_r1, db_url)
+    c._n = 1000                                             # event ids of the first run are taken
+    await c.start(members=())
+    assert await c.say("/help", "u1", room="r2") == []      # removed group
+    assert await c.say("/help", "u1", room="r3") == []      # removed community: ignored, nothing raised
+    assert len(await c.say("/help", "u1", room="r1")) == 1
+    assert (await c.dm("/roles", "u1"))[0].startswith("「增长学习社」的管理角色")   # no longer asked which
+    await c.close()

@@ -356,3 +356,34 @@ async def test_profile_delete_with_a_wrong_word(chat):
     assert await chat.say("/profile 删除 好的", "u1") == [
         "用法：/资料 查看；/资料 城市=上海 修改；/资料 删除 删除全部个人数据"]
     assert await chat.say("/profile", "u1") == ["张三 的资料：\n城市：北京"]
+
+
+async def test_combining_marks_count_against_the_column_too(chat):
+    """Looks like 20 letters, is 60 code points: refused with the limit, never a database error."""
+    assert await chat.say("/signup 城市=" + "e\u0301\u0302" * 20, "u1") == ["「城市」最多 20 个字，请精简一下。"]
+
+
+async def test_agree_after_the_timeout_says_so_once(chat):
+    await chat.say(f"/signup {FORM}", "u1")
+    await chat.driver.advance_to(chat.clock.now() + timedelta(minutes=31))
+    assert await chat.say("/agree", "u1") == [EXPIRED]
+    assert await chat.say("/agree", "u1") == ["没有等待确认的登记。发送 /登记 开始。"]
+
+
+async def test_english_community_speaks_english_throughout(make_chat):
+    c = await make_chat(locale="en", privacy_threshold=3)
+    [consent] = await c.say("/signup city=Beijing; title=PM; skills=growth, copywriting; looking for=a co-founder; "
+                            "name=Wei Zhang", "u1")
+    assert consent.startswith("Please confirm your profile:\nName: Wei Zhang\nCity: Beijing\nTitle: PM\n"
+                              "Skills: growth, copywriting\nLooking for: a co-founder\n")
+    assert "the group has reached 3 members, so your name and company are visible to owners only" in consent
+    await c.say("/agree", "u1")
+    [found] = await c.say("/who growth", "u2")
+    assert '1. 张三 (PM · Beijing) — Skills "growth"' in found
+    [roles] = await c.say("/roles", "u2")
+    assert "owner: 老王" in roles
+    [unknown] = await c.say("/signup hobby=chess", "u1")
+    assert unknown == ("There's no \"hobby\" field. Available fields: Name, Company, City, Title, Industry, "
+                       "Career path, Skills, Looking for, Interests")
+    [listing] = await c.say("/help", "u2")
+    assert "/signup (/登记) — " in listing

@@ -94,3 +94,7 @@ def test_router_survives_any_text(fuzz_chat, caplog, text, private, mention):
                                       mentions=["u3"] if mention else [], step=STEP))
     assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
     assert all("出错了" not in r for r in replies)
+
+
+async def test_typos_of_flow_commands_get_a_suggestion(chat):
+    assert await chat.say("/agre") == ["没有 /agre 这个命令，你是不是想用 /agree？发送 /帮助 查看全部命令。"]

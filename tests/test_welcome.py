@@ -163,3 +163,29 @@ async def test_newcomers_of_this_week_wait_for_next_weeks_post(chat):
     assert "小版" not in post["text"]
     [post] = await chat.tick(NEXT_MONDAY_10 + timedelta(days=7))
     assert post["mentions"] == ["u_mod"] and "（11.30–12.06，共 1 位）" in post["text"]
+
+
+async def test_a_join_merged_just_before_the_send_is_in_the_message_sent(chat, monkeypatch):
+    """The sender picks the waiting welcome; a join merges into it before the claim: the new text goes out."""
+    from sqlalchemy.ext.asyncio import AsyncSession
+
+    from bot.adapters.base import JoinEvent
+    from models import OutboxMessage
+
+    await chat.join("u4", at=JOIN_AT)
+    await chat.driver.advance_to(JOIN_AT + timedelta(seconds=59))
+    real_scalar = AsyncSession.scalar
+    joined = []
+
+    async def scalar(self, statement, *args, **kwargs):
+        row = await real_scalar(self, statement, *args, **kwargs)
+        if not joined and isinstance(row, OutboxMessage) and row.purpose == "welcome":
+            joined.append(True)
+            await chat.driver.handle(JoinEvent("late-join", "r1", "u_mod", "小版", chat.clock.now(), None))
+        return row
+
+    monkeypatch.setattr(AsyncSession, "scalar", scalar)
+    rows = await chat.tick(JOIN_AT + timedelta(minutes=5))
+    assert joined
+    assert [(r["mentions"], r["text"].split("\n")[0]) for r in rows] == [
+        (["u4", "u_mod"], "欢迎 @赵六 @小版 加入「增长学习社」！")]
