@@ -11,6 +11,7 @@ from bot.adapters.base import Adapter, IncomingEvent
 from bot.clock import Clock
 from bot.config import CommunityConfig, Config
 from bot.dispatch import Dispatcher
+from bot.lookups import Lookups
 from bot.outbox import OutboxSender
 from bot.router import Router
 from handlers import directory, help, profile, roles, welcome
@@ -34,6 +35,7 @@ class App:
         self.routers = routers
         self.engine = create_engine(database_url or config.database.url)
         self.sessions = sessionmaker(self.engine)
+        self.lookups = Lookups(self)
         self.dispatcher = Dispatcher(self)
         self.sender = OutboxSender(self.sessions, adapter, clock, config.pacing)
         self.scheduler = Scheduler(self, [job for r in routers for job in r.jobs])

@@ -5,7 +5,6 @@ import asyncio
 import difflib
 import inspect
 import logging
-import time
 from collections import defaultdict, deque
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
@@ -29,9 +28,6 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("qunbot.dispatch")
 UNBOUND_COMMANDS = {"enable"}       # may be used in a room the bot does not serve yet
-# Groups and roles are read on every command; they change rarely. A change made here clears its entry at once;
-# one made by another bot process on the same database is seen after this many seconds.
-CACHE_SECONDS = 30.0
 
 
 class _Duplicate(Exception):
@@ -82,10 +78,7 @@ class Dispatcher:
         self.rate = RateLimiter(rl.commands, rl.per_seconds)
         self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self._seen: dict[tuple[str, str], str] = {}
-        self._groups: dict[str, tuple[float, Group | None]] = {}
-        self._grants: dict[str, tuple[float, dict[str, set[Role]]]] = {}
-        self._sizes: dict[str, tuple[float, int]] = {}
-        self._communities: dict[str, Community] = {}
+        self.lookups = app.lookups
 
     # ---- entry point -------------------------------------------------------------------------------------
 
@@ -102,57 +95,8 @@ class Dispatcher:
 
     # ---- lookups -----------------------------------------------------------------------------------------
 
-    async def served_group(self, room_id: str) -> Group | None:
-        """The enabled group of `room_id` (a detached snapshot: load it into the session to change it)."""
-        hit = self._groups.get(room_id)
-        if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
-            return hit[1]
-        async with self.app.sessions() as db:
-            group = await db.get(Group, room_id)
-        served = group if group is not None and group.enabled and self.app.is_configured(group.community_id) \
-            else None
-        self._groups[room_id] = (time.monotonic(), served)
-        return served
-
-    def forget_group(self, room_id: str) -> None:
-        self._groups.pop(room_id, None)
-
     def community_config(self, community_id: str):
         return self.app.community_config(community_id)
-
-    async def community(self, db: AsyncSession, community_id: str) -> Community:
-        community = self._communities.get(community_id)
-        if community is None:
-            community = await db.get(Community, community_id)
-            db.expunge(community)   # a snapshot: a later rollback of this session must not expire it
-            self._communities[community_id] = community
-        return community
-
-    async def roles_of(self, db: AsyncSession, community_id: str, user_id: str) -> set[Role]:
-        cfg = self.community_config(community_id)
-        held = {Role.MEMBER}
-        for role, ids in ((Role.OWNER, cfg.owners), (Role.MODERATOR, cfg.moderators),
-                          (Role.TREASURER, cfg.treasurers)):
-            if user_id in ids:
-                held.add(role)
-        hit = self._grants.get(community_id)
-        if hit is None or time.monotonic() - hit[0] >= CACHE_SECONDS:
-            grants: dict[str, set[Role]] = defaultdict(set)   # a short table: load it whole
-            for uid, role in await db.execute(select(RoleGrant.user_id, RoleGrant.role)
-                                              .where(RoleGrant.community_id == community_id)):
-                grants[uid].add(Role(role))
-            hit = self._grants[community_id] = (time.monotonic(), dict(grants))
-        return held | hit[1].get(user_id, set())
-
-    def forget_roles(self, community_id: str) -> None:
-        self._grants.pop(community_id, None)
-
-    async def group_size(self, db: AsyncSession, group: Group) -> int:
-        """Members present in the group (or its configured size); kept up to date by joins and leaves."""
-        hit = self._sizes.get(group.room_id)
-        if hit is None or time.monotonic() - hit[0] >= CACHE_SECONDS:
-            hit = self._sizes[group.room_id] = (time.monotonic(), await roster.group_size(db, group))
-        return hit[1]
 
     async def refresh_members(self, room_id: str) -> None:
         """Sync a room's roster from the platform's member list, where the platform has one."""
@@ -180,7 +124,7 @@ class Dispatcher:
         parsed = parse_command(event.text) if event.kind == MessageKind.TEXT else None
         group: Group | None = None
         if event.room_id is not None:
-            group = await self.served_group(event.room_id)
+            group = await self.lookups.served_group(event.room_id)
             community_id = group.community_id if group is not None else None
         else:
             async with self.app.sessions() as db:
@@ -305,12 +249,12 @@ class Dispatcher:
     async def _ctx(self, db: AsyncSession, event: IncomingMessage, community_id: str, group: Group | None,
                    spec: CommandSpec | None = None, args: str = "") -> Ctx:
         now = self.app.clock.now()
-        community = await self.community(db, community_id)
+        community = await self.lookups.community(db, community_id)
         member = await roster.touch(db, community_id, event.sender_id, event.sender_name, now,
                                     room_id=group.room_id if group else None)
         return Ctx(app=self.app, db=db, community=community, ccfg=self.community_config(community_id), now=now,
                    locale=self.app.locale_of(community_id), cause=event.event_id, event=event, member=member,
-                   group=group, roles=await self.roles_of(db, community_id, event.sender_id), command=spec,
+                   group=group, roles=await self.lookups.roles_of(db, community_id, event.sender_id), command=spec,
                    args=args)
 
     async def _command(self, event: IncomingMessage, parsed: ParsedCommand, community_id: str,
@@ -391,7 +335,7 @@ class Dispatcher:
     # ---- joins, leaves, member lists ---------------------------------------------------------------------
 
     async def _membership(self, event: JoinEvent | LeaveEvent) -> None:
-        group = await self.served_group(event.room_id)
+        group = await self.lookups.served_group(event.room_id)
         if group is None:
             return
         community_id = group.community_id
@@ -408,7 +352,7 @@ class Dispatcher:
                         await roster.record_leave(db, event.room_id, event.user_id, now)
                         member = await roster.get_member(db, community_id, event.user_id)
                         hooks = self.leaves
-                    ctx = EventCtx(app=self.app, db=db, community=await self.community(db, community_id),
+                    ctx = EventCtx(app=self.app, db=db, community=await self.lookups.community(db, community_id),
                                    ccfg=self.community_config(community_id), now=now,
                                    locale=self.app.locale_of(community_id), cause=event.event_id, event=event,
                                    group=group, member=member)
@@ -419,11 +363,11 @@ class Dispatcher:
             except Exception:
                 log.exception("%s %s could not be handled", type(event).__name__, event.event_id)
         self._seen.pop((event.room_id, event.user_id), None)
-        self._sizes.pop(event.room_id, None)
+        self.lookups.forget_size(event.room_id)
         self.app.wake()
 
     async def _members(self, event: MembersEvent) -> None:
-        group = await self.served_group(event.room_id)
+        group = await self.lookups.served_group(event.room_id)
         if group is None:
             return
         async with self._locks[group.community_id]:
@@ -435,4 +379,4 @@ class Dispatcher:
             except _Duplicate:
                 return
         self._seen = {k: v for k, v in self._seen.items() if k[0] != event.room_id}
-        self._sizes.pop(event.room_id, None)
+        self.lookups.forget_size(event.room_id)

@@ -37,7 +37,7 @@ def split_text(text: str, limit: int) -> list[str]:
             current = candidate
     if current:
         chunks.append(current)
-    return chunks
+    return chunks or [text[:limit]]     # a text of nothing but line breaks
 
 
 async def enqueue(db: AsyncSession, pacing: PacingConfig, chat: ChatRef, text: str, *, now: datetime,

@@ -20,7 +20,7 @@ async def community_size(ctx: BaseCtx) -> int:
     sizes = []
     for group in await ctx.db.scalars(select(Group).where(Group.community_id == ctx.community.id, Group.enabled)):
         if group.size_hint or counts_members:
-            sizes.append(await ctx.app.dispatcher.group_size(ctx.db, group))
+            sizes.append(await ctx.app.lookups.group_size(ctx.db, group))
         else:
             sizes.append(ctx.ccfg.privacy_threshold)
     return max(sizes, default=0)

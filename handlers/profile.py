@@ -3,8 +3,6 @@ from __future__ import annotations
 
 import re
 from datetime import timedelta
-from typing import TYPE_CHECKING
-
 from sqlalchemy import delete, select
 
 from bot.adapters.base import Capability, ChatRef
@@ -16,9 +14,6 @@ from handlers import privacy
 from handlers.text import cut_async, has_control_chars, items, visible_length
 from models import Flow, Member, Profile, ProfileTerm
 from models.profile import PROFILE_FIELDS
-
-if TYPE_CHECKING:
-    from models import Community
 
 router = Router()
 

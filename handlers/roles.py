@@ -46,7 +46,7 @@ async def appoint(ctx: Ctx) -> None:
         raise CommandError("appoint.already", name=target.display_name, role=label)
     ctx.db.add(RoleGrant(community_id=ctx.community.id, user_id=target.user_id, role=role.value,
                          granted_by=ctx.sender_id, granted_at=ctx.now))
-    ctx.after_commit.append(lambda: ctx.app.dispatcher.forget_roles(ctx.community.id))
+    ctx.after_commit.append(lambda: ctx.app.lookups.forget_roles(ctx.community.id))
     await ctx.reply("appoint.ok", mentions=(target.user_id,), name=target.display_name, role=label)
 
 
@@ -60,7 +60,7 @@ async def dismiss(ctx: Ctx) -> None:
         key = "dismiss.config" if role in _config_roles(ctx, target.user_id) else "dismiss.not_held"
         raise CommandError(key, name=target.display_name, role=label)
     await ctx.db.delete(held)
-    ctx.after_commit.append(lambda: ctx.app.dispatcher.forget_roles(ctx.community.id))
+    ctx.after_commit.append(lambda: ctx.app.lookups.forget_roles(ctx.community.id))
     await ctx.reply("dismiss.ok", mentions=(target.user_id,), name=target.display_name, role=label)
 
 
@@ -101,7 +101,7 @@ async def enable(ctx: Ctx) -> None:
     await ctx.db.flush()
     ctx.group = group
     await roster.touch(ctx.db, ctx.community.id, ctx.sender_id, ctx.event.sender_name, ctx.now, room_id=room_id)
-    ctx.after_commit.append(lambda: ctx.app.dispatcher.forget_group(room_id))
+    ctx.after_commit.append(lambda: ctx.app.lookups.forget_group(room_id))
     # The group's size decides privacy: ask the platform for the member list once the group is served.
     ctx.after_commit.append(lambda: ctx.app.dispatcher.refresh_members(room_id))
     await ctx.reply("enable.ok", community=ctx.community.name)
@@ -114,7 +114,7 @@ async def disable(ctx: Ctx) -> None:
     if group.source == "config":
         raise CommandError("disable.config")
     group.enabled = False
-    ctx.after_commit.append(lambda: ctx.app.dispatcher.forget_group(group.room_id))
+    ctx.after_commit.append(lambda: ctx.app.lookups.forget_group(group.room_id))
     await ctx.reply("disable.ok")
 
 
