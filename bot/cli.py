@@ -7,6 +7,7 @@ import logging
 import sys
 
 from bot.config import Config, ConfigError, load_config
+from bot.gateway_cli import add_parser as add_gateway_parser
 
 log = logging.getLogger("qunbot")
 CONSOLE_DB = "sqlite+aiosqlite:///qunbot-console.db"
@@ -138,6 +139,7 @@ def main(argv: list[str] | None = None) -> int:
     common(p)
     p.add_argument("action", choices=["upgrade", "current"])
     p.set_defaults(func=cmd_db)
+    add_gateway_parser(sub)
     args = parser.parse_args(argv)
     return args.func(args)
 
