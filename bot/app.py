@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import random
+import time
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -111,7 +113,7 @@ class App:
         A failing round (the database locked or unreachable for a moment) is logged and retried with backoff;
         it never stops the bot.
         """
-        adapter_task = asyncio.create_task(self.adapter.run(self.handle), name="adapter")
+        adapter_task = asyncio.create_task(self._supervise_adapter(), name="adapter")
         failures = 0
         try:
             while not adapter_task.done():
@@ -135,6 +137,29 @@ class App:
             adapter_task.result()
         finally:
             adapter_task.cancel()
+
+    async def _supervise_adapter(self) -> None:
+        """Keep the platform connection up: restart a failed or dropped adapter with exponential backoff and
+        jitter, logging each change; give up only after adapter.max_failures failed starts in a row."""
+        cfg = self.config.adapter
+        failures = 0
+        while True:
+            started = time.monotonic()
+            log.info("%s adapter: starting", self.adapter.name)
+            try:
+                await self.adapter.run(self.handle)
+                log.info("%s adapter: stopped", self.adapter.name)
+                return
+            except Exception as exc:
+                if time.monotonic() - started > 2 * cfg.retry_max_seconds:
+                    failures = 0                 # it was up for a good while: a new run of failures starts
+                failures += 1
+                if cfg.max_failures is not None and failures >= cfg.max_failures:
+                    log.error("%s adapter: giving up after %d failed starts: %s", self.adapter.name, failures, exc)
+                    raise
+                delay = min(cfg.retry_max_seconds, 2 ** (failures - 1)) * random.uniform(0.5, 1.0)
+                log.warning("%s adapter: down (%s); restart %d in %.1f s", self.adapter.name, exc, failures, delay)
+                await asyncio.sleep(delay)
 
     async def close(self) -> None:
         await self.engine.dispose()

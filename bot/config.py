@@ -49,6 +49,10 @@ class WechatyConfig(_Strict):
 
 class AdapterConfig(_Strict):
     type: Literal["console", "simulate", "wechaty"] = "console"
+    # When the platform connection fails or drops, it is restarted with exponential backoff and jitter.
+    retry_max_seconds: float = Field(60, gt=0, description="the longest pause between two restarts")
+    max_failures: int | None = Field(None, ge=1, description="give up (exit non-zero) after this many failed "
+                                                             "starts in a row; empty = never give up")
     wechaty: WechatyConfig = WechatyConfig()
 
 

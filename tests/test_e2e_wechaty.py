@@ -148,5 +148,21 @@ async def test_a_wrong_token_is_a_clear_error(gateway: Gateway) -> None:
     with pytest.raises(Exception) as failure:
         await asyncio.wait_for(adapter.run(ignore), 30)
     message = str(failure.value)
-    # The service answers UNAUTHENTICATED: 'Invalid Wechaty TOKEN "not-the-token"'.
-    assert "token" in message.lower() and "not-the-token" in message, message
+    # The service answers UNAUTHENTICATED: 'Invalid Wechaty TOKEN "not-the-token"'; the error names the setting.
+    assert "not-the-token" in message and "adapter.wechaty.token" in message, message
+    assert "WECHATY_PUPPET_SERVICE_TOKEN" in message, message
+
+
+async def test_the_bot_survives_a_gateway_restart_mid_conversation(bot: Bot) -> None:
+    """Kill the puppet service and start it again: the next command is answered, nothing is answered twice."""
+    first = await bot.say(ZHANGSAN, "/角色", contains="管理角色")
+    logins = sum(isinstance(e, MembersEvent) for e in bot.events)
+    await bot.gw.arestart(kill=True)
+    await bot.wait_until(lambda: sum(isinstance(e, MembersEvent) for e in bot.events) > logins,
+                         "the bot to reconnect and log in again", timeout=60)
+    second = await bot.say(LISI, "/help", contains="/找人")
+    await asyncio.sleep(0)   # let nothing else slip in unnoticed below
+    sent = await asyncio.to_thread(bot.gw.sent)
+    roles = [m for m in sent if "管理角色" in (m.get("text") or "")]
+    helps = [m for m in sent if "/找人" in (m.get("text") or "") and m["seq"] > first["seq"]]
+    assert [m["seq"] for m in roles] == [first["seq"]] and [m["seq"] for m in helps] == [second["seq"]]

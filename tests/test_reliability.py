@@ -172,3 +172,26 @@ async def test_concurrent_events_from_two_processes_on_postgresql():
             await app.close()
     finally:
         await pg.drop_database(name)
+
+
+async def test_a_failing_adapter_is_restarted_then_given_up_when_configured(make_chat, caplog):
+    """Each failed start is logged and retried with backoff; adapter.max_failures ends it (exit non-zero)."""
+    c = await make_chat(top_adapter={"max_failures": 2, "retry_max_seconds": 0.05})
+    starts = 0
+
+    async def refuse(on_event):
+        nonlocal starts
+        starts += 1
+        raise ConnectionError("puppet service unreachable")
+
+    c.app.adapter.run = refuse
+    with caplog.at_level(logging.INFO):
+        try:
+            await c.app.serve()
+        except ConnectionError:
+            pass
+        else:
+            raise AssertionError("serve() should give up")
+    assert starts == 2
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("restart 1 in" in m for m in messages) and any("giving up after 2" in m for m in messages)

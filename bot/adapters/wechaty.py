@@ -263,6 +263,11 @@ def is_transient(exc: BaseException) -> bool:
     return type(exc).__name__ in {"StreamTerminatedError", "ProtocolError"}
 
 
+def _is_unauthenticated(exc: BaseException) -> bool:
+    status = getattr(exc, "status", None)
+    return type(exc).__name__ == "GRPCError" and getattr(status, "name", "") == "UNAUTHENTICATED"
+
+
 class WechatyAdapter:
     """The Adapter for WeChat through a Wechaty puppet service (see the module docstring)."""
 
@@ -367,7 +372,14 @@ class WechatyAdapter:
                 closing.cancel()
             if self._closing.is_set():
                 return
-            stream.result()  # re-raises a connection failure as it is
+            try:
+                stream.result()  # re-raises a connection failure
+            except Exception as exc:
+                if _is_unauthenticated(exc):
+                    raise WechatyConfigError(
+                        f"the wechaty puppet service at {self._endpoint} refused the token ({exc}); check "
+                        f"adapter.wechaty.token in the config or the {TOKEN_ENV} environment variable") from exc
+                raise
             raise ConnectionError("the wechaty puppet service closed the event stream")
         finally:
             await self._teardown(bot, stream)
