@@ -8,17 +8,20 @@ import time
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.adapters.base import Adapter, IncomingEvent
+from bot import i18n, outbox
+from bot.adapters.base import Adapter, ChatRef, IncomingEvent
 from bot.clock import Clock
 from bot.config import CommunityConfig, Config
 from bot.dispatch import Dispatcher
 from bot.lookups import Lookups
 from bot.outbox import OutboxSender
+from bot.roles import Role
 from bot.router import Router
 from handlers import directory, help, profile, roles, welcome
 from handlers.text import warm_up
-from models import Community, Group, Member
+from models import Community, Group, Member, OutboxMessage, RoleGrant
 from models.db import create_engine, sessionmaker, upgrade
 from scheduler.core import Scheduler
 
@@ -39,7 +42,7 @@ class App:
         self.sessions = sessionmaker(self.engine)
         self.lookups = Lookups(self)
         self.dispatcher = Dispatcher(self)
-        self.sender = OutboxSender(self.sessions, adapter, clock, config.pacing)
+        self.sender = OutboxSender(self.sessions, adapter, clock, config.pacing, on_failed=self._send_failed)
         self.scheduler = Scheduler(self, [job for r in routers for job in r.jobs])
         self._communities = {c.id: c for c in config.communities}
         self._wake = asyncio.Event()
@@ -92,6 +95,26 @@ class App:
                     if exists is None:
                         db.add(Member(community_id=cfg.id, user_id=user_id, display_name=user_id,
                                       first_seen_at=now))
+
+    async def _send_failed(self, db: AsyncSession, row: OutboxMessage, now: datetime) -> None:
+        """A removal the platform refused (the bot is not the group's owner or admin): the moderators and
+        owners are told in private, so a person can do it."""
+        if row.kind != "remove":
+            return
+        room_id = ChatRef.from_key(row.chat_key).room_id
+        group = await db.get(Group, room_id)
+        if group is None or not self.is_configured(group.community_id):
+            return
+        cfg = self.community_config(group.community_id)
+        grants = await db.scalars(select(RoleGrant.user_id).where(
+            RoleGrant.community_id == cfg.id, RoleGrant.role.in_([Role.OWNER.value, Role.MODERATOR.value])))
+        staff = sorted({*cfg.owners, *cfg.moderators, *grants})
+        member = await db.scalar(select(Member).where(Member.community_id == cfg.id, Member.user_id == row.target))
+        text = i18n.t(self.locale_of(cfg.id), "remove.failed", name=member.display_name if member else row.target,
+                      group=group.name or room_id, reason=row.text)
+        for user_id in staff:
+            await outbox.enqueue(db, self.config.pacing, ChatRef(user_id=user_id), text, now=now,
+                                 cause=f"remove-failed:{row.id}")
 
     async def handle(self, event: IncomingEvent) -> None:
         await self.dispatcher.handle(event)

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
-from typing import Sequence
+from typing import Awaitable, Callable, Sequence
 
 from sqlalchemy import Select, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -71,7 +71,9 @@ class OutboxSender:
     """Hands stored rows to the adapter when their chat's pacing allows."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], adapter: Adapter, clock: Clock,
-                 pacing: PacingConfig) -> None:
+                 pacing: PacingConfig,
+                 on_failed: Callable[[AsyncSession, OutboxMessage, datetime], Awaitable[None]] | None = None) -> None:
+        self.on_failed = on_failed      # told, in the same transaction, about a message given up for good
         self.sessions = sessions
         self.adapter = adapter
         self.clock = clock
@@ -192,3 +194,5 @@ class OutboxSender:
         self._last_sent[row.chat_key] = now
         async with self.sessions.begin() as db:
             await db.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(**values))
+            if values["status"] == FAILED and self.on_failed is not None:
+                await self.on_failed(db, row, now)

@@ -284,3 +284,26 @@ async def test_message_caught_mid_send_by_a_crash_is_lost_not_doubled(chat, capl
     assert any("not resending" in r.getMessage() for r in caplog.records)
     replies = await chat.say("/roles", "u2")
     assert len(replies) == 1 and replies[0].startswith(ROLES)
+
+
+async def test_a_refused_removal_is_handed_to_the_moderators(make_chat):
+    """The platform refuses to remove someone (the bot is no admin): owners and moderators are told privately."""
+    from bot import outbox as ob
+    from bot.adapters.base import ChatRef, SendError
+
+    c = await make_chat(moderators=["u2"])
+    record = c.driver.adapter.on_send
+
+    def refuse_removals(out):
+        if out.kind == "remove":
+            raise SendError("not an admin of this room", transient=False)
+        record(out)
+
+    c.driver.adapter.on_send = refuse_removals
+    async with c.app.sessions.begin() as db:
+        await ob.enqueue(db, c.config.pacing, ChatRef(room_id="r1"), "连续发广告", now=c.clock.now(), kind="remove",
+                         target="u3")
+    rows = await c.flush()
+    told = sorted((r["user"], r["text"]) for r in rows)
+    text = "机器人不是「r1」的群主或管理员，没能把 王五 移出群（原因：连续发广告）。请管理员手动处理。"
+    assert told == [("u2", text), ("u_owner", text)]
