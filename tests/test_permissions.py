@@ -90,7 +90,8 @@ async def test_help_lists_only_what_the_member_may_use(chat):
     assert "/登记 /signup" in member
 
 
-async def test_member_of_two_communities_chooses_in_private(db_url):
+async def two_communities(db_url: str):
+    """growth (r1: u_owner, u1, u2, u3) and design (r2: u_owner, u1), both owned by u_owner."""
     from bot.config import parse_config
     from tests.conftest import Chat
 
@@ -101,6 +102,11 @@ async def test_member_of_two_communities_chooses_in_private(db_url):
     c = Chat(config, db_url)
     await c.start()
     await c.members("r2", ["u_owner", "u1"])
+    return c
+
+
+async def test_member_of_two_communities_chooses_in_private(db_url):
+    c = await two_communities(db_url)
     asked = await c.dm("/资料", "u1")
     assert "你在多个社群里" in asked[0] and "growth：增长学习社" in asked[0] and "design：设计社" in asked[0]
     assert await c.dm("/切换 design", "u1") == ["好的，之后的私聊命令都针对「设计社」。随时可用 /切换 更换。"]
@@ -122,16 +128,7 @@ async def test_enable_with_a_community_the_owner_does_not_own(chat):
 
 async def test_private_signup_answers_reach_the_right_community(db_url):
     """A member of two communities answers the private signup questions without being asked which one."""
-    from bot.config import parse_config
-    from tests.conftest import Chat
-
-    config = parse_config({"communities": [
-        {"id": "growth", "name": "增长学习社", "owners": ["u_owner"], "groups": [{"room": "r1"}]},
-        {"id": "design", "name": "设计社", "owners": ["u_owner"], "groups": [{"room": "r2"}]},
-    ]}, env={})
-    c = Chat(config, db_url)
-    await c.start()
-    await c.members("r2", ["u_owner", "u1"])
+    c = await two_communities(db_url)
     await c.say("/登记", "u1", room="r2")
     assert (await c.dm("北京", "u1"))[0].startswith("（2/9）你的职位？")
     await c.close()
