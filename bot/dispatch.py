@@ -13,7 +13,7 @@ from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import roster
+from bot import outbox, roster
 from bot.adapters.base import (Capability, ChatRef, IncomingEvent, IncomingMessage, JoinEvent, LeaveEvent,
                                MembersEvent, MessageKind)
 from bot.context import Ctx, EventCtx
@@ -195,10 +195,7 @@ class Dispatcher:
             owned = [c.id for c in self.app.config.communities if event.sender_id in c.owners]
             owned += list(await db.scalars(select(RoleGrant.community_id).where(
                 RoleGrant.user_id == event.sender_id, RoleGrant.role == Role.OWNER.value)))
-            owned = sorted(set(owned))
-            if not owned:
-                return
-            owned = [cid for cid in owned if self.app.is_configured(cid)]
+            owned = sorted({cid for cid in owned if self.app.is_configured(cid)})
             if not owned:
                 return
             wanted = parsed.args.strip().lower()
@@ -317,8 +314,6 @@ class Dispatcher:
     async def _answer_once(self, event: IncomingMessage, group: Group | None, locale: str, key: str, *,
                            record: bool = True, mentions: tuple[str, ...] = (), **params) -> None:
         """Reply with one locale text, marking the event handled so a redelivery does not answer twice."""
-        from bot import outbox
-
         chat = ChatRef(room_id=group.room_id) if group else ChatRef(user_id=event.sender_id)
         reply_to = {"event_id": event.event_id, "token": event.reply_token} if event.reply_token else None
         try:
