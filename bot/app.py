@@ -19,7 +19,8 @@ from bot.lookups import Lookups
 from bot.outbox import OutboxSender
 from bot.roles import Role
 from bot.router import Router
-from handlers import directory, help, profile, roles, welcome
+from handlers import (challenges, directory, fund, help, profile, questions, ranking, rewards, roles, sessions, tips,
+                      welcome)
 from handlers.text import warm_up
 from models import Community, Group, Member, OutboxMessage, RoleGrant
 from models.db import create_engine, sessionmaker, upgrade
@@ -27,8 +28,12 @@ from scheduler.core import Scheduler
 
 log = logging.getLogger("qunbot")
 
-# Every capability's router, in the order /help lists them.
-ROUTERS: tuple[Router, ...] = (help.router, profile.router, directory.router, welcome.router, roles.router)
+# Every capability's router, in the order /help lists them (jobs due at the same time run in this order too:
+# a week's rewards are paid before its ranking is posted).
+ROUTERS: tuple[Router, ...] = (
+    help.router, profile.router, directory.router, questions.router, tips.router, rewards.router, ranking.router,
+    fund.router, challenges.router, sessions.router, welcome.router, roles.router,
+)
 
 
 class App:

@@ -5,6 +5,7 @@ import os
 import re
 import string
 from pathlib import Path
+from datetime import date
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
@@ -61,9 +62,14 @@ class DatabaseConfig(_Strict):
 
 
 class ScheduleConfig(_Strict):
-    """Crontab lines (minute hour day month day-of-week; use day names: mon..sun), community time zone."""
+    """Crontab lines (minute hour day month day-of-week; use day names: mon..sun), community time zone.
+
+    Jobs tied to the week (allowance reset, weekly rewards) run at week_start; the Q&A agenda and its
+    reminder follow questions.session.
+    """
 
     post_new_members: str = "0 10 * * mon"
+    post_weekly_ranking: str = "0 9 * * mon"
 
     @field_validator("*")
     @classmethod
@@ -75,6 +81,77 @@ class ScheduleConfig(_Strict):
         except ValueError as exc:
             raise ValueError(f"not a crontab line (minute hour day month day-of-week): {exc}") from None
         return value
+
+
+class QuestionsConfig(_Strict):
+    session: str = Field("wed 20:00", description="the weekly Q&A session: '<day> HH:MM'")
+    cutoff_days: float = Field(2, ge=0, le=6, description="questions asked later than this before a session "
+                                                          "go to the next one")
+    remind: bool = Field(True, description="post the agenda the day before the session as a reminder")
+    suggest_people: int = Field(3, ge=0, le=10, description="members @-mentioned per question at the session")
+
+    @field_validator("session")
+    @classmethod
+    def _session(cls, value: str) -> str:
+        parse_week_start(value)
+        return value
+
+
+class TipsConfig(_Strict):
+    weekly_allowance: int = Field(100, ge=1, le=1_000_000, description="points each member may give per week")
+
+
+class ScoreConfig(_Strict):
+    """Weights of the weekly score: quality signals only, never message counts."""
+
+    point_received: int = Field(1, ge=0, le=1000)
+    best_answer: int = Field(30, ge=0, le=1000)
+    member_helped: int = Field(10, ge=0, le=1000)
+    digest_answer: int = Field(20, ge=0, le=1000)
+
+
+def _fen(value: Any) -> int:
+    from bot.money import AmountError, parse_amount
+
+    try:
+        return parse_amount(str(value))
+    except AmountError as exc:
+        raise ValueError(f"not an amount in yuan (e.g. 200 or 1,000.50): {exc.reason}") from None
+
+
+class FundConfig(_Strict):
+    entry_fee: str = Field("200", description="yuan; waived for outsiders who win a challenge")
+    ops_fee_monthly: str = Field("10", description="yuan per member and month, for the duty moderator's stipend")
+    weeks: int = Field(52, ge=1, le=520, description="the reward pool is spread over this many weeks from the "
+                                                     "community's start")
+    end_date: date | None = Field(None, description="or: spread it until this date")
+    top_n: int = Field(3, ge=1, le=20, description="members rewarded each week")
+    split: list[int] = Field([50, 30, 20], description="percent of the weekly pool per place, summing to 100")
+    exclude_owners: bool = Field(True, description="owners are not rewarded from the fund they run")
+
+    @field_validator("entry_fee", "ops_fee_monthly", mode="before")
+    @classmethod
+    def _amount(cls, value: Any) -> str:
+        _fen(value)
+        return str(value)
+
+    @field_validator("split")
+    @classmethod
+    def _split(cls, value: list[int], info) -> list[int]:
+        top_n = info.data.get("top_n")
+        if top_n is not None and len(value) != top_n:
+            raise ValueError(f"give one percentage per rewarded place ({top_n})")
+        if any(p <= 0 for p in value) or sum(value) != 100:
+            raise ValueError("percentages must be positive and sum to 100")
+        return value
+
+    @property
+    def entry_fee_fen(self) -> int:
+        return _fen(self.entry_fee)
+
+    @property
+    def ops_fee_fen(self) -> int:
+        return _fen(self.ops_fee_monthly)
 
 
 class GroupConfig(_Strict):
@@ -97,6 +174,10 @@ class CommunityConfig(_Strict):
     rules: list[str] = Field([], description="group rules, summarised in the welcome; empty = the locale's default")
     groups: list[GroupConfig] = []
     schedule: ScheduleConfig = ScheduleConfig()
+    questions: QuestionsConfig = QuestionsConfig()
+    tips: TipsConfig = TipsConfig()
+    score: ScoreConfig = ScoreConfig()
+    fund: FundConfig = FundConfig()
 
     @field_validator("id")
     @classmethod

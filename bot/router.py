@@ -8,6 +8,7 @@ from typing import Awaitable, Callable, TYPE_CHECKING
 from bot.roles import Role
 
 if TYPE_CHECKING:
+    from bot.config import CommunityConfig
     from bot.context import Ctx, EventCtx
     from scheduler.core import JobCtx
 
@@ -51,6 +52,7 @@ class JobSpec:
     name: str
     func: Callable[["JobCtx"], Awaitable[None]]
     catch_up: str                 # "latest": announcements run for the latest missed period only; "each": ledgers
+    cron: Callable[["CommunityConfig"], str] | None = None   # the crontab line; default community.schedule.<name>
 
 
 @dataclass
@@ -81,11 +83,12 @@ class Router:
         self.texts.append(fn)
         return fn
 
-    def job(self, name: str, *, catch_up: str):
+    def job(self, name: str, *, catch_up: str, cron: Callable[["CommunityConfig"], str] | None = None):
+        """A scheduled job; `cron` derives its crontab line from the community's config (else schedule.<name>)."""
         if catch_up not in ("latest", "each"):
             raise ValueError("catch_up must be 'latest' or 'each'")
 
         def register(fn):
-            self.jobs.append(JobSpec(name, fn, catch_up))
+            self.jobs.append(JobSpec(name, fn, catch_up, cron))
             return fn
         return register

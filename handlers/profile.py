@@ -99,18 +99,30 @@ def flow_expired(ctx: BaseCtx, flow: Flow) -> bool:
     return flow.expires_at <= ctx.now
 
 
-async def start_flow(ctx: Ctx, chat: ChatRef, fields: dict[str, str], step: str, index: int = 0) -> Flow:
+async def open_flow(ctx: Ctx, chat: ChatRef, kind: str, step: str, data: dict) -> Flow:
+    """Start a multi-step flow with the sender in `chat`, replacing any flow they had running."""
     flow = await load_flow(ctx, ctx.sender_id)
     if flow is not None:
         await ctx.db.delete(flow)
         await ctx.db.flush()
-    flow = Flow(community_id=ctx.community.id, user_id=ctx.sender_id, kind="signup", step=step, chat_key=chat.key,
-                data={"fields": fields, "index": index}, expires_at=ctx.now + _timeout(ctx))
+    flow = Flow(community_id=ctx.community.id, user_id=ctx.sender_id, kind=kind, step=step, chat_key=chat.key,
+                data=data, expires_at=ctx.now + flow_timeout(ctx))
     ctx.db.add(flow)
     return flow
 
 
-def _timeout(ctx: BaseCtx) -> timedelta:
+def flow_chat(ctx: Ctx) -> ChatRef:
+    """Where a multi-step flow runs: in private where the platform allows, else in the group (the fallback)."""
+    if ctx.is_private or ctx.can(Capability.CAN_DM):
+        return ChatRef(user_id=ctx.sender_id)
+    return ctx.chat
+
+
+async def start_flow(ctx: Ctx, chat: ChatRef, fields: dict[str, str], step: str, index: int = 0) -> Flow:
+    return await open_flow(ctx, chat, "signup", step, {"fields": fields, "index": index})
+
+
+def flow_timeout(ctx: BaseCtx) -> timedelta:
     return timedelta(minutes=ctx.app.config.signup_timeout_minutes)
 
 
@@ -136,10 +148,7 @@ async def signup(ctx: Ctx) -> None:
         await start_flow(ctx, ctx.chat, fields, step="consent")
         await ctx.reply_text(await consent_text(ctx, fields))
         return
-    if ctx.is_private or ctx.can(Capability.CAN_DM):
-        chat = ChatRef(user_id=ctx.sender_id)
-    else:
-        chat = ctx.chat
+    chat = flow_chat(ctx)
     await start_flow(ctx, chat, {}, step="ask")
     if not ctx.is_private and chat != ctx.chat:
         await ctx.reply("signup.moved_to_dm", mentions=(ctx.sender_id,), name=ctx.member.display_name)
@@ -157,7 +166,7 @@ def _question(ctx: BaseCtx, index: int) -> str:
 async def guided_answer(ctx: Ctx) -> bool:
     """A plain message in the chat where the member's signup flow runs is the answer to its question."""
     flow = await load_flow(ctx, ctx.sender_id)
-    if flow is None or flow.chat_key != ctx.chat.key:
+    if flow is None or flow.kind != "signup" or flow.chat_key != ctx.chat.key:
         return False
     chat = ctx.chat
     if flow_expired(ctx, flow):
@@ -176,7 +185,7 @@ async def guided_answer(ctx: Ctx) -> bool:
     if answer.lower() not in SKIP_WORDS:
         fields[GUIDED_ORDER[index]] = check_value(ctx, GUIDED_ORDER[index], answer)
     index += 1
-    flow.expires_at = ctx.now + _timeout(ctx)
+    flow.expires_at = ctx.now + flow_timeout(ctx)
     if index < len(GUIDED_ORDER):
         flow.data = {"fields": fields, "index": index}
         await tell(ctx, chat, _question(ctx, index))

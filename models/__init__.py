@@ -3,10 +3,14 @@ from models.base import Base
 from models.community import Community, DmChoice, Group, Member, RoleGrant, RoomMember
 from models.events import ProcessedEvent
 from models.jobs import JobCursor, JobRun
+from models.ledger import LedgerAccount, LedgerEntry
 from models.outbox import OutboxMessage
 from models.profile import Flow, Profile, ProfileTerm
+from models.ranking import WeeklyResult
+from models.questions import Answer, Challenger, Question
 
 __all__ = [
     "Base", "Community", "DmChoice", "Group", "Member", "RoleGrant", "RoomMember", "ProcessedEvent",
     "JobCursor", "JobRun", "OutboxMessage", "Flow", "Profile", "ProfileTerm",
+    "LedgerAccount", "LedgerEntry", "Question", "Answer", "Challenger", "WeeklyResult",
 ]

@@ -46,12 +46,14 @@ class Scheduler:
     def __init__(self, app: "App", jobs: list[JobSpec]) -> None:
         self.app = app
         self.jobs = jobs
+        self._order = {job.name: i for i, job in enumerate(jobs)}
         self._triggers: dict[tuple[str, str], CronTrigger] = {}
         self._cursor: dict[tuple[str, str], datetime] = {}
+        self._retry: dict[tuple[str, str], tuple[int, datetime]] = {}    # failed ledger period: (failures, not before)
         for community in app.config.communities:
             tz = app.config.community_tz(community)
             for job in jobs:
-                expr = getattr(community.schedule, job.name)
+                expr = job.cron(community) if job.cron else getattr(community.schedule, job.name)
                 self._triggers[(community.id, job.name)] = CronTrigger.from_crontab(expr, timezone=tz)
 
     async def load(self) -> None:
@@ -66,11 +68,21 @@ class Scheduler:
         return self._triggers[key].get_next_fire_time(None, after + _TICK)
 
     async def next_due(self) -> datetime | None:
-        times = [self.next_fire_after(key, cursor) for key, cursor in self._cursor.items()]
-        return min((t for t in times if t is not None), default=None)
+        times = []
+        for key, cursor in self._cursor.items():
+            at = self.next_fire_after(key, cursor)
+            if at is not None and key in self._retry:
+                at = max(at, self._retry[key][1])
+            if at is not None:
+                times.append(at)
+        return min(times, default=None)
 
     async def run_due(self, now: datetime) -> None:
-        for key in sorted(self._cursor):
+        """Run every due (job, period) in time order across jobs (a week's payout before its ranking post)."""
+        due: list[tuple[datetime, int, tuple[str, str]]] = []
+        for key in self._cursor:
+            if key in self._retry and self._retry[key][1] > now:
+                continue
             fires: list[datetime] = []
             at = self.next_fire_after(key, self._cursor[key])
             while at is not None and at <= now:
@@ -78,17 +90,31 @@ class Scheduler:
                 at = self.next_fire_after(key, at)
             if not fires:
                 continue
-            job = next(j for j in self.jobs if j.name == key[1])
+            job = self._job(key[1])
             if job.catch_up == "latest" and len(fires) > 1:
                 log.warning("%s for %s missed %d runs while the bot was down; running the latest only",
                             job.name, key[0], len(fires) - 1)
                 fires = fires[-1:]
-            for period in fires:
-                await self._run(job, key[0], period, now)
-            self._cursor[key] = fires[-1]
+            due += [(period, self._order[job.name], key) for period in fires]
+        stuck: set[tuple[str, str]] = set()
+        for period, _, key in sorted(due):
+            if key in stuck:
+                continue                 # an earlier period of this ledger job failed: keep the order
+            if await self._run(self._job(key[1]), key[0], period, now):
+                self._cursor[key] = period
+                self._retry.pop(key, None)
+            else:
+                stuck.add(key)
 
-    async def _run(self, job: JobSpec, community_id: str, period: datetime, now: datetime) -> None:
-        """Run one period in one transaction with its run record, so it happens once across processes."""
+    def _job(self, name: str) -> JobSpec:
+        return next(j for j in self.jobs if j.name == name)
+
+    async def _run(self, job: JobSpec, community_id: str, period: datetime, now: datetime) -> bool:
+        """Run one period in one transaction with its run record, so it happens once across processes.
+
+        False when a ledger job failed: its period is retried with backoff (later periods wait for it). A failed
+        announcement is recorded and not retried: a late post is worse than none.
+        """
         try:
             async with self.app.sessions.begin() as db:
                 db.add(JobRun(job=job.name, community_id=community_id, period=period, status="done", ran_at=now))
@@ -102,11 +128,20 @@ class Scheduler:
         except IntegrityError:
             log.info("%s for %s at %s already ran", job.name, community_id, period.isoformat())
         except Exception:
+            key = (community_id, job.name)
+            if job.catch_up == "each":
+                failures = self._retry.get(key, (0, now))[0] + 1
+                delay = timedelta(seconds=min(3600, 30 * 2 ** (failures - 1)))
+                self._retry[key] = (failures, now + delay)
+                log.exception("%s for %s at %s failed (%d in a row); retrying in %s", job.name, community_id,
+                              period.isoformat(), failures, delay)
+                return False
             log.exception("%s for %s at %s failed", job.name, community_id, period.isoformat())
             async with self.app.sessions.begin() as db:
                 db.add(JobRun(job=job.name, community_id=community_id, period=period, status="failed", ran_at=now))
                 await self._advance(db, job.name, community_id, period)
         self.app.wake()
+        return True
 
     @staticmethod
     async def _advance(db, job: str, community_id: str, period: datetime) -> None:

@@ -17,7 +17,7 @@ async def _diff(engine):
 async def test_sqlite_migration_matches_models(tmp_path):
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
     await upgrade(engine)
-    assert await current_revision(engine) == "0001"
+    assert await current_revision(engine) == "0002"
     assert await _diff(engine) == []
     async with engine.connect() as conn:
         assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
@@ -29,7 +29,7 @@ def test_db_upgrade_command(tmp_path, capsys):
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
     assert main(["db", "upgrade", "--config", "config.yaml", "--db", url]) == 0
-    assert capsys.readouterr().out.strip() == "0001"
+    assert capsys.readouterr().out.strip() == "0002"
 
 
 async def test_postgresql_migration_and_a_conversation():

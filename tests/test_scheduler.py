@@ -25,13 +25,14 @@ class Recorder:
 
     def __init__(self, catch_up: str, *, fail: bool = False) -> None:
         self.runs: list[tuple[str, datetime]] = []
+        self.fail = fail
         self.router = Router()
 
         @self.router.job("post_new_members", catch_up=catch_up)
         async def post_new_members(job: JobCtx) -> None:
             self.runs.append((job.community.id, job.period))
             await job.post_to_groups(f"周报 {job.period.astimezone(SH):%Y-%m-%d %H:%M}")
-            if fail:
+            if self.fail:
                 raise RuntimeError("the report generator broke")
 
     @property
@@ -64,7 +65,8 @@ async def restart(chat, at: datetime, config=None) -> None:
 
 async def job_runs(chat) -> list[tuple[datetime, str]]:
     async with chat.app.sessions() as db:
-        return [(r.period, r.status) for r in await db.scalars(select(JobRun).order_by(JobRun.period))]
+        return [(r.period, r.status) for r in await db.scalars(
+            select(JobRun).where(JobRun.job == "post_new_members").order_by(JobRun.period))]
 
 
 # ---- fire times --------------------------------------------------------------------------------------------
@@ -200,8 +202,8 @@ async def test_a_community_added_later_starts_its_schedule_then(make_chat):
 
 # ---- failures ----------------------------------------------------------------------------------------------
 
-async def test_failing_job_is_logged_recorded_not_retried_and_the_bot_goes_on(make_chat, caplog):
-    job = Recorder("each", fail=True)
+async def test_failing_announcement_is_logged_recorded_not_retried_and_the_bot_goes_on(make_chat, caplog):
+    job = Recorder("latest", fail=True)
     c = await make_chat(routers=job.routers())
     with caplog.at_level(logging.ERROR, logger="qunbot.scheduler"):
         await c.tick(sh("2026-11-30T10:01:00"))
@@ -216,3 +218,21 @@ async def test_failing_job_is_logged_recorded_not_retried_and_the_bot_goes_on(ma
     assert job.periods == [first, second]                      # not retried, not even after a restart
     replies = await c.say("/roles", "u1")
     assert len(replies) == 1 and "管理角色" in replies[0]
+
+
+async def test_failing_ledger_job_is_retried_with_backoff_and_later_periods_wait_for_it(make_chat, caplog):
+    job = Recorder("each", fail=True)
+    c = await make_chat(routers=job.routers())
+    first, second = sh("2026-11-23T10:00:00"), sh("2026-11-30T10:00:00")
+    with caplog.at_level(logging.ERROR, logger="qunbot.scheduler"):
+        await c.tick(sh("2026-11-23T10:03:00"))
+    tries = [p for p in job.periods if p == first]
+    assert 2 <= len(tries) <= 4                                # 10:00, +30 s, +60 s, +120 s: backing off
+    assert await job_runs(c) == []                             # nothing recorded: the period is still owed
+    assert "retrying in" in caplog.text
+    job.fail = False
+    await c.tick(sh("2026-11-30T10:01:00"))
+    assert [p for p in job.periods if p != first] == [second]  # the next week ran only after the first one
+    assert job.periods[-2:] == [first, second]
+    assert await job_runs(c) == [(first, "done"), (second, "done")]
+    assert posts(c) == ["周报 2026-11-23 10:00", "周报 2026-11-30 10:00"]

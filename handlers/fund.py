@@ -1,0 +1,282 @@
+"""The group fund: real money recorded (the bot moves none) in an open, double-entry ledger of fen.
+
+Accounts: "external" (the world outside: income comes from it, money paid out returns to it), "pool" (the reward
+pool), "ops" (ops fees, for the duty moderator's stipend), "payable:<member>" (rewards owed), "paid" (rewards
+handed over). A waived entry fee is a memo between "memo" and "waived": visible in the ledger, never cash.
+"""
+from __future__ import annotations
+
+import math
+from datetime import datetime, timedelta
+
+from sqlalchemy import and_, exists, func, select
+from sqlalchemy.orm import aliased
+
+from bot.context import BaseCtx, Ctx
+from bot.errors import CommandError
+from bot.money import AmountError, format_fen, parse_amount
+from bot.roles import Role, allowed
+from bot.router import Router
+from handlers.refs import split_first
+from handlers.text import visible_length
+from models import LedgerAccount, LedgerEntry, Member, WeeklyResult
+from models.ledger import FEN, Insufficient, account, post, reverse
+
+router = Router()
+
+# The word after the amount says what the income is for.
+INCOME_WORDS = {
+    "入群费": "entry_fee", "入群": "entry_fee", "entry": "entry_fee", "entry_fee": "entry_fee",
+    "运营费": "ops_fee", "运营": "ops_fee", "ops": "ops_fee", "ops_fee": "ops_fee",
+    "捐赠": "donation", "赞助": "donation", "其他": "donation", "donation": "donation", "other": "donation",
+}
+INCOME_ACCOUNT = {"entry_fee": "pool", "donation": "pool", "ops_fee": "ops"}
+SUBCOMMANDS = {
+    "in": "in", "收入": "in", "入账": "in",
+    "undo": "undo", "撤销": "undo",
+    "paid": "paid", "已付": "paid", "付款": "paid",
+    "log": "log", "流水": "log", "账本": "log",
+}
+LOG_LINES = 15
+NOTE_LIMIT = 50
+
+
+async def cash(ctx: BaseCtx, key: str, member_id: int | None = None) -> LedgerAccount:
+    return await account(ctx.db, ctx.community.id, FEN, key, member_id=member_id,
+                         may_go_negative=key in ("external", "memo"))
+
+
+async def balances(ctx: BaseCtx) -> dict[str, int]:
+    """Balance per account kind ('pool', 'ops', 'payable' summed over members, ...)."""
+    rows = await ctx.db.execute(select(LedgerAccount.kind, func.sum(LedgerAccount.balance)).where(
+        LedgerAccount.community_id == ctx.community.id, LedgerAccount.unit == FEN).group_by(LedgerAccount.kind))
+    return {kind: int(total) for kind, total in rows}
+
+
+def fund_end(ctx: BaseCtx) -> datetime:
+    """When the reward pool should be spent: fund.end_date, else `weeks` weeks after the community started."""
+    cfg = ctx.ccfg.fund
+    if cfg.end_date is not None:
+        tz = ctx.app.config.community_tz(ctx.ccfg)
+        return datetime(cfg.end_date.year, cfg.end_date.month, cfg.end_date.day, tzinfo=tz)
+    return ctx.community.started_at + timedelta(weeks=cfg.weeks)
+
+
+def weeks_left(ctx: BaseCtx, at: datetime) -> int:
+    return max(1, math.ceil((fund_end(ctx) - at) / timedelta(weeks=1)))
+
+
+def weekly_pool(ctx: BaseCtx, available: int, at: datetime) -> int:
+    """DESIGN's rule: (pool balance - payables) // weeks left to the end date (payables already left the pool)."""
+    return max(0, available) // weeks_left(ctx, at)
+
+
+def _date(ctx: BaseCtx, at: datetime) -> str:
+    local = at.astimezone(ctx.app.config.community_tz(ctx.ccfg))
+    return f"{local.year}.{local.month:02d}.{local.day:02d}"
+
+
+# ---- /fund -----------------------------------------------------------------------------------------------------
+
+@router.command("fund", aliases=("基金",))
+async def fund(ctx: Ctx) -> None:
+    """The open ledger of the group fund; treasurers record income, payouts and corrections."""
+    first, rest = split_first(ctx.args)
+    if not first:
+        await _overview(ctx)
+        return
+    sub = SUBCOMMANDS.get(first.lower())
+    if sub is None:
+        raise CommandError("fund.usage")
+    if sub == "log":
+        await _log(ctx)
+        return
+    if not allowed(Role.TREASURER, ctx.roles):
+        raise CommandError("common.forbidden", role=ctx.t("role.treasurer"))
+    await {"in": _income, "undo": _undo, "paid": _paid}[sub](ctx, rest)
+
+
+async def _income(ctx: Ctx, rest: str) -> None:
+    payers = await ctx.mentioned_members()
+    if len(payers) > 1:
+        raise CommandError("fund.one_payer")
+    payer = payers[0] if payers else None
+    words = split_first(ctx.args_without_mentions)[1]        # without the subcommand
+    amount_text, rest = split_first(words)
+    category, note = split_first(rest)
+    if not amount_text or not category:
+        raise CommandError("fund.in_usage")
+    try:
+        fen = parse_amount(amount_text)
+    except AmountError as exc:
+        raise CommandError(f"fund.amount_{exc.reason}", amount=amount_text[:20]) from None
+    kind = INCOME_WORDS.get(category.lower())
+    if kind is None:
+        raise CommandError("fund.unknown_category", category=category[:20])
+    if note and visible_length(note) > NOTE_LIMIT:
+        raise CommandError("fund.note_too_long", limit=NOTE_LIMIT)
+    target = INCOME_ACCOUNT[kind]
+    entry, _ = await post(ctx.db, await cash(ctx, "external"), await cash(ctx, target), fen, kind=kind,
+                          key=f"in:{ctx.cause}", cause=ctx.cause, now=ctx.now,
+                          member_id=payer.id if payer else None, actor_id=ctx.member.id, reason=note or None)
+    await ctx.reply("fund.in_ok", n=entry.number, amount=format_fen(fen), kind=ctx.t(f"fund.kind.{kind}"),
+                    payer=payer.display_name if payer else ctx.t("fund.anonymous"),
+                    account=ctx.t(f"fund.account.{target}"))
+
+
+async def _undo(ctx: Ctx, rest: str) -> None:
+    token, note = split_first(rest)
+    token = token.lstrip("#＃")
+    if not token.isdigit() or len(token) > 9:
+        raise CommandError("fund.undo_usage")
+    entry = await ctx.db.scalar(select(LedgerEntry).where(
+        LedgerEntry.community_id == ctx.community.id, LedgerEntry.unit == FEN, LedgerEntry.number == int(token)))
+    if entry is None:
+        raise CommandError("fund.no_entry", n=token)
+    if entry.kind == "reversal":
+        raise CommandError("fund.undo_reversal", n=entry.number)
+    done = await ctx.db.scalar(select(LedgerEntry.number).where(LedgerEntry.reverses_id == entry.id))
+    if done is not None:
+        raise CommandError("fund.already_undone", n=entry.number, by=done)
+    try:
+        reversal = await reverse(ctx.db, entry, cause=ctx.cause, now=ctx.now, actor_id=ctx.member.id,
+                                 reason=note or None)
+    except Insufficient as exc:
+        raise CommandError("fund.undo_spent", n=entry.number, amount=format_fen(entry.amount),
+                           account=_account_label(ctx, exc.account), balance=format_fen(exc.balance)) from None
+    if entry.kind == "reward":
+        await ctx.db.execute(WeeklyResult.__table__.update().where(WeeklyResult.entry_id == entry.id)
+                             .values(entry_id=None, amount=0))
+    await ctx.reply("fund.undo_ok", n=entry.number, new=reversal.number, amount=format_fen(entry.amount),
+                    kind=ctx.t(f"fund.kind.{entry.kind}"))
+
+
+async def _paid(ctx: Ctx, rest: str) -> None:
+    """Rewards handed over: all of one member's payable (or a part), or everything owed."""
+    payees = await ctx.mentioned_members()
+    words = split_first(ctx.args_without_mentions)[1]
+    query = select(LedgerAccount).where(LedgerAccount.community_id == ctx.community.id, LedgerAccount.unit == FEN,
+                                        LedgerAccount.kind == "payable", LedgerAccount.balance > 0)
+    if payees:
+        if len(payees) > 1:
+            raise CommandError("fund.one_payee")
+        query = query.where(LedgerAccount.member_id == payees[0].id)
+    elif words.strip().lower() not in ("all", "全部"):
+        raise CommandError("fund.paid_usage")
+    owed = list(await ctx.db.scalars(query.order_by(LedgerAccount.id)))
+    if not owed:
+        raise CommandError("fund.nothing_owed", name=payees[0].display_name if payees else ctx.t("fund.anyone"))
+    part = None
+    if payees and words.strip():
+        try:
+            part = parse_amount(split_first(words)[0])
+        except AmountError as exc:
+            raise CommandError(f"fund.amount_{exc.reason}", amount=words.strip()[:20]) from None
+    paid_to = await cash(ctx, "paid")
+    lines = []
+    for payable in owed:
+        amount = part if part is not None else payable.balance
+        try:
+            entry, _ = await post(ctx.db, payable, paid_to, amount, kind="paid", key=f"paid:{ctx.cause}:{payable.id}",
+                                  cause=ctx.cause, now=ctx.now, member_id=payable.member_id, actor_id=ctx.member.id)
+        except Insufficient as exc:
+            raise CommandError("fund.paid_too_much", amount=format_fen(amount), owed=format_fen(exc.balance)) from None
+        name = await ctx.db.scalar(select(Member.display_name).where(Member.id == payable.member_id))
+        lines.append(ctx.t("fund.paid_line", n=entry.number, name=name, amount=format_fen(amount)))
+    await ctx.reply("fund.paid_ok", lines="\n".join(lines))
+
+
+def _account_label(ctx: BaseCtx, acc: LedgerAccount) -> str:
+    return ctx.t(f"fund.account.{acc.kind}")
+
+
+# ---- reading the ledger ----------------------------------------------------------------------------------------
+
+async def _income_by_kind(ctx: BaseCtx) -> dict[str, int]:
+    undone = aliased(LedgerEntry)
+    rows = await ctx.db.execute(
+        select(LedgerEntry.kind, func.sum(LedgerEntry.amount)).where(
+            LedgerEntry.community_id == ctx.community.id, LedgerEntry.unit == FEN,
+            LedgerEntry.kind.in_(INCOME_ACCOUNT), ~exists().where(undone.reverses_id == LedgerEntry.id))
+        .group_by(LedgerEntry.kind))
+    return {kind: int(total) for kind, total in rows}
+
+
+async def last_results(ctx: BaseCtx) -> tuple[datetime | None, list[tuple[WeeklyResult, str, int]]]:
+    """The latest paid week: (its start, [(result, name, still owed to that member)])."""
+    week = await ctx.db.scalar(select(func.max(WeeklyResult.week)).where(WeeklyResult.community_id == ctx.community.id))
+    if week is None:
+        return None, []
+    rows = (await ctx.db.execute(
+        select(WeeklyResult, Member.display_name, func.coalesce(LedgerAccount.balance, 0))
+        .join(Member, Member.id == WeeklyResult.member_id)
+        .outerjoin(LedgerAccount, and_(LedgerAccount.community_id == ctx.community.id, LedgerAccount.unit == FEN,
+                                       LedgerAccount.kind == "payable", LedgerAccount.member_id == Member.id))
+        .where(WeeklyResult.community_id == ctx.community.id, WeeklyResult.week == week)
+        .order_by(WeeklyResult.place, WeeklyResult.member_id))).all()
+    return week, [(r, name, int(owed)) for r, name, owed in rows]
+
+
+def week_span(ctx: BaseCtx, start: datetime) -> str:
+    tz = ctx.app.config.community_tz(ctx.ccfg)
+    first, last = start.astimezone(tz), (start + timedelta(days=6)).astimezone(tz)
+    return f"{first.month}.{first.day}–{last.month}.{last.day}"
+
+
+async def _overview(ctx: Ctx) -> None:
+    held = await balances(ctx)
+    income = await _income_by_kind(ctx)
+    available = held.get("pool", 0)
+    left = weeks_left(ctx, ctx.now)
+    lines = [ctx.t("fund.title", community=ctx.community.name),
+             ctx.t("fund.pool", available=format_fen(available), payable=format_fen(held.get("payable", 0))),
+             ctx.t("fund.weekly", amount=format_fen(weekly_pool(ctx, available, ctx.now)),
+                   available=format_fen(available), weeks=left, end=_date(ctx, fund_end(ctx))),
+             ctx.t("fund.ops", amount=format_fen(held.get("ops", 0))),
+             ctx.t("fund.income", total=format_fen(sum(income.values())),
+                   entry=format_fen(income.get("entry_fee", 0)), ops=format_fen(income.get("ops_fee", 0)),
+                   other=format_fen(income.get("donation", 0)), paid=format_fen(held.get("paid", 0)))]
+    waivers = await ctx.db.scalar(select(func.count()).where(
+        LedgerEntry.community_id == ctx.community.id, LedgerEntry.unit == FEN, LedgerEntry.kind == "waiver"))
+    if waivers:
+        lines.append(ctx.t("fund.waivers", count=waivers, amount=format_fen(held.get("waived", 0))))
+    week, results = await last_results(ctx)
+    if week is not None:
+        lines.append(ctx.t("fund.last_payouts", span=week_span(ctx, week)))
+        paid_any = False
+        for result, name, owed in results:
+            if result.amount:
+                paid_any = True
+                status = ctx.t("fund.owed") if owed else ctx.t("fund.settled")
+                lines.append(ctx.t("fund.payout_line", place=result.place, name=name,
+                                   amount=format_fen(result.amount), status=status))
+        if not paid_any:
+            lines.append(ctx.t("fund.no_payouts"))
+    lines.append(ctx.t("fund.hint"))
+    await ctx.reply_text("\n".join(lines))
+
+
+async def _log(ctx: Ctx) -> None:
+    entries = list(await ctx.db.scalars(select(LedgerEntry).where(
+        LedgerEntry.community_id == ctx.community.id, LedgerEntry.unit == FEN)
+        .order_by(LedgerEntry.number.desc()).limit(LOG_LINES)))
+    if not entries:
+        raise CommandError("fund.log_empty")
+    ids = {e.member_id for e in entries} | {e.actor_id for e in entries}
+    names = dict((await ctx.db.execute(select(Member.id, Member.display_name).where(Member.id.in_(ids)))).all())
+    reversed_numbers = dict((await ctx.db.execute(select(LedgerEntry.id, LedgerEntry.number).where(
+        LedgerEntry.id.in_([e.reverses_id for e in entries if e.reverses_id])))).all())
+    lines = [ctx.t("fund.log_title", count=len(entries))]
+    for e in entries:
+        what = ctx.t(f"fund.kind.{e.kind}")
+        if e.reverses_id:
+            what = ctx.t("fund.kind.reversal_of", n=reversed_numbers.get(e.reverses_id, "?"))
+        who = names.get(e.member_id) or ctx.t("fund.anonymous")
+        line = ctx.t("fund.log_line", n=e.number, date=_date(ctx, e.created_at)[5:], what=what,
+                     amount=format_fen(e.amount), who=who)
+        if e.reason:
+            line += ctx.t("fund.log_note", note=e.reason)
+        if e.actor_id and e.actor_id in names:
+            line += ctx.t("fund.log_by", name=names[e.actor_id])
+        lines.append(line)
+    await ctx.reply_text("\n".join(lines))

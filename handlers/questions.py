@@ -1,0 +1,329 @@
+"""Questions asked ahead of the weekly session, answers, the best answer, edits and moderation."""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import func, select
+
+from bot.config import parse_week_start
+from bot.context import BaseCtx, Ctx
+from bot.errors import CommandError
+from bot.roles import Role
+from bot.router import Router
+from handlers import challenges
+from handlers.refs import REF, find_answer, find_question, is_moderator, parse_ref, split_first
+from handlers.profile import SKIP_WORDS, flow_chat, flow_expired, load_flow, open_flow, tell
+from handlers.text import has_control_chars, visible_length
+from models import Answer, Member, Question
+from models.questions import CLOSED, OPEN
+
+router = Router()
+
+TITLE_LIMIT = 60
+BODY_LIMIT = 1000
+ANSWER_LIMIT = 2000
+LISTED = 20            # questions in /questions
+SHOWN_ANSWERS = 10     # answers in /q
+
+
+# ---- the weekly session --------------------------------------------------------------------------------------
+
+def session_for(ctx: BaseCtx, at: datetime) -> datetime:
+    """The session a question asked at `at` goes to: the next one whose cutoff is still ahead."""
+    qcfg = ctx.ccfg.questions
+    tz = ctx.app.config.community_tz(ctx.ccfg)
+    weekday, hour, minute = parse_week_start(qcfg.session)
+    local = at.astimezone(tz)
+    day = local.date() + timedelta(days=(weekday - local.weekday()) % 7)
+    cutoff = timedelta(days=qcfg.cutoff_days)
+    while True:
+        session = datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz)   # wall clock, across DST
+        if at <= session - cutoff:
+            return session
+        day += timedelta(days=7)
+
+
+def session_label(ctx: BaseCtx, at: datetime) -> str:
+    local = at.astimezone(ctx.app.config.community_tz(ctx.ccfg))
+    weekday = ctx.t("common.weekdays").split(",")[local.weekday()]
+    return ctx.t("common.session_time", date=f"{local.month}.{local.day}", weekday=weekday,
+                 time=local.strftime("%H:%M"))
+
+
+# ---- ids ----------------------------------------------------------------------------------------------------
+
+async def _question_arg(ctx: Ctx, usage: str, *, moderator: bool = False) -> tuple[Question, str]:
+    """The Q-id that starts the arguments, and the rest of them."""
+    first, rest = split_first(ctx.args)
+    number = parse_ref(first, "Q") if first else None
+    if number is None:
+        raise CommandError(usage)
+    return await find_question(ctx, number, moderator=moderator), rest.strip()
+
+
+async def _next_number(ctx: BaseCtx, model: type[Question] | type[Answer]) -> int:
+    top = await ctx.db.scalar(select(func.max(model.number)).where(model.community_id == ctx.community.id))
+    return (top or 0) + 1
+
+
+def _check_text(text: str, limit: int, key: str) -> str:
+    text = text.strip()
+    if has_control_chars(text):
+        raise CommandError("question.bad_chars")
+    if visible_length(text) > limit or len(text) > 2 * limit:
+        raise CommandError(key, limit=limit)
+    return text
+
+
+def _title_and_body(text: str) -> tuple[str, str | None]:
+    title, _, body = text.strip().partition("\n")
+    title = _check_text(title, TITLE_LIMIT, "ask.title_too_long")
+    body = _check_text(body, BODY_LIMIT, "ask.body_too_long") if body.strip() else None
+    return title, body
+
+
+async def _name(ctx: BaseCtx, member_id: int) -> str:
+    return await ctx.db.scalar(select(Member.display_name).where(Member.id == member_id)) or "?"
+
+
+# ---- asking --------------------------------------------------------------------------------------------------
+
+async def _create(ctx: Ctx, title: str, body: str | None) -> Question:
+    question = Question(community_id=ctx.community.id, number=await _next_number(ctx, Question),
+                        asker_id=ctx.member.id, room_id=ctx.event.room_id, title=title, body=body,
+                        asked_at=ctx.now, session_at=session_for(ctx, ctx.now), status=OPEN, hidden=False,
+                        cause=ctx.cause)
+    ctx.db.add(question)
+    await ctx.db.flush()
+    return question
+
+
+def _created_text(ctx: BaseCtx, question: Question) -> str:
+    return ctx.t("ask.created", ref=f"Q{question.number}", title=question.title,
+                 session=session_label(ctx, question.session_at))
+
+
+@router.command("ask", aliases=("提问",))
+async def ask(ctx: Ctx) -> None:
+    """Ask a question for the weekly session: the title on the first line, background on the following ones."""
+    if not ctx.args:
+        chat = flow_chat(ctx)
+        await open_flow(ctx, chat, "ask", "question", {})
+        if chat != ctx.chat:
+            await ctx.reply("ask.moved_to_dm", mentions=(ctx.sender_id,), name=ctx.member.display_name)
+        await tell(ctx, chat, ctx.t("ask.prompt", limit=TITLE_LIMIT))
+        return
+    title, body = _title_and_body(ctx.args)
+    question = await _create(ctx, title, body)
+    if body is not None:
+        await ctx.reply_text(_created_text(ctx, question))
+        return
+    chat = flow_chat(ctx)
+    await open_flow(ctx, chat, "ask", "background", {"question": question.id})
+    if chat == ctx.chat:
+        await tell(ctx, chat, _created_text(ctx, question) + "\n" + ctx.t("ask.background_prompt"))
+    else:
+        await ctx.reply_text(_created_text(ctx, question))
+        await tell(ctx, chat, ctx.t("ask.background_prompt_dm", ref=f"Q{question.number}", title=question.title))
+
+
+@router.on_text
+async def ask_reply(ctx: Ctx) -> bool:
+    """The message after /ask: the question itself, or its background."""
+    flow = await load_flow(ctx, ctx.sender_id)
+    if flow is None or flow.kind != "ask" or flow.chat_key != ctx.chat.key:
+        return False
+    await ctx.db.delete(flow)
+    if flow_expired(ctx, flow):
+        await tell(ctx, ctx.chat, ctx.t("ask.expired"))
+        return True
+    text = ctx.event.text.strip()
+    if flow.step == "question":
+        title, body = _title_and_body(text)
+        question = await _create(ctx, title, body)
+        await tell(ctx, ctx.chat, _created_text(ctx, question))
+        return True
+    question = await ctx.db.get(Question, flow.data["question"])
+    if question is None or text.lower() in SKIP_WORDS:
+        await tell(ctx, ctx.chat, ctx.t("ask.background_skipped"))
+        return True
+    question.body = _check_text(text, BODY_LIMIT, "ask.body_too_long")
+    await tell(ctx, ctx.chat, ctx.t("ask.background_saved", ref=f"Q{question.number}"))
+    return True
+
+
+# ---- answering -----------------------------------------------------------------------------------------------
+
+@router.command("answer", aliases=("回答",))
+async def answer(ctx: Ctx) -> None:
+    """Answer a question by its id; the answer gets its own id (A37) that others can tip."""
+    question, text = await _question_arg(ctx, "answer.usage")
+    if not text:
+        raise CommandError("answer.usage")
+    if question.status == CLOSED:
+        raise CommandError("answer.closed", ref=f"Q{question.number}")
+    body = _check_text(text, ANSWER_LIMIT, "answer.too_long")
+    item = Answer(community_id=ctx.community.id, number=await _next_number(ctx, Answer), question_id=question.id,
+                  author_id=ctx.member.id, body=body, answered_at=ctx.now, hidden=False, cause=ctx.cause)
+    ctx.db.add(item)
+    await ctx.db.flush()
+    asker = await ctx.db.get(Member, question.asker_id)
+    if asker.id != ctx.member.id and ctx.group is not None and not asker.deleted_at:
+        await ctx.reply("answer.ok_notify", mentions=(asker.user_id,), ref=f"A{item.number}",
+                        question=f"Q{question.number}", asker=asker.display_name)
+    else:
+        await ctx.reply("answer.ok", ref=f"A{item.number}", question=f"Q{question.number}")
+
+
+@router.command("q", aliases=("问题", "看问题"))
+async def show(ctx: Ctx) -> None:
+    """Show a question with its answers."""
+    number = parse_ref(ctx.args, "Q") if ctx.args else None
+    if number is None:
+        raise CommandError("q.usage")
+    moderator = is_moderator(ctx)
+    question = await find_question(ctx, number, moderator=moderator)
+    lines = [ctx.t("q.head", ref=f"Q{question.number}", title=question.title, asker=await _name(ctx, question.asker_id),
+                   session=session_label(ctx, question.session_at))]
+    if question.status == CLOSED:
+        lines[0] += ctx.t("q.closed")
+    if question.hidden:
+        lines[0] += ctx.t("q.hidden")
+    if question.body:
+        lines.append(ctx.t("q.body", body=question.body))
+    if question.challenge_code and question.status == OPEN:
+        lines.append(ctx.t("q.challenge", fee=challenges.fee_text(ctx)))
+    query = select(Answer, Member.display_name).join(Member, Member.id == Answer.author_id).where(
+        Answer.question_id == question.id)
+    if not moderator:
+        query = query.where(Answer.hidden.is_(False))
+    answers = (await ctx.db.execute(query.order_by(Answer.number))).all()
+    answers.sort(key=lambda row: row[0].id != question.best_answer_id)      # the best answer first
+    if not answers:
+        lines.append(ctx.t("q.no_answers", ref=f"Q{question.number}"))
+    else:
+        lines.append(ctx.t("q.answers", count=len(answers)))
+    for item, author in answers[:SHOWN_ANSWERS]:
+        mark = ctx.t("q.best_mark") if item.id == question.best_answer_id else ""
+        hidden = ctx.t("q.hidden") if item.hidden else ""
+        lines.append(ctx.t("q.answer", ref=f"A{item.number}", author=author, body=item.body, mark=mark) + hidden)
+    if len(answers) > SHOWN_ANSWERS:
+        lines.append(ctx.t("q.more_answers", count=len(answers) - SHOWN_ANSWERS))
+    await ctx.reply_text("\n".join(lines))
+
+
+@router.command("questions", aliases=("问题列表", "议程"))
+async def questions(ctx: Ctx) -> None:
+    """List the open questions by session."""
+    counts = (select(Answer.question_id, func.count().label("n")).where(Answer.community_id == ctx.community.id,
+                                                                       Answer.hidden.is_(False))
+              .group_by(Answer.question_id).subquery())
+    rows = (await ctx.db.execute(
+        select(Question, Member.display_name, func.coalesce(counts.c.n, 0))
+        .join(Member, Member.id == Question.asker_id).outerjoin(counts, counts.c.question_id == Question.id)
+        .where(Question.community_id == ctx.community.id, Question.status == OPEN, Question.hidden.is_(False))
+        .order_by(Question.session_at, Question.number).limit(LISTED + 1))).all()
+    if not rows:
+        raise CommandError("questions.none")
+    lines = [ctx.t("questions.title")]
+    session = None
+    for question, asker, n in rows[:LISTED]:
+        if question.session_at != session:
+            session = question.session_at
+            lines.append(ctx.t("questions.session", session=session_label(ctx, session)))
+        lines.append(ctx.t("questions.line", ref=f"Q{question.number}", title=question.title, asker=asker, answers=n))
+    if len(rows) > LISTED:
+        lines.append(ctx.t("questions.more"))
+    lines.append(ctx.t("questions.hint"))
+    await ctx.reply_text("\n".join(lines))
+
+
+# ---- the asker's and the moderators' decisions -----------------------------------------------------------------
+
+@router.command("best", aliases=("最佳",))
+async def best(ctx: Ctx) -> None:
+    """Mark the best answer of a question (the asker or a moderator)."""
+    question, rest = await _question_arg(ctx, "best.usage")
+    number = parse_ref(rest, "A") if rest else None
+    if number is None:
+        raise CommandError("best.usage")
+    if question.asker_id != ctx.member.id and not is_moderator(ctx):
+        raise CommandError("best.not_yours", ref=f"Q{question.number}")
+    item = await find_answer(ctx, number)
+    if item.question_id != question.id:
+        raise CommandError("best.other_question", answer=f"A{item.number}", ref=f"Q{question.number}")
+    if item.author_id == question.asker_id:
+        raise CommandError("best.own_answer")
+    if question.best_answer_id == item.id:
+        raise CommandError("best.already", answer=f"A{item.number}")
+    question.best_answer_id, question.best_marked_at, question.best_marked_by = item.id, ctx.now, ctx.sender_id
+    author = await ctx.db.get(Member, item.author_id)
+    mentions = () if author.deleted_at else (author.user_id,)
+    await ctx.reply("best.ok", mentions=mentions, answer=f"A{item.number}", ref=f"Q{question.number}",
+                    author=f"@{author.display_name}" if mentions else author.display_name)
+    await challenges.on_best_answer(ctx, question, author)
+
+
+@router.command("close", aliases=("关闭", "结题"))
+async def close(ctx: Ctx) -> None:
+    """Close a question: no more answers (its answers can still be tipped)."""
+    question, _ = await _question_arg(ctx, "close.usage")
+    if question.asker_id != ctx.member.id and not is_moderator(ctx):
+        raise CommandError("close.not_yours", ref=f"Q{question.number}")
+    if question.status == CLOSED:
+        raise CommandError("close.already", ref=f"Q{question.number}")
+    question.status, question.closed_at = CLOSED, ctx.now
+    key = "close.ok" if question.best_answer_id else "close.ok_no_best"
+    await ctx.reply(key, ref=f"Q{question.number}")
+
+
+async def _item(ctx: Ctx, usage: str, *, moderator: bool = False) -> tuple[Question | Answer, str, str]:
+    """The Q- or A-id that starts the arguments: (the item, its id as typed back, the rest)."""
+    first, rest = split_first(ctx.args)
+    m = REF.match(first.strip()) if first else None
+    if m is None:
+        raise CommandError(usage)
+    number = int(m.group(2))
+    if m.group(1).upper() == "Q":
+        return await find_question(ctx, number, moderator=moderator), f"Q{number}", rest.strip()
+    return await find_answer(ctx, number, moderator=moderator), f"A{number}", rest.strip()
+
+
+@router.command("edit", aliases=("修改",))
+async def edit(ctx: Ctx) -> None:
+    """Rewrite your own question (title, and background on the following lines) or answer."""
+    item, ref, text = await _item(ctx, "edit.usage")
+    author = item.asker_id if isinstance(item, Question) else item.author_id
+    if author != ctx.member.id:
+        raise CommandError("edit.not_yours", ref=ref)
+    if not text:
+        raise CommandError("edit.usage")
+    if isinstance(item, Question):
+        title, body = _title_and_body(text)
+        item.title = title
+        if body is not None:
+            item.body = body
+    else:
+        item.body = _check_text(text, ANSWER_LIMIT, "answer.too_long")
+    item.edited_at = ctx.now
+    await ctx.reply("edit.ok", ref=ref)
+
+
+@router.command("hide", aliases=("隐藏",), role=Role.MODERATOR)
+async def hide(ctx: Ctx) -> None:
+    """Hide a question or answer (moderators): it leaves listings, the agenda and the ranking."""
+    item, ref, _ = await _item(ctx, "hide.usage", moderator=True)
+    if item.hidden:
+        raise CommandError("hide.already", ref=ref)
+    item.hidden, item.hidden_by = True, ctx.sender_id
+    await ctx.reply("hide.ok", ref=ref)
+
+
+@router.command("unhide", aliases=("取消隐藏",), role=Role.MODERATOR)
+async def unhide(ctx: Ctx) -> None:
+    """Show a hidden question or answer again (moderators)."""
+    item, ref, _ = await _item(ctx, "unhide.usage", moderator=True)
+    if not item.hidden:
+        raise CommandError("unhide.not_hidden", ref=ref)
+    item.hidden, item.hidden_by = False, None
+    await ctx.reply("unhide.ok", ref=ref)

@@ -1,0 +1,203 @@
+"""The weekly score and the ranking: quality signals only (points received, best answers, members helped,
+answers picked for a digest), never message counts; explained line by line on request."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from bot.config import ScoreConfig
+from bot.context import BaseCtx, Ctx
+from bot.errors import CommandError
+from bot.money import format_fen
+from bot.roles import Role
+from bot.router import Router
+from bot.weeks import last_completed_week, week_start
+from handlers.fund import week_span
+from models import Answer, LedgerEntry, Member, Question, RoleGrant, WeeklyResult
+from models.ledger import POINTS
+from scheduler.core import JobCtx
+
+router = Router()
+SHOWN = 10
+
+
+@dataclass
+class Score:
+    member_id: int
+    points: int = 0
+    best_answers: int = 0
+    helped: int = 0
+    digest_answers: int = 0        # answers picked for a weekly digest; digests are compiled by moderators
+
+    def total(self, w: ScoreConfig) -> int:
+        return (self.points * w.point_received + self.best_answers * w.best_answer + self.helped * w.member_helped
+                + self.digest_answers * w.digest_answer)
+
+
+async def excluded(ctx: BaseCtx) -> set[int]:
+    """Members left out of the ranking: owners when fund.exclude_owners (they run the fund), and deleted members."""
+    ids: set[int] = set(await ctx.db.scalars(select(Member.id).where(
+        Member.community_id == ctx.community.id, Member.deleted_at.is_not(None))))
+    if ctx.ccfg.fund.exclude_owners:
+        owners = set(ctx.ccfg.owners) | set(await ctx.db.scalars(select(RoleGrant.user_id).where(
+            RoleGrant.community_id == ctx.community.id, RoleGrant.role == Role.OWNER.value)))
+        ids |= set(await ctx.db.scalars(select(Member.id).where(Member.community_id == ctx.community.id,
+                                                                  Member.user_id.in_(owners))))
+    return ids
+
+
+async def scores(ctx: BaseCtx, start: datetime | None, end: datetime) -> list[Score]:
+    """Everyone who scored in [start, end) (start None: since the beginning), best first.
+
+    Ties on the total are broken by more best answers, then more members helped, then more points, then who
+    joined the community first, so the order is stable; rewards treat equal totals as equal (see rewards.py).
+    """
+    def within(column):
+        return (column >= start) & (column < end) if start is not None else column < end
+
+    found: dict[int, Score] = {}
+
+    def score(member_id: int) -> Score:
+        return found.setdefault(member_id, Score(member_id))
+
+    for member_id, total in await ctx.db.execute(
+            select(LedgerEntry.member_id, func.sum(LedgerEntry.amount)).where(
+                LedgerEntry.community_id == ctx.community.id, LedgerEntry.unit == POINTS, LedgerEntry.kind == "tip",
+                within(LedgerEntry.created_at)).group_by(LedgerEntry.member_id)):
+        score(member_id).points = int(total)
+    for member_id, count in await ctx.db.execute(
+            select(Answer.author_id, func.count()).join(Question, Question.best_answer_id == Answer.id).where(
+                Question.community_id == ctx.community.id, within(Question.best_marked_at),
+                Question.hidden.is_(False), Answer.hidden.is_(False)).group_by(Answer.author_id)):
+        score(member_id).best_answers = int(count)
+    for member_id, count in await ctx.db.execute(
+            select(Answer.author_id, func.count(func.distinct(Question.asker_id)))
+            .join(Question, Question.id == Answer.question_id).where(
+                Answer.community_id == ctx.community.id, within(Answer.answered_at), Answer.hidden.is_(False),
+                Question.hidden.is_(False), Question.asker_id != Answer.author_id).group_by(Answer.author_id)):
+        score(member_id).helped = int(count)
+    left_out = await excluded(ctx)
+    w = ctx.ccfg.score
+    ranked = [s for s in found.values() if s.member_id not in left_out and s.total(w) > 0]
+    ranked.sort(key=lambda s: (-s.total(w), -s.best_answers, -s.helped, -s.points, s.member_id))
+    return ranked
+
+
+def places(ranked: list[Score], w: ScoreConfig) -> list[int]:
+    """Competition places: equal totals share a place (1, 2, 2, 4)."""
+    out: list[int] = []
+    for i, s in enumerate(ranked):
+        out.append(out[-1] if i and s.total(w) == ranked[i - 1].total(w) else i + 1)
+    return out
+
+
+async def names(ctx: BaseCtx, member_ids) -> dict[int, Member]:
+    ids = list(member_ids)
+    if not ids:
+        return {}
+    return {m.id: m for m in await ctx.db.scalars(select(Member).where(Member.id.in_(ids)))}
+
+
+def parts(ctx: BaseCtx, s: Score) -> str:
+    return ctx.t("rank.parts", points=s.points, best=s.best_answers, helped=s.helped)
+
+
+def formula(ctx: BaseCtx) -> str:
+    w = ctx.ccfg.score
+    return ctx.t("rank.formula", point=w.point_received, best=w.best_answer, helped=w.member_helped,
+                 digest=w.digest_answer)
+
+
+def this_week(ctx: BaseCtx) -> datetime:
+    return week_start(ctx.now, ctx.app.config.community_tz(ctx.ccfg), ctx.ccfg.week_start)
+
+
+@router.command("rank", aliases=("排行", "排行榜"))
+async def rank(ctx: Ctx) -> None:
+    """This week's ranking; `/rank all` since the start; `/rank @name` explains one member's score."""
+    targets = await ctx.mentioned_members()
+    start = this_week(ctx)
+    if targets:
+        await _explain(ctx, targets[0], start)
+        return
+    word = ctx.args.strip().lower()
+    if word in ("all", "全部", "总榜"):
+        ranked, title = await scores(ctx, None, ctx.now), ctx.t("rank.title_all", since=_day(ctx, ctx.community.started_at))
+    elif not word:
+        ranked, title = await scores(ctx, start, ctx.now), ctx.t("rank.title_week", span=week_span(ctx, start))
+    else:
+        raise CommandError("rank.usage")
+    if not ranked:
+        raise CommandError("rank.empty")
+    w = ctx.ccfg.score
+    shown = await names(ctx, (s.member_id for s in ranked[:SHOWN]))
+    lines = [title]
+    for place, s in zip(places(ranked, w), ranked[:SHOWN]):
+        lines.append(ctx.t("rank.line", place=place, name=shown[s.member_id].display_name, score=s.total(w),
+                           parts=parts(ctx, s)))
+    lines.append(formula(ctx))
+    await ctx.reply_text("\n".join(lines))
+
+
+def _day(ctx: BaseCtx, at: datetime) -> str:
+    local = at.astimezone(ctx.app.config.community_tz(ctx.ccfg))
+    return f"{local.year}.{local.month}.{local.day}"
+
+
+async def _explain(ctx: Ctx, member: Member, start: datetime) -> None:
+    if member.id in await excluded(ctx):
+        raise CommandError("rank.excluded", name=member.display_name)
+    w = ctx.ccfg.score
+    week = await scores(ctx, start, ctx.now)
+    mine = next((s for s in week if s.member_id == member.id), Score(member.id))
+    place = next((p for p, s in zip(places(week, w), week) if s.member_id == member.id), None)
+    lines = [ctx.t("rank.explain_title", name=member.display_name, score=mine.total(w),
+                   place=ctx.t("rank.place", place=place) if place else ctx.t("rank.unplaced")),
+             ctx.t("rank.explain_points", n=mine.points, w=w.point_received, total=mine.points * w.point_received),
+             ctx.t("rank.explain_best", n=mine.best_answers, w=w.best_answer,
+                   total=mine.best_answers * w.best_answer),
+             ctx.t("rank.explain_helped", n=mine.helped, w=w.member_helped, total=mine.helped * w.member_helped),
+             ctx.t("rank.explain_digest", n=mine.digest_answers, w=w.digest_answer,
+                   total=mine.digest_answers * w.digest_answer)]
+    overall = await scores(ctx, None, ctx.now)
+    all_place = next((p for p, s in zip(places(overall, w), overall) if s.member_id == member.id), None)
+    all_score = next((s.total(w) for s in overall if s.member_id == member.id), 0)
+    lines.append(ctx.t("rank.explain_all", score=all_score,
+                       place=ctx.t("rank.place", place=all_place) if all_place else ctx.t("rank.unplaced")))
+    await ctx.reply_text("\n".join(lines))
+
+
+@router.job("post_weekly_ranking", catch_up="latest")
+async def post_weekly_ranking(job: JobCtx) -> None:
+    """Last week's ranking and its rewards, posted to every group once (the latest week only after downtime)."""
+    start, end = last_completed_week(job.period, job.app.config.community_tz(job.ccfg), job.ccfg.week_start)
+    w = job.ccfg.score
+    ranked = await scores(job, start, end)
+    if not ranked:
+        return
+    paid = {r.member_id: r for r in await job.db.scalars(select(WeeklyResult).where(
+        WeeklyResult.community_id == job.community.id, WeeklyResult.week == start))}
+    shown = await names(job, (s.member_id for s in ranked[:SHOWN]))
+    lines = [job.t("rank.post_title", span=week_span(job, start))]
+    mentions: list[str] = []
+    for place, s in zip(places(ranked, w), ranked[:SHOWN]):
+        member = shown[s.member_id]
+        result = paid.get(s.member_id)
+        rewarded = result is not None and result.amount > 0
+        name = member.display_name
+        if rewarded and member.deleted_at is None:     # winners are @-mentioned
+            name = f"@{name}"
+            mentions.append(member.user_id)
+        line = job.t("rank.line", place=place, name=name, score=s.total(w), parts=parts(job, s))
+        if rewarded:
+            line += job.t("rank.reward", amount=format_fen(result.amount))
+        lines.append(line)
+    total = sum(r.amount for r in paid.values())
+    if total:
+        lines.append(job.t("rank.rewards_rule", total=format_fen(total), n=job.ccfg.fund.top_n,
+                           split="/".join(f"{p}%" for p in job.ccfg.fund.split)))
+    lines.append(formula(job))
+    text = "\n".join(lines)
+    await job.post_to_groups(text, tuple(mentions))

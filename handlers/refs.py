@@ -1,0 +1,48 @@
+"""Q12 / A37: the ids members type, and finding what they name."""
+from __future__ import annotations
+
+import re
+
+from sqlalchemy import select
+
+from bot.context import BaseCtx, Ctx
+from bot.errors import CommandError
+from bot.roles import Role
+from models import Answer, Question
+
+REF = re.compile(r"\A([QqAa])\s*(\d{1,7})\Z")
+
+
+def parse_ref(token: str, kind: str) -> int | None:
+    """'Q12' / 'q12' (or a bare '12') -> 12 when it names a `kind` ('Q' or 'A'); else None."""
+    token = token.strip()
+    if token.isdigit() and len(token) <= 7:
+        return int(token)
+    m = REF.match(token)
+    return int(m.group(2)) if m and m.group(1).upper() == kind else None
+
+
+def is_moderator(ctx: Ctx) -> bool:
+    return bool(ctx.roles & {Role.MODERATOR, Role.OWNER})
+
+
+async def find_question(ctx: BaseCtx, number: int, *, moderator: bool = False) -> Question:
+    question = await ctx.db.scalar(select(Question).where(Question.community_id == ctx.community.id,
+                                                          Question.number == number))
+    if question is None or (question.hidden and not moderator):
+        raise CommandError("question.not_found", ref=f"Q{number}")
+    return question
+
+
+async def find_answer(ctx: BaseCtx, number: int, *, moderator: bool = False) -> Answer:
+    answer = await ctx.db.scalar(select(Answer).where(Answer.community_id == ctx.community.id,
+                                                      Answer.number == number))
+    if answer is None or (answer.hidden and not moderator):
+        raise CommandError("answer.not_found", ref=f"A{number}")
+    return answer
+
+
+def split_first(args: str) -> tuple[str, str]:
+    """The first word of the arguments and the rest (line breaks in the rest kept)."""
+    parts = args.split(None, 1)
+    return (parts[0], parts[1].strip()) if len(parts) == 2 else (parts[0] if parts else "", "")

@@ -1,0 +1,152 @@
+"""Double-entry ledgers of points and money (fen): accounts with balances, entries that move amounts.
+
+Every movement is one entry debiting one account and crediting another by a positive integer, so the balances of
+a community's accounts in one unit always sum to zero. Member accounts never go negative: a spend is one
+conditional UPDATE (balance >= amount), which also serialises concurrent spends across processes, and a CHECK
+constraint backs it. Each entry has an idempotency key: posting the same key twice changes nothing.
+Mistakes are fixed by a reversing entry, never by editing.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import (BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint,
+                        func, select, update)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm.attributes import set_committed_value
+
+from models.base import Base, UTCDateTime
+from models.db import insert_ignoring_conflicts
+
+POINTS, FEN = "points", "fen"
+
+
+class Insufficient(Exception):
+    """The debited account does not hold the amount."""
+
+    def __init__(self, account: "LedgerAccount", balance: int) -> None:
+        super().__init__(f"{account.key} holds {balance}")
+        self.account = account
+        self.balance = balance
+
+
+class LedgerAccount(Base):
+    __tablename__ = "ledger_accounts"
+    __table_args__ = (UniqueConstraint("community_id", "unit", "key", name="uq_ledger_accounts_key"),
+                      CheckConstraint("may_go_negative OR balance >= 0", name="not_negative"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    unit: Mapped[str] = mapped_column(String(8))
+    key: Mapped[str] = mapped_column(String(64))            # "pool", "allowance:12:20261123", "payable:12"
+    kind: Mapped[str] = mapped_column(String(16))           # the key's first part
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))
+    week: Mapped[datetime | None] = mapped_column(UTCDateTime())   # for a weekly allowance
+    may_go_negative: Mapped[bool] = mapped_column(Boolean, default=False)
+    balance: Mapped[int] = mapped_column(BigInteger, default=0)
+
+
+Index("ix_ledger_accounts_kind", LedgerAccount.community_id, LedgerAccount.unit, LedgerAccount.kind,
+      LedgerAccount.balance)
+
+
+class LedgerEntry(Base):
+    __tablename__ = "ledger_entries"
+    __table_args__ = (UniqueConstraint("community_id", "unit", "number", name="uq_ledger_entries_number"),
+                      UniqueConstraint("community_id", "unit", "key", name="uq_ledger_entries_key"),
+                      UniqueConstraint("reverses_id"),
+                      CheckConstraint("amount > 0", name="positive"))
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"))
+    unit: Mapped[str] = mapped_column(String(8))
+    number: Mapped[int] = mapped_column(Integer)           # #12 in the open ledger, per community and unit
+    debit_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))     # the amount leaves this account
+    credit_id: Mapped[int] = mapped_column(ForeignKey("ledger_accounts.id"))    # ... and arrives here
+    amount: Mapped[int] = mapped_column(BigInteger)
+    kind: Mapped[str] = mapped_column(String(16))          # tip, grant, expire, entry_fee, reward, paid, ...
+    week: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    member_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))    # whom it concerns (receiver, payer)
+    actor_id: Mapped[int | None] = mapped_column(ForeignKey("members.id"))     # who did it (tipper, treasurer)
+    answer_id: Mapped[int | None] = mapped_column(ForeignKey("answers.id"))
+    question_id: Mapped[int | None] = mapped_column(ForeignKey("questions.id"))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    cause: Mapped[str] = mapped_column(String(200))        # the message id or job run that made it
+    key: Mapped[str] = mapped_column(String(200))          # idempotency key
+    reverses_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+Index("ix_ledger_entries_member", LedgerEntry.member_id, LedgerEntry.unit, LedgerEntry.kind, LedgerEntry.created_at)
+Index("ix_ledger_entries_kind", LedgerEntry.community_id, LedgerEntry.unit, LedgerEntry.kind, LedgerEntry.created_at)
+
+
+async def account(db: AsyncSession, community_id: str, unit: str, key: str, *, member_id: int | None = None,
+                  week: datetime | None = None, may_go_negative: bool = False) -> LedgerAccount:
+    """The account `key`, opened (empty) on first use."""
+    found = await db.scalar(select(LedgerAccount).where(LedgerAccount.community_id == community_id,
+                                                        LedgerAccount.unit == unit, LedgerAccount.key == key))
+    if found is not None:
+        return found
+    await db.execute(insert_ignoring_conflicts(db, LedgerAccount).values(
+        community_id=community_id, unit=unit, key=key, kind=key.split(":", 1)[0], member_id=member_id, week=week,
+        may_go_negative=may_go_negative, balance=0))
+    return await db.scalar(select(LedgerAccount).where(LedgerAccount.community_id == community_id,
+                                                       LedgerAccount.unit == unit, LedgerAccount.key == key))
+
+
+async def find_entry(db: AsyncSession, community_id: str, unit: str, key: str) -> LedgerEntry | None:
+    return await db.scalar(select(LedgerEntry).where(LedgerEntry.community_id == community_id,
+                                                     LedgerEntry.unit == unit, LedgerEntry.key == key))
+
+
+async def balance_of(db: AsyncSession, account_id: int) -> int:
+    return int(await db.scalar(select(LedgerAccount.balance).where(LedgerAccount.id == account_id)))
+
+
+async def post(db: AsyncSession, debit: LedgerAccount, credit: LedgerAccount, amount: int, *, kind: str, key: str,
+               cause: str, now: datetime, **details) -> tuple[LedgerEntry, bool]:
+    """Move `amount` from `debit` to `credit` once per `key`: (the entry, True if new; False: already posted).
+
+    Raises Insufficient (changing nothing) when `debit` may not go negative and holds less than `amount`.
+    """
+    if amount <= 0:
+        raise ValueError("ledger amounts are positive")
+    if debit.community_id != credit.community_id or debit.unit != credit.unit:
+        raise ValueError("an entry moves one unit within one community")
+    existing = await find_entry(db, debit.community_id, debit.unit, key)
+    if existing is not None:
+        return existing, False
+    left = (await db.execute(
+        update(LedgerAccount)
+        .where(LedgerAccount.id == debit.id, LedgerAccount.may_go_negative | (LedgerAccount.balance >= amount))
+        .values(balance=LedgerAccount.balance - amount).returning(LedgerAccount.balance)
+        .execution_options(synchronize_session=False))).scalar()
+    if left is None:
+        raise Insufficient(debit, await balance_of(db, debit.id))
+    held = (await db.execute(
+        update(LedgerAccount).where(LedgerAccount.id == credit.id).values(balance=LedgerAccount.balance + amount)
+        .returning(LedgerAccount.balance).execution_options(synchronize_session=False))).scalar_one()
+    # The loaded objects show the new balances without being marked changed (the UPDATEs above are the truth).
+    set_committed_value(debit, "balance", left)
+    set_committed_value(credit, "balance", held)
+    number = (await db.scalar(select(func.max(LedgerEntry.number)).where(
+        LedgerEntry.community_id == debit.community_id, LedgerEntry.unit == debit.unit)) or 0) + 1
+    entry = LedgerEntry(community_id=debit.community_id, unit=debit.unit, number=number, debit_id=debit.id,
+                        credit_id=credit.id, amount=amount, kind=kind, key=key, cause=cause, created_at=now, **details)
+    db.add(entry)
+    await db.flush()
+    return entry, True
+
+
+async def reverse(db: AsyncSession, entry: LedgerEntry, *, cause: str, now: datetime, actor_id: int | None,
+                  reason: str | None = None) -> LedgerEntry:
+    """A new entry moving the amount back; raises Insufficient when the money has moved on meanwhile."""
+    debit = await db.get(LedgerAccount, entry.credit_id)
+    credit = await db.get(LedgerAccount, entry.debit_id)
+    reversal, _ = await post(db, debit, credit, entry.amount, kind="reversal", key=f"reverse:{entry.id}", cause=cause,
+                             now=now, week=entry.week, member_id=entry.member_id, actor_id=actor_id,
+                             answer_id=entry.answer_id, question_id=entry.question_id, reason=reason,
+                             reverses_id=entry.id)
+    return reversal
