@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox, roster
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("qunbot.dispatch")
 UNBOUND_COMMANDS = {"enable"}       # may be used in a room the bot does not serve yet
+CONFLICT_ATTEMPTS = 3               # a command that met a concurrent write is run again, this many times in all
 
 
 class _Duplicate(Exception):
@@ -270,26 +271,37 @@ class Dispatcher:
             return
         later = []    # after-commit work that takes the community lock itself (e.g. a member list sync)
         async with self._locks[community_id]:
-            try:
-                async with self.app.sessions.begin() as db:
-                    await self._claim(db, event.event_id)
-                    ctx = await self._ctx(db, event, community_id, group, spec, parsed.args)
-                    if unbound:
-                        ctx.roles.add(Role.OWNER)   # _unbound checked ownership of this community
-                    self._check(spec, ctx)
-                    await spec.handler(ctx)
-                for callback in ctx.after_commit:
-                    result = callback()
-                    if inspect.isawaitable(result):
-                        later.append(result)
-            except _Duplicate:
-                log.info("event %s was redelivered; ignored", event.event_id)
-                return
-            except CommandError as err:
-                await self._answer_once(event, group, locale, err.key, **err.params)
-            except Exception:
-                log.exception("command /%s in message %s failed", parsed.name, event.event_id)
-                await self._answer_once(event, group, locale, "common.apology")
+            for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+                try:
+                    async with self.app.sessions.begin() as db:
+                        await self._claim(db, event.event_id)
+                        ctx = await self._ctx(db, event, community_id, group, spec, parsed.args)
+                        if unbound:
+                            ctx.roles.add(Role.OWNER)   # _unbound checked ownership of this community
+                        self._check(spec, ctx)
+                        await spec.handler(ctx)
+                    for callback in ctx.after_commit:
+                        result = callback()
+                        if inspect.isawaitable(result):
+                            later.append(result)
+                except _Duplicate:
+                    log.info("event %s was redelivered; ignored", event.event_id)
+                    return
+                except CommandError as err:
+                    await self._answer_once(event, group, locale, err.key, **err.params)
+                except (IntegrityError, OperationalError) as exc:
+                    # Another bot process wrote the same rows first (a grant, a number, SQLite's write lock):
+                    # the whole transaction, replies included, is rolled back, so running it again is safe.
+                    if attempt < CONFLICT_ATTEMPTS:
+                        log.warning("command /%s in message %s met a concurrent write (%s); retrying",
+                                    parsed.name, event.event_id, type(exc.orig).__name__)
+                        continue
+                    log.exception("command /%s in message %s failed", parsed.name, event.event_id)
+                    await self._answer_once(event, group, locale, "common.apology")
+                except Exception:
+                    log.exception("command /%s in message %s failed", parsed.name, event.event_id)
+                    await self._answer_once(event, group, locale, "common.apology")
+                break
         for work in later:
             await work
         self.app.wake()

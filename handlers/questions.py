@@ -68,7 +68,7 @@ async def _next_number(ctx: BaseCtx, model: type[Question] | type[Answer]) -> in
 
 def _check_text(text: str, limit: int, key: str) -> str:
     text = text.strip()
-    if has_control_chars(text):
+    if has_control_chars(text, multiline=True):
         raise CommandError("question.bad_chars")
     if visible_length(text) > limit or len(text) > 2 * limit:
         raise CommandError(key, limit=limit)

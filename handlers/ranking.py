@@ -161,6 +161,11 @@ async def _explain(ctx: Ctx, member: Member, start: datetime) -> None:
              ctx.t("rank.explain_helped", n=mine.helped, w=w.member_helped, total=mine.helped * w.member_helped),
              ctx.t("rank.explain_digest", n=mine.digest_answers, w=w.digest_answer,
                    total=mine.digest_answers * w.digest_answer)]
+    last = await scores(ctx, *last_completed_week(start, ctx.app.config.community_tz(ctx.ccfg), ctx.ccfg.week_start))
+    last_place = next((p for p, s in zip(places(last, w), last) if s.member_id == member.id), None)
+    last_score = next((s.total(w) for s in last if s.member_id == member.id), 0)
+    lines.append(ctx.t("rank.explain_last", score=last_score,
+                       place=ctx.t("rank.place", place=last_place) if last_place else ctx.t("rank.unplaced")))
     overall = await scores(ctx, None, ctx.now)
     all_place = next((p for p, s in zip(places(overall, w), overall) if s.member_id == member.id), None)
     all_score = next((s.total(w) for s in overall if s.member_id == member.id), 0)

@@ -50,5 +50,7 @@ def visible_length(text: str) -> int:
                if unicodedata.category(ch) not in ("Mn", "Me", "Cf") and not 0xFE00 <= ord(ch) <= 0xFE0F)
 
 
-def has_control_chars(text: str) -> bool:
-    return any(unicodedata.category(ch) == "Cc" for ch in text)
+def has_control_chars(text: str, *, multiline: bool = False) -> bool:
+    """Control characters that cannot be shown (line breaks and tabs are fine in multi-line texts)."""
+    allowed = "\n\t" if multiline else ""
+    return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text)

@@ -118,6 +118,59 @@ def test_demo_guided_signup_happens_in_private(demo):
     assert all(set(r) == {"at", "type", "user", "text"} and r["type"] == "say" for r in private)
 
 
+
+# ---- a week of questions and rewards -----------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def week(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("week")
+    result = run_simulate(ROOT / "examples" / "week.jsonl", tmp_path, tmpdir=tmp_path)
+    assert result.returncode == 0, result.stderr
+    return rows_of(result)
+
+
+def _one(rows, start: str) -> dict:
+    found = [r for r in rows if r.get("text", "").startswith(start)]
+    assert len(found) == 1, (start, [r.get("text", "")[:40] for r in rows])
+    return found[0]
+
+
+def test_week_example_asks_reminds_and_runs_the_session(week):
+    texts = [r.get("text", "") for r in week]
+    assert any(t.startswith("已登记问题 Q1「教育产品如何做用户增长」，排在 11.25（周三）20:00") for t in texts)
+    assert any(t.startswith("已登记问题 Q3「私域社群的活跃度怎么衡量」，排在 12.2（周三）20:00") for t in texts)  # after the cutoff
+    reminder = _one(week, "⏰ 明天 11.25（周三）20:00 问答，本期 2 个问题")
+    assert reminder["at"] == "2026-11-24T20:00:00+08:00"
+    agenda = _one(week, "📌 11.25（周三）20:00 问答开始了！本期 2 个问题")
+    assert agenda["at"] == "2026-11-25T20:00:00+08:00"
+    assert "Q3" not in agenda["text"] and "可能了解的人：@李四" in agenda["text"]
+    assert set(agenda["mentions"]) == {"u2", "u3"}
+
+
+def test_week_example_tips_best_answers_and_the_challenge(week):
+    tip = _one(week, "张三 打赏了 @李四 30 分（A1）：讲得透彻（本周剩余 70 分）")
+    assert tip["mentions"] == ["u2"]
+    _one(week, "本周额度只剩 50 分，不够打赏 80 分")
+    _one(week, "不能给自己打赏")
+    won = _one(week, "🎉 @小明 通过挑战 Q2 的最佳回答，免入群费 ¥200.00")
+    assert won["mentions"] == ["u9"]
+    _one(week, "只有提问者或版主可以为 Q2 选最佳回答")
+
+
+def test_week_example_pays_the_week_and_posts_the_ranking_once(week):
+    post = _one(week, "🏆 上周分享排行（11.23–11.29）")
+    assert post["at"] == "2026-11-30T09:00:00+08:00"
+    lines = post["text"].split("\n")
+    assert lines[1:4] == ["1. @李四 85 分（打赏 45 · 最佳 1 · 帮助 1 人），奖励 ¥50.00",
+                          "2. @小明 40 分（打赏 0 · 最佳 1 · 帮助 1 人），奖励 ¥30.00",
+                          "3. @王五 30 分（打赏 20 · 最佳 0 · 帮助 1 人），奖励 ¥20.00"]
+    fund = _one(week, "「增长学习社」基金 · 公开账本")
+    assert "奖励池：¥5,100.00 可分配（另有待付奖励 ¥100.00）" in fund["text"]   # 5,200 // 52 weeks = 100 paid
+    assert "1. 李四 ¥50.00（待付）" in fund["text"]
+    ledger = _one(week, "最近 8 笔")
+    assert "#8 11.30 奖励已付 ¥50.00 · 李四" in ledger["text"]
+    assert "#4 11.25 免入群费 ¥200.00 · 小明" in ledger["text"]
+
 # ---- malformed scripts -------------------------------------------------------------------------------------
 
 GOOD = say("09:00:00", "/help")

@@ -1,0 +1,140 @@
+"""Two bot processes on one real PostgreSQL database: the points ledger cannot be overspent and a week is paid
+once, whichever process gets there first."""
+import asyncio
+import logging
+from datetime import datetime
+
+from sqlalchemy import func, select
+
+from bot.adapters.base import IncomingMessage
+from models import LedgerAccount, LedgerEntry, WeeklyResult
+from tests import pg
+from tests.conftest import Chat, make_config
+
+
+async def _two_processes():
+    url, name = await pg.create_database()
+    first = Chat(make_config(), url)
+    await first.start()
+    second = Chat(make_config(), url)
+    await second.start(members=())
+    second.clock.set(first.clock.now())
+    return url, name, first, second
+
+
+async def test_concurrent_tips_from_two_processes_cannot_overspend():
+    url, name, first, second = await _two_processes()
+    try:
+        now = first.clock.now()
+        tips = [IncomingMessage(f"pg-tip-{i}", "r1", "u1", "张三", "/打赏 @李四 60", now, mention_ids=("u2",))
+                for i in range(2)]
+        await asyncio.gather(first.driver.handle(tips[0]), second.driver.handle(tips[1]))
+        await first.flush()
+        await second.flush()
+        texts = [r["text"] for r in first.sent + second.sent]
+        assert sum(t.startswith("张三 打赏了 @李四 60 分") for t in texts) == 1, texts
+        assert sum(t.startswith("本周额度只剩 40 分，不够打赏 60 分") for t in texts) == 1, texts
+        async with first.app.sessions() as db:
+            grants = await db.scalar(select(func.count()).where(LedgerEntry.kind == "grant"))
+            received = await db.scalar(select(LedgerAccount.balance).where(LedgerAccount.key.like("received:%")))
+            total = await db.scalar(select(func.sum(LedgerAccount.balance)).where(LedgerAccount.unit == "points"))
+        assert (grants, received, total) == (1, 60, 0)
+    finally:
+        await first.close()
+        await second.close()
+        await pg.drop_database(name)
+
+
+async def test_a_week_is_paid_once_when_two_processes_run_the_job():
+    url, name, first, second = await _two_processes()
+    try:
+        await first.say("/基金 入账 5200 捐赠", "u_owner")
+        await first.say("/提问 怎么做增长\n背景", "u1")
+        await first.say("/回答 Q1 先找种子用户", "u2")
+        await first.say("/打赏 A1 10", "u1")
+        monday = datetime.fromisoformat("2026-11-30T00:00:30+08:00")
+        await asyncio.gather(first.tick(monday), second.tick(monday))
+        async with first.app.sessions() as db:
+            rewards = list(await db.scalars(select(LedgerEntry.amount).where(LedgerEntry.kind == "reward")))
+            results = await db.scalar(select(func.count()).select_from(WeeklyResult))
+        assert rewards == [5200_00 // 52 * 50 // 100] and results == 1
+    finally:
+        await first.close()
+        await second.close()
+        await pg.drop_database(name)
+
+
+async def _waiting_on_a_lock(db_name: str) -> bool:
+    import asyncpg
+
+    conn = await asyncpg.connect(pg.ADMIN_URL)
+    try:
+        return bool(await conn.fetchval(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = $1 AND wait_event_type = 'Lock'", db_name))
+    finally:
+        await conn.close()
+
+
+async def _hold_until_waited_for(name: str, db, task) -> None:
+    """Keep `db`'s transaction open until the other process's transaction waits for its locks, then commit."""
+    for _ in range(2000):
+        if await _waiting_on_a_lock(name):
+            break
+        await asyncio.sleep(0)
+    else:
+        raise AssertionError("the other transaction never waited for this one's locks")
+    await db.commit()
+    await task
+
+
+async def test_a_tip_waiting_for_another_process_tip_is_answered_with_what_is_left():
+    from bot import roster
+    from bot.context import BaseCtx
+    from handlers import tips
+
+    url, name, first, second = await _two_processes()
+    try:
+        app = second.app
+        async with app.sessions() as db:
+            await db.begin()
+            # The other process is in the middle of u1's first tip of the week: allowance granted, 60 spent.
+            ctx = BaseCtx(app=app, db=db, community=await app.lookups.community(db, "growth"),
+                          ccfg=app.community_config("growth"), now=second.clock.now(), locale="zh_CN",
+                          cause="other-process")
+            giver = await roster.get_member(db, "growth", "u1")
+            await tips.give(ctx, giver, await roster.get_member(db, "growth", "u2"), 60)
+            task = asyncio.create_task(first.driver.handle(IncomingMessage(
+                "pg-tip", "r1", "u1", "张三", "/打赏 @李四 60", first.clock.now(), mention_ids=("u2",))))
+            await _hold_until_waited_for(name, db, task)
+        replies = [r["text"] for r in await first.flush()]
+        assert replies == ["本周额度只剩 40 分，不够打赏 60 分。额度在每周开始时重置。"]
+    finally:
+        await first.close()
+        await second.close()
+        await pg.drop_database(name)
+
+
+async def test_a_question_numbered_by_another_process_meanwhile_is_run_again_and_gets_the_next_id(caplog):
+    from bot import roster
+    from models import Question
+
+    caplog.set_level(logging.WARNING, logger="qunbot.dispatch")
+    url, name, first, second = await _two_processes()
+    try:
+        async with second.app.sessions() as db:
+            await db.begin()
+            asker = await roster.get_member(db, "growth", "u2")
+            now = second.clock.now()
+            db.add(Question(community_id="growth", number=1, asker_id=asker.id, title="另一个进程的问题",
+                            asked_at=now, session_at=now, status="open", hidden=False, cause="other-process"))
+            await db.flush()
+            task = asyncio.create_task(first.driver.handle(IncomingMessage(
+                "pg-ask", "r1", "u1", "张三", "/提问 怎么做增长\n背景", first.clock.now())))
+            await _hold_until_waited_for(name, db, task)
+        replies = [r["text"] for r in await first.flush()]
+        assert len(replies) == 1 and replies[0].startswith("已登记问题 Q2「怎么做增长」"), replies
+        assert "met a concurrent write" in caplog.text
+    finally:
+        await first.close()
+        await second.close()
+        await pg.drop_database(name)
