@@ -1,6 +1,7 @@
 """Command handling latency with a large community (budget: p99 < 10 ms in-process, platform excluded).
 
-Run: python benchmarks/bench_commands.py [--members 5000] [--commands 2000]
+The community: 5,000 signed-up members, 10,000 questions with three answers each, 20,000 tips in the points
+ledger. Run: python benchmarks/bench_commands.py [--members 5000] [--questions 10000] [--commands 2000]
 """
 from __future__ import annotations
 
@@ -20,7 +21,7 @@ from bot.app import App
 from bot.clock import FakeClock
 from bot.config import parse_config
 from handlers.text import cut, items, warm_up
-from models import Member, Profile, ProfileTerm
+from models import Answer, LedgerAccount, LedgerEntry, Member, Profile, ProfileTerm, Question
 
 SKILLS = ["增长", "文案", "数据分析", "用户运营", "SEO", "投放", "产品设计", "私域", "直播", "社群运营", "融资", "招聘",
           "前端", "后端", "算法", "品牌", "公关", "销售", "渠道", "供应链"]
@@ -53,7 +54,36 @@ async def populate(app: App, n: int, now: datetime) -> None:
                        for (f, t), e in terms.items())
 
 
-async def main(members: int, commands: int) -> None:
+async def populate_questions(app: App, n_questions: int, now: datetime) -> None:
+    """Questions with three answers each, and tips to the answers' authors, written in bulk."""
+    rng = random.Random(11)
+    async with app.sessions.begin() as db:
+        ids = [row[0] for row in (await db.execute(Member.__table__.select().with_only_columns(Member.id)
+                                                   .where(Member.user_id.like("m%")))).all()]
+        await db.execute(Question.__table__.insert(), [
+            dict(community_id="growth", number=q + 1, asker_id=rng.choice(ids), title=f"问题{q} 如何做{rng.choice(SKILLS)}",
+                 body="背景" * 20, asked_at=now, session_at=now, status="open", hidden=False, cause=f"seed-q{q}")
+            for q in range(n_questions)])
+        await db.execute(Answer.__table__.insert(), [
+            dict(community_id="growth", number=a + 1, question_id=a // 3 + 1, author_id=rng.choice(ids),
+                 body="回答" * 30, answered_at=now, hidden=False, cause=f"seed-a{a}")
+            for a in range(3 * n_questions)])
+        await db.execute(LedgerAccount.__table__.insert(), [
+            dict(community_id="growth", unit="points", key=f"received:{i}", kind="received", member_id=i,
+                 may_go_negative=False, balance=0) for i in ids]
+            + [dict(community_id="growth", unit="points", key="seed", kind="seed", member_id=None, may_go_negative=True,
+                    balance=0)])
+        accounts = dict((await db.execute(LedgerAccount.__table__.select().with_only_columns(
+            LedgerAccount.member_id, LedgerAccount.id).where(LedgerAccount.kind == "received"))).all())
+        seed = await db.scalar(LedgerAccount.__table__.select().with_only_columns(LedgerAccount.id)
+                               .where(LedgerAccount.key == "seed"))
+        await db.execute(LedgerEntry.__table__.insert(), [
+            dict(community_id="growth", unit="points", number=k + 1, debit_id=seed, credit_id=accounts[m], amount=5,
+                 kind="tip", member_id=m, cause=f"seed-t{k}", key=f"seed-t{k}", created_at=now)
+            for k, m in enumerate(rng.choice(ids) for _ in range(2 * n_questions))])
+
+
+async def main(members: int, n_questions: int, commands: int) -> None:
     warm_up()
     start = datetime.fromisoformat("2026-11-23T09:00:00+08:00")
     clock = FakeClock(start)
@@ -69,18 +99,28 @@ async def main(members: int, commands: int) -> None:
         await populate(app, members, clock.now())
         await app.handle(MembersEvent("members", "r1", tuple(PlatformMember(f"m{i}", f"成员{i}")
                                                              for i in range(members)), clock.now()))
-        print(f"populated {members} members with profiles in {time.perf_counter() - t0:.1f}s")
+        await populate_questions(app, n_questions, clock.now())
+        print(f"populated {members} members with profiles, {n_questions} questions, {3 * n_questions} answers "
+              f"and {2 * n_questions} tips in {time.perf_counter() - t0:.1f}s")
         rng = random.Random(1)
-        texts = ["/who 增长", "/找人 数据分析 教育", "/help", "/roles", "/profile", "/who 产品设计 上海"]
+        texts = ["/who 增长", "/找人 数据分析 教育", "/help", "/roles", "/profile", "/who 产品设计 上海", "/q Q",
+                 "/questions", "/tip A", "/points", "/rank", "/rank all", "/fund", "/answer Q"]
         timings: dict[str, list[float]] = {t: [] for t in texts}
         for i in range(commands):
             clock.advance(seconds=1)
-            text = rng.choice(texts)
+            kind = rng.choice(texts)
+            text = kind
+            if kind == "/q Q":
+                text = f"/q Q{rng.randrange(1, n_questions + 1)}"
+            elif kind == "/tip A":
+                text = f"/tip A{rng.randrange(1, 3 * n_questions + 1)} 1"
+            elif kind == "/answer Q":
+                text = f"/answer Q{rng.randrange(1, n_questions + 1)} 一个新的回答"
             user = f"m{rng.randrange(members)}"
             event = IncomingMessage(f"b{i}", "r1", user, f"成员{user[1:]}", text, clock.now())
             t = time.perf_counter()
             await app.handle(event)
-            timings[text].append((time.perf_counter() - t) * 1000)
+            timings[kind].append((time.perf_counter() - t) * 1000)
             await app.sender.send_due(clock.now())
         every = sorted(x for v in timings.values() for x in v)
         p = lambda xs, q: xs[min(len(xs) - 1, int(len(xs) * q))]  # noqa: E731
@@ -97,6 +137,7 @@ async def main(members: int, commands: int) -> None:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--members", type=int, default=5000)
+    parser.add_argument("--questions", type=int, default=10000)
     parser.add_argument("--commands", type=int, default=2000)
     args = parser.parse_args()
-    asyncio.run(main(args.members, args.commands))
+    asyncio.run(main(args.members, args.questions, args.commands))

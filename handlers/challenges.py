@@ -58,8 +58,8 @@ async def accept(ctx: Ctx) -> None:
         raise CommandError("accept.unknown", code=code[:12])
     if question.status == CLOSED:
         raise CommandError("challenge.closed", ref=f"Q{question.number}")
-    arrived = ctx.member.joined_at or ctx.member.first_seen_at
-    if arrived < question.challenge_opened_at:
+    # When the bot first saw them at all: leaving and joining again does not make a member an outsider.
+    if ctx.member.first_seen_at < question.challenge_opened_at:
         raise CommandError("accept.not_outsider", ref=f"Q{question.number}")
     if await ctx.db.get(Challenger, (question.id, ctx.member.id)) is not None:
         raise CommandError("accept.already", ref=f"Q{question.number}")

@@ -139,6 +139,9 @@ async def ask_reply(ctx: Ctx) -> bool:
         return True
     text = ctx.event.text.strip()
     if flow.step == "question":
+        if text.lower() in SKIP_WORDS:
+            await tell(ctx, ctx.chat, ctx.t("ask.cancelled"))
+            return True
         title, body = _title_and_body(text)
         question = await _create(ctx, title, body)
         await tell(ctx, ctx.chat, _created_text(ctx, question))
@@ -215,23 +218,24 @@ async def show(ctx: Ctx) -> None:
 @router.command("questions", aliases=("问题列表", "议程"))
 async def questions(ctx: Ctx) -> None:
     """List the open questions by session."""
-    counts = (select(Answer.question_id, func.count().label("n")).where(Answer.community_id == ctx.community.id,
-                                                                       Answer.hidden.is_(False))
-              .group_by(Answer.question_id).subquery())
     rows = (await ctx.db.execute(
-        select(Question, Member.display_name, func.coalesce(counts.c.n, 0))
-        .join(Member, Member.id == Question.asker_id).outerjoin(counts, counts.c.question_id == Question.id)
+        select(Question, Member.display_name).join(Member, Member.id == Question.asker_id)
         .where(Question.community_id == ctx.community.id, Question.status == OPEN, Question.hidden.is_(False))
         .order_by(Question.session_at, Question.number).limit(LISTED + 1))).all()
+    counts = dict((await ctx.db.execute(
+        select(Answer.question_id, func.count()).where(Answer.question_id.in_([q.id for q, _ in rows]),
+                                                       Answer.hidden.is_(False))
+        .group_by(Answer.question_id))).all()) if rows else {}
     if not rows:
         raise CommandError("questions.none")
     lines = [ctx.t("questions.title")]
     session = None
-    for question, asker, n in rows[:LISTED]:
+    for question, asker in rows[:LISTED]:
         if question.session_at != session:
             session = question.session_at
             lines.append(ctx.t("questions.session", session=session_label(ctx, session)))
-        lines.append(ctx.t("questions.line", ref=f"Q{question.number}", title=question.title, asker=asker, answers=n))
+        lines.append(ctx.t("questions.line", ref=f"Q{question.number}", title=question.title, asker=asker,
+                           answers=counts.get(question.id, 0)))
     if len(rows) > LISTED:
         lines.append(ctx.t("questions.more"))
     lines.append(ctx.t("questions.hint"))
