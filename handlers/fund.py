@@ -6,7 +6,6 @@ handed over). A waived entry fee is a memo between "memo" and "waived": visible 
 """
 from __future__ import annotations
 
-import math
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, exists, func, select
@@ -17,6 +16,7 @@ from bot.errors import CommandError
 from bot.money import AmountError, format_fen, parse_amount
 from bot.roles import Role, allowed
 from bot.router import Router
+from bot.weeks import week_start
 from handlers.refs import split_first
 from handlers.text import visible_length
 from models import LedgerAccount, LedgerEntry, Member, WeeklyResult
@@ -54,21 +54,28 @@ async def balances(ctx: BaseCtx) -> dict[str, int]:
 
 
 def fund_end(ctx: BaseCtx) -> datetime:
-    """When the reward pool should be spent: fund.end_date, else `weeks` weeks after the community started."""
+    """The last payout: fund.end_date, else the start of the week `weeks` weeks after the community's first."""
     cfg = ctx.ccfg.fund
+    tz = ctx.app.config.community_tz(ctx.ccfg)
     if cfg.end_date is not None:
-        tz = ctx.app.config.community_tz(ctx.ccfg)
         return datetime(cfg.end_date.year, cfg.end_date.month, cfg.end_date.day, tzinfo=tz)
-    return ctx.community.started_at + timedelta(weeks=cfg.weeks)
+    return week_start(ctx.community.started_at + timedelta(weeks=cfg.weeks), tz, ctx.ccfg.week_start)
 
 
-def weeks_left(ctx: BaseCtx, at: datetime) -> int:
-    return max(1, math.ceil((fund_end(ctx) - at) / timedelta(weeks=1)))
+def weeks_left(ctx: BaseCtx, payout_at: datetime) -> int:
+    """Payouts from `payout_at` to the end, this one included (at least 1: after the end, all that is left)."""
+    return max(1, (fund_end(ctx) - payout_at) // timedelta(weeks=1) + 1)
 
 
-def weekly_pool(ctx: BaseCtx, available: int, at: datetime) -> int:
+def weekly_pool(ctx: BaseCtx, available: int, payout_at: datetime) -> int:
     """DESIGN's rule: (pool balance - payables) // weeks left to the end date (payables already left the pool)."""
-    return max(0, available) // weeks_left(ctx, at)
+    return max(0, available) // weeks_left(ctx, payout_at)
+
+
+def next_payout(ctx: BaseCtx) -> datetime:
+    """When this week's pool is paid: the start of next week."""
+    tz = ctx.app.config.community_tz(ctx.ccfg)
+    return week_start(ctx.now + timedelta(days=7), tz, ctx.ccfg.week_start)
 
 
 def _date(ctx: BaseCtx, at: datetime) -> str:
@@ -203,7 +210,7 @@ async def _income_by_kind(ctx: BaseCtx) -> dict[str, int]:
 
 
 async def last_results(ctx: BaseCtx) -> tuple[datetime | None, list[tuple[WeeklyResult, str, int]]]:
-    """The latest paid week: (its start, [(result, name, still owed to that member)])."""
+    """The latest scored week: (its start, [(rewarded result, name, still owed to that member)])."""
     week = await ctx.db.scalar(select(func.max(WeeklyResult.week)).where(WeeklyResult.community_id == ctx.community.id))
     if week is None:
         return None, []
@@ -212,7 +219,7 @@ async def last_results(ctx: BaseCtx) -> tuple[datetime | None, list[tuple[Weekly
         .join(Member, Member.id == WeeklyResult.member_id)
         .outerjoin(LedgerAccount, and_(LedgerAccount.community_id == ctx.community.id, LedgerAccount.unit == FEN,
                                        LedgerAccount.kind == "payable", LedgerAccount.member_id == Member.id))
-        .where(WeeklyResult.community_id == ctx.community.id, WeeklyResult.week == week)
+        .where(WeeklyResult.community_id == ctx.community.id, WeeklyResult.week == week, WeeklyResult.amount > 0)
         .order_by(WeeklyResult.place, WeeklyResult.member_id))).all()
     return week, [(r, name, int(owed)) for r, name, owed in rows]
 
@@ -227,10 +234,11 @@ async def _overview(ctx: Ctx) -> None:
     held = await balances(ctx)
     income = await _income_by_kind(ctx)
     available = held.get("pool", 0)
-    left = weeks_left(ctx, ctx.now)
+    payout = next_payout(ctx)
+    left = weeks_left(ctx, payout)
     lines = [ctx.t("fund.title", community=ctx.community.name),
              ctx.t("fund.pool", available=format_fen(available), payable=format_fen(held.get("payable", 0))),
-             ctx.t("fund.weekly", amount=format_fen(weekly_pool(ctx, available, ctx.now)),
+             ctx.t("fund.weekly", amount=format_fen(weekly_pool(ctx, available, payout)),
                    available=format_fen(available), weeks=left, end=_date(ctx, fund_end(ctx))),
              ctx.t("fund.ops", amount=format_fen(held.get("ops", 0))),
              ctx.t("fund.income", total=format_fen(sum(income.values())),

@@ -49,7 +49,8 @@ async def excluded(ctx: BaseCtx) -> set[int]:
 
 
 async def scores(ctx: BaseCtx, start: datetime | None, end: datetime) -> list[Score]:
-    """Everyone who scored in [start, end) (start None: since the beginning), best first.
+    """Everyone who scored in [start, end) (start None: since the beginning), best first; the all-time ranking
+    uses all_time(), which does not recount past weeks.
 
     Ties on the total are broken by more best answers, then more members helped, then more points, then who
     joined the community first, so the order is stable; rewards treat equal totals as equal (see rewards.py).
@@ -78,11 +79,32 @@ async def scores(ctx: BaseCtx, start: datetime | None, end: datetime) -> list[Sc
                 Answer.community_id == ctx.community.id, within(Answer.answered_at), Answer.hidden.is_(False),
                 Question.hidden.is_(False), Question.asker_id != Answer.author_id).group_by(Answer.author_id)):
         score(member_id).helped = int(count)
+    return await _ranked(ctx, found)
+
+
+async def _ranked(ctx: BaseCtx, found: dict[int, Score]) -> list[Score]:
     left_out = await excluded(ctx)
     w = ctx.ccfg.score
     ranked = [s for s in found.values() if s.member_id not in left_out and s.total(w) > 0]
     ranked.sort(key=lambda s: (-s.total(w), -s.best_answers, -s.helped, -s.points, s.member_id))
     return ranked
+
+
+async def all_time(ctx: BaseCtx) -> list[Score]:
+    """Everyone's score since the start: the weeks frozen by the weekly job plus this week so far."""
+    start = this_week(ctx)
+    found = {m: Score(m, int(p), int(b), int(h), int(d)) for m, p, b, h, d in await ctx.db.execute(
+        select(WeeklyResult.member_id, func.sum(WeeklyResult.points), func.sum(WeeklyResult.best_answers),
+               func.sum(WeeklyResult.helped), func.sum(WeeklyResult.digest_answers))
+        .where(WeeklyResult.community_id == ctx.community.id, WeeklyResult.week < start)
+        .group_by(WeeklyResult.member_id))}
+    for s in await scores(ctx, start, ctx.now):
+        mine = found.setdefault(s.member_id, Score(s.member_id))
+        mine.points += s.points
+        mine.best_answers += s.best_answers
+        mine.helped += s.helped
+        mine.digest_answers += s.digest_answers
+    return await _ranked(ctx, found)
 
 
 def places(ranked: list[Score], w: ScoreConfig) -> list[int]:
@@ -124,7 +146,7 @@ async def rank(ctx: Ctx) -> None:
         return
     word = ctx.args.strip().lower()
     if word in ("all", "全部", "总榜"):
-        ranked, title = await scores(ctx, None, ctx.now), ctx.t("rank.title_all", since=_day(ctx, ctx.community.started_at))
+        ranked, title = await all_time(ctx), ctx.t("rank.title_all", since=_day(ctx, ctx.community.started_at))
     elif not word:
         ranked, title = await scores(ctx, start, ctx.now), ctx.t("rank.title_week", span=week_span(ctx, start))
     else:
@@ -166,7 +188,7 @@ async def _explain(ctx: Ctx, member: Member, start: datetime) -> None:
     last_score = next((s.total(w) for s in last if s.member_id == member.id), 0)
     lines.append(ctx.t("rank.explain_last", score=last_score,
                        place=ctx.t("rank.place", place=last_place) if last_place else ctx.t("rank.unplaced")))
-    overall = await scores(ctx, None, ctx.now)
+    overall = await all_time(ctx)
     all_place = next((p for p, s in zip(places(overall, w), overall) if s.member_id == member.id), None)
     all_score = next((s.total(w) for s in overall if s.member_id == member.id), 0)
     lines.append(ctx.t("rank.explain_all", score=all_score,
@@ -179,15 +201,25 @@ async def post_weekly_ranking(job: JobCtx) -> None:
     """Last week's ranking and its rewards, posted to every group once (the latest week only after downtime)."""
     start, end = last_completed_week(job.period, job.app.config.community_tz(job.ccfg), job.ccfg.week_start)
     w = job.ccfg.score
-    ranked = await scores(job, start, end)
-    if not ranked:
+    # The week as the payout froze it (an answer hidden since does not move amounts to other places); computed
+    # afresh only if the payout has not run.
+    frozen = list(await job.db.scalars(select(WeeklyResult).where(
+        WeeklyResult.community_id == job.community.id, WeeklyResult.week == start)
+        .order_by(WeeklyResult.place, WeeklyResult.member_id)))
+    left_out = await excluded(job)
+    if frozen:
+        rows = [(r.place, Score(r.member_id, r.points, r.best_answers, r.helped, r.digest_answers), r.score)
+                for r in frozen if r.member_id not in left_out]
+    else:
+        ranked = await scores(job, start, end)
+        rows = [(p, s, s.total(w)) for p, s in zip(places(ranked, w), ranked)]
+    if not rows:
         return
-    paid = {r.member_id: r for r in await job.db.scalars(select(WeeklyResult).where(
-        WeeklyResult.community_id == job.community.id, WeeklyResult.week == start))}
-    shown = await names(job, (s.member_id for s in ranked[:SHOWN]))
+    paid = {r.member_id: r for r in frozen}
+    shown = await names(job, (s.member_id for _, s, _ in rows[:SHOWN]))
     lines = [job.t("rank.post_title", span=week_span(job, start))]
     mentions: list[str] = []
-    for place, s in zip(places(ranked, w), ranked[:SHOWN]):
+    for place, s, total in rows[:SHOWN]:
         member = shown[s.member_id]
         result = paid.get(s.member_id)
         rewarded = result is not None and result.amount > 0
@@ -195,7 +227,7 @@ async def post_weekly_ranking(job: JobCtx) -> None:
         if rewarded and member.deleted_at is None:     # winners are @-mentioned
             name = f"@{name}"
             mentions.append(member.user_id)
-        line = job.t("rank.line", place=place, name=name, score=s.total(w), parts=parts(job, s))
+        line = job.t("rank.line", place=place, name=name, score=total, parts=parts(job, s))
         if rewarded:
             line += job.t("rank.reward", amount=format_fen(result.amount))
         lines.append(line)

@@ -11,7 +11,7 @@ from datetime import timezone
 from bot.router import Router
 from bot.weeks import last_completed_week
 from handlers.fund import cash, weekly_pool
-from handlers.ranking import Score, scores
+from handlers.ranking import Score, places, scores
 from handlers.tips import week_cron
 from models import WeeklyResult
 from models.ledger import post
@@ -47,14 +47,18 @@ async def pay_weekly_rewards(job: JobCtx) -> None:
     amount = weekly_pool(job, pool.balance, job.period)
     totals = [s.total(w) for s in ranked]
     stamp = start.astimezone(timezone.utc).strftime("%Y%m%dT%H%M")
-    for score, place, fen in split_pool(amount, job.ccfg.fund.split, ranked, totals):
+    rewarded = {s.member_id: (place, fen) for s, place, fen in
+                split_pool(amount, job.ccfg.fund.split, ranked, totals)}
+    # Every scorer's week is frozen here (not only the rewarded): the all-time ranking sums these rows.
+    for score, place in zip(ranked, places(ranked, w)):
+        fen = rewarded.get(score.member_id, (place, 0))[1]
         entry = None
         if fen > 0:
             entry, _ = await post(job.db, pool, await cash(job, f"payable:{score.member_id}", score.member_id), fen,
                                   kind="reward", key=f"reward:{stamp}:{score.member_id}", cause=job.cause,
                                   now=job.now, week=start, member_id=score.member_id)
         job.db.add(WeeklyResult(community_id=job.community.id, week=start, member_id=score.member_id,
-                                place=place, score=score.total(w),
-                                points=score.points, best_answers=score.best_answers, helped=score.helped,
+                                place=place, score=score.total(w), points=score.points,
+                                best_answers=score.best_answers, helped=score.helped,
                                 digest_answers=score.digest_answers, amount=fen,
                                 entry_id=entry.id if entry else None, cause=job.cause))
