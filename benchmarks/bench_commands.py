@@ -12,7 +12,7 @@ import resource
 import statistics
 import tempfile
 import time
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 from bot.adapters.base import IncomingMessage, Member as PlatformMember, MembersEvent
@@ -54,19 +54,28 @@ async def populate(app: App, n: int, now: datetime) -> None:
                        for (f, t), e in terms.items())
 
 
-async def populate_questions(app: App, n_questions: int, now: datetime) -> None:
-    """Questions with three answers each, and tips to the answers' authors, written in bulk."""
+async def populate_questions(app: App, n_questions: int, start: datetime, weeks: int) -> None:
+    """A year of questions (three answers each, a third with a best answer) and tips, written in bulk."""
     rng = random.Random(11)
+    span = timedelta(weeks=weeks).total_seconds()
+
+    def at() -> datetime:
+        return start + timedelta(seconds=rng.uniform(0, span))
+
     async with app.sessions.begin() as db:
         ids = [row[0] for row in (await db.execute(Member.__table__.select().with_only_columns(Member.id)
                                                    .where(Member.user_id.like("m%")))).all()]
+        asked = sorted(at() for _ in range(n_questions))
         await db.execute(Question.__table__.insert(), [
             dict(community_id="growth", number=q + 1, asker_id=rng.choice(ids), title=f"问题{q} 如何做{rng.choice(SKILLS)}",
-                 body="背景" * 20, asked_at=now, session_at=now, status="open", hidden=False, cause=f"seed-q{q}")
+                 body="背景" * 20, asked_at=asked[q], session_at=asked[q] + timedelta(days=3), status="open",
+                 hidden=False, cause=f"seed-q{q}", best_answer_id=3 * q + 1 if q % 3 == 0 else None,
+                 best_marked_at=asked[q] + timedelta(days=3) if q % 3 == 0 else None)
             for q in range(n_questions)])
         await db.execute(Answer.__table__.insert(), [
             dict(community_id="growth", number=a + 1, question_id=a // 3 + 1, author_id=rng.choice(ids),
-                 body="回答" * 30, answered_at=now, hidden=False, cause=f"seed-a{a}")
+                 body="回答" * 30, answered_at=asked[a // 3] + timedelta(hours=a % 3 + 1), hidden=False,
+                 cause=f"seed-a{a}")
             for a in range(3 * n_questions)])
         await db.execute(LedgerAccount.__table__.insert(), [
             dict(community_id="growth", unit="points", key=f"received:{i}", kind="received", member_id=i,
@@ -79,13 +88,13 @@ async def populate_questions(app: App, n_questions: int, now: datetime) -> None:
                                .where(LedgerAccount.key == "seed"))
         await db.execute(LedgerEntry.__table__.insert(), [
             dict(community_id="growth", unit="points", number=k + 1, debit_id=seed, credit_id=accounts[m], amount=5,
-                 kind="tip", member_id=m, cause=f"seed-t{k}", key=f"seed-t{k}", created_at=now)
+                 kind="tip", member_id=m, cause=f"seed-t{k}", key=f"seed-t{k}", created_at=at())
             for k, m in enumerate(rng.choice(ids) for _ in range(2 * n_questions))])
 
 
 async def main(members: int, n_questions: int, commands: int) -> None:
     warm_up()
-    start = datetime.fromisoformat("2026-11-23T09:00:00+08:00")
+    start = datetime.fromisoformat("2025-11-24T09:00:00+08:00")     # the community runs for a year
     clock = FakeClock(start)
     config = parse_config({"communities": [{"id": "growth", "name": "增长学习社", "owners": ["u_owner"],
                                             "groups": [{"room": "r1"}]}],
@@ -99,9 +108,14 @@ async def main(members: int, n_questions: int, commands: int) -> None:
         await populate(app, members, clock.now())
         await app.handle(MembersEvent("members", "r1", tuple(PlatformMember(f"m{i}", f"成员{i}")
                                                              for i in range(members)), clock.now()))
-        await populate_questions(app, n_questions, clock.now())
-        print(f"populated {members} members with profiles, {n_questions} questions, {3 * n_questions} answers "
-              f"and {2 * n_questions} tips in {time.perf_counter() - t0:.1f}s")
+        await populate_questions(app, n_questions, clock.now(), 52)
+        print(f"populated {members} members with profiles and a year of {n_questions} questions, "
+              f"{3 * n_questions} answers and {2 * n_questions} tips in {time.perf_counter() - t0:.1f}s")
+        clock.set(start + timedelta(weeks=52))
+        t0 = time.perf_counter()
+        await app.run_due(clock.now())
+        print(f"caught up a year of weekly jobs (allowance resets, 52 reward payouts, the latest posts) "
+              f"in {time.perf_counter() - t0:.1f}s")
         rng = random.Random(1)
         texts = ["/who 增长", "/找人 数据分析 教育", "/help", "/roles", "/profile", "/who 产品设计 上海", "/q Q",
                  "/questions", "/tip A", "/points", "/rank", "/rank all", "/fund", "/answer Q"]

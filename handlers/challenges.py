@@ -13,6 +13,7 @@ from bot.roles import Role
 from bot.router import Router
 from handlers.fund import cash
 from handlers.refs import find_question, parse_ref
+from handlers.text import clip
 from models import Challenger, Member, Question
 from models.ledger import FEN, find_entry, post
 from models.questions import CLOSED
@@ -55,7 +56,7 @@ async def accept(ctx: Ctx) -> None:
     question = await ctx.db.scalar(select(Question).where(Question.community_id == ctx.community.id,
                                                           Question.challenge_code == code[:12]))
     if question is None or question.hidden:
-        raise CommandError("accept.unknown", code=code[:12])
+        raise CommandError("accept.unknown", code=clip(code, 12))
     if question.status == CLOSED:
         raise CommandError("challenge.closed", ref=f"Q{question.number}")
     # When the bot first saw them at all: leaving and joining again does not make a member an outsider.

@@ -18,7 +18,7 @@ from bot.roles import Role, allowed
 from bot.router import Router
 from bot.weeks import week_start
 from handlers.refs import split_first
-from handlers.text import visible_length
+from handlers.text import clip, too_long
 from models import LedgerAccount, LedgerEntry, Member, WeeklyResult
 from models.ledger import FEN, Insufficient, account, post, reverse
 
@@ -116,11 +116,11 @@ async def _income(ctx: Ctx, rest: str) -> None:
     try:
         fen = parse_amount(amount_text)
     except AmountError as exc:
-        raise CommandError(f"fund.amount_{exc.reason}", amount=amount_text[:20]) from None
+        raise CommandError(f"fund.amount_{exc.reason}", amount=clip(amount_text)) from None
     kind = INCOME_WORDS.get(category.lower())
     if kind is None:
-        raise CommandError("fund.unknown_category", category=category[:20])
-    if note and visible_length(note) > NOTE_LIMIT:
+        raise CommandError("fund.unknown_category", category=clip(category))
+    if note and too_long(note, NOTE_LIMIT):
         raise CommandError("fund.note_too_long", limit=NOTE_LIMIT)
     target = INCOME_ACCOUNT[kind]
     entry, _ = await post(ctx.db, await cash(ctx, "external"), await cash(ctx, target), fen, kind=kind,
@@ -178,7 +178,7 @@ async def _paid(ctx: Ctx, rest: str) -> None:
         try:
             part = parse_amount(split_first(words)[0])
         except AmountError as exc:
-            raise CommandError(f"fund.amount_{exc.reason}", amount=words.strip()[:20]) from None
+            raise CommandError(f"fund.amount_{exc.reason}", amount=clip(words.strip())) from None
     paid_to = await cash(ctx, "paid")
     lines = []
     for payable in owed:

@@ -5,6 +5,7 @@ from bot.context import Ctx
 from bot.errors import CommandError
 from bot.roles import allowed
 from bot.router import CommandSpec, Router
+from handlers.text import clip
 
 router = Router()
 
@@ -25,7 +26,7 @@ async def help(ctx: Ctx) -> None:
     if wanted:
         spec = dispatcher.commands.get(wanted)
         if spec is None:
-            raise CommandError("help.unknown", command=wanted[:20])
+            raise CommandError("help.unknown", command=clip(wanted))
         aliases = " ".join(f"/{a}" for a in spec.aliases)
         await ctx.reply("help.one", names=f"/{spec.name} {aliases}".strip(),
                         text=ctx.t(f"help.{spec.name}"))

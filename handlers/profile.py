@@ -11,8 +11,9 @@ from bot.context import BaseCtx, Ctx
 from bot.errors import CommandError
 from bot.router import Router
 from handlers import privacy
-from handlers.text import cut_async, has_control_chars, items, visible_length
+from handlers.text import clip, cut_async, has_control_chars, items, visible_length
 from models import Flow, Member, Profile, ProfileTerm
+from models.ledger import hand_over_allowances
 from models.profile import PROFILE_FIELDS
 
 router = Router()
@@ -63,7 +64,7 @@ def parse_form(ctx: BaseCtx, text: str) -> dict[str, str]:
         key = m.group(1).strip().lower()
         field = FIELD_KEYS.get(key)
         if field is None:
-            raise CommandError("signup.unknown_key", field=m.group(1).strip()[:20], keys=key_list(ctx))
+            raise CommandError("signup.unknown_key", field=clip(m.group(1).strip()), keys=key_list(ctx))
         fields[field] = check_value(ctx, field, m.group(2))
     if not fields:
         raise CommandError("signup.usage")
@@ -310,5 +311,10 @@ async def delete_member_data(ctx: BaseCtx, member: Member) -> None:
     member.deleted_at = ctx.now
     await ctx.db.flush()
     # They are still in the group: the roster knows them again as a new member, unlinked from the old row
-    # (otherwise @-mentions say they are not in the group and private chat says they are not a member).
-    ctx.db.add(Member(community_id=member.community_id, user_id=user_id, display_name=name, first_seen_at=ctx.now))
+    # (otherwise @-mentions say they are not in the group and private chat says they are not a member). Since
+    # when the bot has known them stays: deleting data does not make a member an outsider to a challenge.
+    fresh = Member(community_id=member.community_id, user_id=user_id, display_name=name,
+                   first_seen_at=member.first_seen_at)
+    ctx.db.add(fresh)
+    await ctx.db.flush()
+    await hand_over_allowances(ctx.db, member.community_id, member.id, fresh.id)

@@ -13,7 +13,7 @@ from bot.router import Router
 from handlers import challenges
 from handlers.refs import REF, find_answer, find_question, is_moderator, parse_ref, split_first
 from handlers.profile import SKIP_WORDS, flow_chat, flow_expired, load_flow, open_flow, tell
-from handlers.text import has_control_chars, visible_length
+from handlers.text import has_control_chars, too_long
 from models import Answer, Member, Question
 from models.questions import CLOSED, OPEN
 
@@ -70,7 +70,7 @@ def _check_text(text: str, limit: int, key: str) -> str:
     text = text.strip()
     if has_control_chars(text, multiline=True):
         raise CommandError("question.bad_chars")
-    if visible_length(text) > limit or len(text) > 2 * limit:
+    if too_long(text, limit):
         raise CommandError(key, limit=limit)
     return text
 

@@ -15,7 +15,7 @@ from bot.roles import Role
 from bot.router import Router
 from bot.weeks import last_completed_week, week_start
 from handlers.fund import week_span
-from models import Answer, LedgerEntry, Member, Question, RoleGrant, WeeklyResult
+from models import Answer, LedgerEntry, Member, Question, RoleGrant, ScoreTotal, WeeklyResult
 from models.ledger import POINTS
 from scheduler.core import JobCtx
 
@@ -90,21 +90,59 @@ async def _ranked(ctx: BaseCtx, found: dict[int, Score]) -> list[Score]:
     return ranked
 
 
-async def all_time(ctx: BaseCtx) -> list[Score]:
-    """Everyone's score since the start: the weeks frozen by the weekly job plus this week so far."""
-    start = this_week(ctx)
-    found = {m: Score(m, int(p), int(b), int(h), int(d)) for m, p, b, h, d in await ctx.db.execute(
-        select(WeeklyResult.member_id, func.sum(WeeklyResult.points), func.sum(WeeklyResult.best_answers),
-               func.sum(WeeklyResult.helped), func.sum(WeeklyResult.digest_answers))
-        .where(WeeklyResult.community_id == ctx.community.id, WeeklyResult.week < start)
-        .group_by(WeeklyResult.member_id))}
-    for s in await scores(ctx, start, ctx.now):
-        mine = found.setdefault(s.member_id, Score(s.member_id))
-        mine.points += s.points
-        mine.best_answers += s.best_answers
-        mine.helped += s.helped
-        mine.digest_answers += s.digest_answers
+def _weighted(w: ScoreConfig):
+    t = ScoreTotal
+    return (t.points * w.point_received + t.best_answers * w.best_answer + t.helped * w.member_helped
+            + t.digest_answers * w.digest_answer)
+
+
+def _plus(stored: ScoreTotal | None, live: Score | None, member_id: int) -> Score:
+    s = Score(member_id)
+    for part in (stored, live):
+        if part is not None:
+            s.points += part.points
+            s.best_answers += part.best_answers
+            s.helped += part.helped
+            s.digest_answers += part.digest_answers
+    return s
+
+
+async def all_time(ctx: BaseCtx, *, top: int = SHOWN) -> list[Score]:
+    """The best `top` (or more) since the start: frozen weekly totals plus this week so far.
+
+    Only candidates are read: the stored leaders (as many as could be overtaken by this week's scorers, plus the
+    list's length) and this week's scorers; anyone else has less than every listed member.
+    """
+    live = {s.member_id: s for s in await scores(ctx, this_week(ctx), ctx.now)}
+    left_out = await excluded(ctx)
+    t = ScoreTotal
+    leaders = list(await ctx.db.scalars(
+        select(t).where(t.community_id == ctx.community.id, t.member_id.not_in(left_out))
+        .order_by(_weighted(ctx.ccfg.score).desc(), t.member_id).limit(top + len(live) + 1)))
+    stored = {row.member_id: row for row in leaders}
+    if live:
+        stored.update({row.member_id: row for row in await ctx.db.scalars(
+            select(t).where(t.community_id == ctx.community.id, t.member_id.in_(list(live))))})
+    found = {m: _plus(stored.get(m), live.get(m), m) for m in {*stored, *live}}
     return await _ranked(ctx, found)
+
+
+async def all_time_of(ctx: BaseCtx, member_id: int) -> tuple[int, int | None]:
+    """One member's all-time score and competition place (None without a score)."""
+    w = ctx.ccfg.score
+    live = {s.member_id: s for s in await scores(ctx, this_week(ctx), ctx.now)}
+    t = ScoreTotal
+    rows = {row.member_id: row for row in await ctx.db.scalars(select(t).where(
+        t.community_id == ctx.community.id, t.member_id.in_([member_id, *live])))}
+    mine = _plus(rows.get(member_id), live.get(member_id), member_id).total(w)
+    if mine <= 0:
+        return 0, None
+    left_out = await excluded(ctx)
+    ahead = sum(1 for m, s in live.items() if m != member_id and m not in left_out
+                and _plus(rows.get(m), s, m).total(w) > mine)
+    ahead += await ctx.db.scalar(select(func.count()).where(
+        t.community_id == ctx.community.id, _weighted(w) > mine, t.member_id.not_in([*left_out, *live, member_id])))
+    return mine, ahead + 1
 
 
 def places(ranked: list[Score], w: ScoreConfig) -> list[int]:
@@ -188,9 +226,7 @@ async def _explain(ctx: Ctx, member: Member, start: datetime) -> None:
     last_score = next((s.total(w) for s in last if s.member_id == member.id), 0)
     lines.append(ctx.t("rank.explain_last", score=last_score,
                        place=ctx.t("rank.place", place=last_place) if last_place else ctx.t("rank.unplaced")))
-    overall = await all_time(ctx)
-    all_place = next((p for p, s in zip(places(overall, w), overall) if s.member_id == member.id), None)
-    all_score = next((s.total(w) for s in overall if s.member_id == member.id), 0)
+    all_score, all_place = await all_time_of(ctx, member.id)
     lines.append(ctx.t("rank.explain_all", score=all_score,
                        place=ctx.t("rank.place", place=all_place) if all_place else ctx.t("rank.unplaced")))
     await ctx.reply_text("\n".join(lines))

@@ -8,6 +8,7 @@ from bot.context import Ctx
 from bot.errors import CommandError
 from bot.roles import Role
 from bot.router import Router
+from handlers.text import clip
 from models import Group, Member, RoleGrant
 
 router = Router()
@@ -26,7 +27,7 @@ async def _target_and_role(ctx: Ctx, usage: str) -> tuple[Member, Role]:
         raise CommandError(usage)
     role = ROLE_WORDS.get(words[0])
     if role is None:
-        raise CommandError("appoint.unknown_role", role=words[0][:20])
+        raise CommandError("appoint.unknown_role", role=clip(words[0]))
     return targets[0], role
 
 

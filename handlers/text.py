@@ -50,7 +50,17 @@ def visible_length(text: str) -> int:
                if unicodedata.category(ch) not in ("Mn", "Me", "Cf") and not 0xFE00 <= ord(ch) <= 0xFE0F)
 
 
+def too_long(text: str, limit: int) -> bool:
+    """Members count what they see; columns count code points (combining marks, keycaps): both must fit."""
+    return visible_length(text) > limit or len(text) > 2 * limit
+
+
 def has_control_chars(text: str, *, multiline: bool = False) -> bool:
     """Control characters that cannot be shown (line breaks and tabs are fine in multi-line texts)."""
     allowed = "\n\t" if multiline else ""
     return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text)
+
+
+def clip(text: str, limit: int = 20) -> str:
+    """Echo what a member typed, shortened visibly ("…") so a quote is never mistaken for the whole."""
+    return text if len(text) <= limit else text[:limit - 1] + "…"

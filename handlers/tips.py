@@ -18,7 +18,7 @@ from bot.router import Router
 from bot.weeks import week_start
 from handlers.questions import session_label
 from handlers.refs import find_answer, parse_ref, split_first
-from handlers.text import visible_length
+from handlers.text import clip, too_long
 from models import LedgerAccount, LedgerEntry, Member
 from models.ledger import POINTS, Insufficient, account, balance_of, post
 from scheduler.core import JobCtx
@@ -59,9 +59,13 @@ async def expire_allowances(ctx: BaseCtx, before: datetime, *, member_id: int | 
 async def allowance_account(ctx: BaseCtx, member: Member) -> LedgerAccount:
     """This week's allowance account of `member`, granted on first use (last week's leftover expires first)."""
     week = current_week(ctx)
+    key = f"allowance:{member.id}:{_stamp(week)}"
+    wallet = await ctx.db.scalar(select(LedgerAccount).where(
+        LedgerAccount.community_id == ctx.community.id, LedgerAccount.unit == POINTS, LedgerAccount.key == key))
+    if wallet is not None:
+        return wallet                     # granted with the first tip of the week (last week's expired then)
     await expire_allowances(ctx, week, member_id=member.id)
-    wallet = await account(ctx.db, ctx.community.id, POINTS, f"allowance:{member.id}:{_stamp(week)}",
-                           member_id=member.id, week=week)
+    wallet = await account(ctx.db, ctx.community.id, POINTS, key, member_id=member.id, week=week)
     await post(ctx.db, await _issuer(ctx), wallet, ctx.ccfg.tips.weekly_allowance, kind="grant",
                key=f"grant:{member.id}:{_stamp(week)}", cause=ctx.cause, now=ctx.now, week=week, member_id=member.id)
     return wallet
@@ -106,7 +110,7 @@ def parse_points(ctx: BaseCtx, token: str) -> int:
         if amount == 0:
             raise CommandError("tip.zero")
         if amount > ctx.ccfg.tips.weekly_allowance:
-            raise CommandError("tip.over_allowance", amount=token[:12], allowance=ctx.ccfg.tips.weekly_allowance)
+            raise CommandError("tip.over_allowance", amount=clip(token, 12), allowance=ctx.ccfg.tips.weekly_allowance)
         return amount
     if re.fullmatch(r"[-−]\d+(?:\.\d+)?", token):
         raise CommandError("tip.negative")
@@ -136,7 +140,7 @@ async def tip(ctx: Ctx) -> None:
         raise CommandError("tip.usage")
     amount = parse_points(ctx, amount_token)
     reason = reason.strip() or None
-    if reason is not None and visible_length(reason) > REASON_LIMIT:
+    if reason is not None and too_long(reason, REASON_LIMIT):
         raise CommandError("tip.reason_too_long", limit=REASON_LIMIT)
     if receiver.deleted_at is not None:
         raise CommandError("tip.gone")

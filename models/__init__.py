@@ -6,11 +6,11 @@ from models.jobs import JobCursor, JobRun
 from models.ledger import LedgerAccount, LedgerEntry
 from models.outbox import OutboxMessage
 from models.profile import Flow, Profile, ProfileTerm
-from models.ranking import WeeklyResult
+from models.ranking import ScoreTotal, WeeklyResult
 from models.questions import Answer, Challenger, Question
 
 __all__ = [
     "Base", "Community", "DmChoice", "Group", "Member", "RoleGrant", "RoomMember", "ProcessedEvent",
     "JobCursor", "JobRun", "OutboxMessage", "Flow", "Profile", "ProfileTerm",
-    "LedgerAccount", "LedgerEntry", "Question", "Answer", "Challenger", "WeeklyResult",
+    "LedgerAccount", "LedgerEntry", "Question", "Answer", "Challenger", "WeeklyResult", "ScoreTotal",
 ]

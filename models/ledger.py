@@ -150,3 +150,13 @@ async def reverse(db: AsyncSession, entry: LedgerEntry, *, cause: str, now: date
                              answer_id=entry.answer_id, question_id=entry.question_id, reason=reason,
                              reverses_id=entry.id)
     return reversal
+
+
+async def hand_over_allowances(db: AsyncSession, community_id: str, old_member_id: int, new_member_id: int) -> None:
+    """A member who deleted their data continues under a new roster row: their unexpired allowance goes with
+    them, so deleting cannot mint a second allowance in the same week."""
+    for acc in list(await db.scalars(select(LedgerAccount).where(
+            LedgerAccount.community_id == community_id, LedgerAccount.kind == "allowance",
+            LedgerAccount.member_id == old_member_id))):
+        acc.member_id = new_member_id
+        acc.key = acc.key.replace(f"allowance:{old_member_id}:", f"allowance:{new_member_id}:", 1)

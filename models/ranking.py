@@ -1,4 +1,4 @@
-"""The weekly result: each rewarded member's score lines, place and payout, frozen when the week is paid."""
+"""The weekly result: each scorer's lines, place and payout, frozen when the week is paid; all-time totals."""
 from __future__ import annotations
 
 from datetime import datetime
@@ -24,3 +24,17 @@ class WeeklyResult(Base):
     amount: Mapped[int] = mapped_column(BigInteger)          # fen; 0 when the pool was empty
     entry_id: Mapped[int | None] = mapped_column(ForeignKey("ledger_entries.id"))
     cause: Mapped[str] = mapped_column(String(200))
+
+
+class ScoreTotal(Base):
+    """A member's score lines summed over every frozen week (the all-time ranking adds the current week live)."""
+
+    __tablename__ = "score_totals"
+
+    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"), primary_key=True)
+    member_id: Mapped[int] = mapped_column(ForeignKey("members.id"), primary_key=True)
+    points: Mapped[int] = mapped_column(Integer, default=0)
+    best_answers: Mapped[int] = mapped_column(Integer, default=0)
+    helped: Mapped[int] = mapped_column(Integer, default=0)
+    digest_answers: Mapped[int] = mapped_column(Integer, default=0)
+    weeks: Mapped[int] = mapped_column(Integer, default=0)

@@ -69,6 +69,18 @@ def upgrade() -> None:
         batch_op.create_index('ix_questions_agenda', ['community_id', 'session_at', 'status'], unique=False)
         batch_op.create_index('ix_questions_best', ['community_id', 'best_marked_at'], unique=False)
 
+    op.create_table('score_totals',
+    sa.Column('community_id', sa.String(length=32), nullable=False),
+    sa.Column('member_id', sa.Integer(), nullable=False),
+    sa.Column('points', sa.Integer(), nullable=False),
+    sa.Column('best_answers', sa.Integer(), nullable=False),
+    sa.Column('helped', sa.Integer(), nullable=False),
+    sa.Column('digest_answers', sa.Integer(), nullable=False),
+    sa.Column('weeks', sa.Integer(), nullable=False),
+    sa.ForeignKeyConstraint(['community_id'], ['communities.id'], name=op.f('fk_score_totals_community_id_communities')),
+    sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_score_totals_member_id_members')),
+    sa.PrimaryKeyConstraint('community_id', 'member_id', name=op.f('pk_score_totals'))
+    )
     op.create_table('answers',
     sa.Column('id', sa.Integer(), autoincrement=True, nullable=False),
     sa.Column('community_id', sa.String(length=32), nullable=False),
@@ -169,6 +181,7 @@ def downgrade() -> None:
         batch_op.drop_index('ix_answers_question')
 
     op.drop_table('answers')
+    op.drop_table('score_totals')
     with op.batch_alter_table('questions', schema=None) as batch_op:
         batch_op.drop_index('ix_questions_best')
         batch_op.drop_index('ix_questions_agenda')
