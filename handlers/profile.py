@@ -10,10 +10,11 @@ from bot.config import NICKNAME_FIELDS
 from bot.context import BaseCtx, Ctx
 from bot.errors import CommandError
 from bot.router import Router
+from bot.weeks import week_start
 from handlers import privacy
 from handlers.text import clip, cut_async, has_control_chars, items, visible_length
 from models import Flow, Member, Profile, ProfileTerm
-from models.ledger import hand_over_allowances
+from models.ledger import hand_over_allowance
 from models.profile import PROFILE_FIELDS
 
 router = Router()
@@ -317,4 +318,5 @@ async def delete_member_data(ctx: BaseCtx, member: Member) -> None:
                    first_seen_at=member.first_seen_at)
     ctx.db.add(fresh)
     await ctx.db.flush()
-    await hand_over_allowances(ctx.db, member.community_id, member.id, fresh.id)
+    week = week_start(ctx.now, ctx.app.config.community_tz(ctx.ccfg), ctx.ccfg.week_start)
+    await hand_over_allowance(ctx.db, member.community_id, member.id, fresh.id, week)

@@ -152,11 +152,12 @@ async def reverse(db: AsyncSession, entry: LedgerEntry, *, cause: str, now: date
     return reversal
 
 
-async def hand_over_allowances(db: AsyncSession, community_id: str, old_member_id: int, new_member_id: int) -> None:
-    """A member who deleted their data continues under a new roster row: their unexpired allowance goes with
-    them, so deleting cannot mint a second allowance in the same week."""
+async def hand_over_allowance(db: AsyncSession, community_id: str, old_member_id: int, new_member_id: int,
+                              week: datetime) -> None:
+    """A member who deleted their data continues under a new roster row: this week's allowance goes with them,
+    so deleting cannot mint a second one. Past weeks stay with the pseudonym (history is not relinked)."""
     for acc in list(await db.scalars(select(LedgerAccount).where(
             LedgerAccount.community_id == community_id, LedgerAccount.kind == "allowance",
-            LedgerAccount.member_id == old_member_id))):
+            LedgerAccount.member_id == old_member_id, LedgerAccount.week == week))):
         acc.member_id = new_member_id
         acc.key = acc.key.replace(f"allowance:{old_member_id}:", f"allowance:{new_member_id}:", 1)
