@@ -22,6 +22,11 @@ START = datetime.fromisoformat("2026-11-23T09:00:00+08:00")   # a Monday
 NAMES = {"u_owner": "老王", "u1": "张三", "u2": "李四", "u3": "王五", "u4": "赵六", "u_mod": "小版"}
 
 
+def sh(text: str) -> datetime:
+    """A Shanghai wall-clock time: sh("2026-11-30T09:00:00")."""
+    return datetime.fromisoformat(text + "+08:00")
+
+
 def make_config(**overrides: Any) -> Config:
     """The config of the tests' community; keyword arguments replace community keys (or top-level with top_)."""
     community: dict[str, Any] = {"id": "growth", "name": "增长学习社", "owners": ["u_owner"],
@@ -137,6 +142,18 @@ class Chat:
 
     async def close(self) -> None:
         await self.driver.close()
+
+
+async def two_communities(db_url: str, design_members: Iterable[str] = ("u_owner", "u1")) -> "Chat":
+    """growth (r1: u_owner, u1, u2, u3) and design (r2: `design_members`), both owned by u_owner."""
+    config = parse_config({"communities": [
+        {"id": "growth", "name": "增长学习社", "owners": ["u_owner"], "groups": [{"room": "r1"}]},
+        {"id": "design", "name": "设计社", "owners": ["u_owner"], "groups": [{"room": "r2"}]},
+    ]}, env={})
+    c = Chat(config, db_url)
+    await c.start()
+    await c.members("r2", design_members)
+    return c
 
 
 @pytest.fixture

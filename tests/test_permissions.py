@@ -3,6 +3,7 @@ import pytest
 
 from bot.app import ROUTERS
 from bot.roles import Role
+from tests.conftest import two_communities
 
 FORBIDDEN_OWNER = "这个命令需要「群主」权限。"
 
@@ -89,20 +90,6 @@ async def test_help_lists_only_what_the_member_may_use(chat):
     assert "/任命" not in member and "/任命 /appoint" in owner
     assert "/登记 /signup" in member
 
-
-async def two_communities(db_url: str):
-    """growth (r1: u_owner, u1, u2, u3) and design (r2: u_owner, u1), both owned by u_owner."""
-    from bot.config import parse_config
-    from tests.conftest import Chat
-
-    config = parse_config({"communities": [
-        {"id": "growth", "name": "增长学习社", "owners": ["u_owner"], "groups": [{"room": "r1"}]},
-        {"id": "design", "name": "设计社", "owners": ["u_owner"], "groups": [{"room": "r2"}]},
-    ]}, env={})
-    c = Chat(config, db_url)
-    await c.start()
-    await c.members("r2", ["u_owner", "u1"])
-    return c
 
 
 async def test_member_of_two_communities_chooses_in_private(db_url):

@@ -1,13 +1,12 @@
 """Questions for the weekly session: asking (in one message or step by step), answering, the best answer,
 closing, editing and hiding."""
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
 
 from bot.adapters.base import Capability
 from bot.adapters.recording import ALL_CAPABILITIES
-from bot.config import parse_config
-from tests.conftest import Chat
+from tests.conftest import sh, two_communities
 
 THIS_WEEK = "11.25（周三）20:00"       # START is Monday 11.23 09:00: the cutoff (Monday 20:00) is still ahead
 NEXT_WEEK = "12.2（周三）20:00"
@@ -16,10 +15,6 @@ HINT = "查看详情：/问题 Q编号；回答：/回答 Q编号 内容。"
 BACKGROUND_PROMPT = "要补充背景吗？直接回复背景（你试过什么、卡在哪里），回复「跳过」就不补充。"
 ASK_PROMPT = "请发来你的问题：第一行是标题（最多 60 字），后面几行写背景——你试过什么、卡在哪里。回复「跳过」放弃。"
 FORBIDDEN = "这个命令需要「版主」权限。"
-
-
-def sh(text: str) -> datetime:
-    return datetime.fromisoformat(text + "+08:00")
 
 
 def created(n: int, title: str, session: str = THIS_WEEK) -> str:
@@ -62,13 +57,7 @@ async def test_questions_and_answers_have_their_own_numbers(chat):
 
 
 async def test_numbers_start_at_one_in_each_community(db_url):
-    config = parse_config({"communities": [
-        {"id": "growth", "name": "增长学习社", "owners": ["u_owner"], "groups": [{"room": "r1"}]},
-        {"id": "design", "name": "设计社", "owners": ["u_owner"], "groups": [{"room": "r2"}]},
-    ]}, env={})
-    c = Chat(config, db_url)
-    await c.start()
-    await c.members("r2", ["u_owner", "u4"])
+    c = await two_communities(db_url, ("u_owner", "u4"))
     try:
         await ask(c, "增长的问题", "u1")
         await ask(c, "增长的第二个问题", "u2")

@@ -1,8 +1,10 @@
 """The weekly Q&A session (the reminder the day before, the agenda at the start) and outsider challenges."""
 import re
-from datetime import datetime, timedelta
+from datetime import timedelta
 
 import pytest
+
+from tests.conftest import sh
 
 THIS_WEEK = "11.25（周三）20:00"
 NEXT_WEEK = "12.2（周三）20:00"
@@ -10,10 +12,6 @@ FOOTER = "回答：/回答 Q编号 你的回答；好回答请 /打赏 A编号 �
 REMINDER_FOOTER = "详情：/问题 Q编号；提前回答：/回答 Q编号 内容。"
 FORBIDDEN = "这个命令需要「版主」权限。"
 NO_LEDGER = "账本里还没有记录。"
-
-
-def sh(text: str) -> datetime:
-    return datetime.fromisoformat(text + "+08:00")
 
 
 SESSION = sh("2026-11-25T20:00:00")        # the first Wednesday after START
