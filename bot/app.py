@@ -47,7 +47,9 @@ class App:
         self.sessions = sessionmaker(self.engine)
         self.lookups = Lookups(self)
         self.dispatcher = Dispatcher(self)
-        self.sender = OutboxSender(self.sessions, adapter, clock, config.pacing, on_failed=self._send_failed)
+        # The outbox keeps to the pacing in config.yaml, tightened to what the platform allows.
+        self.pacing = config.pacing.within(getattr(adapter, "limits", None))
+        self.sender = OutboxSender(self.sessions, adapter, clock, self.pacing, on_failed=self._send_failed)
         self.scheduler = Scheduler(self, [job for r in routers for job in r.jobs])
         self._communities = {c.id: c for c in config.communities}
         self._wake = asyncio.Event()
@@ -118,7 +120,7 @@ class App:
         text = i18n.t(self.locale_of(cfg.id), "remove.failed", name=member.display_name if member else row.target,
                       group=group.name or room_id, reason=row.text)
         for user_id in staff:
-            await outbox.enqueue(db, self.config.pacing, ChatRef(user_id=user_id), text, now=now,
+            await outbox.enqueue(db, self.pacing, ChatRef(user_id=user_id), text, now=now,
                                  cause=f"remove-failed:{row.id}")
 
     async def handle(self, event: IncomingEvent) -> None:

@@ -35,6 +35,30 @@ class PacingConfig(_Strict):
     max_queue: int = Field(200, ge=1, description="pending messages per chat before new ones are shed")
     max_attempts: int = Field(5, ge=1)
     retry_base_seconds: float = Field(2.0, gt=0)
+    # Platform caps; an adapter tightens these to what its platform allows (WeCom: 20,480 bytes, 30/min, 1000/h).
+    max_bytes: int | None = Field(None, ge=100, description="UTF-8 bytes per message; longer texts are split")
+    per_minute: int | None = Field(None, ge=1, description="messages per chat in any 60 seconds")
+    per_hour: int | None = Field(None, ge=1, description="messages per chat in any hour")
+
+    def within(self, limits: "PlatformLimits | None") -> "PacingConfig":
+        """These settings, tightened to a platform's limits."""
+        if limits is None:
+            return self
+
+        def tighter(mine: int | None, theirs: int | None) -> int | None:
+            return theirs if mine is None else mine if theirs is None else min(mine, theirs)
+
+        return self.model_copy(update={"max_bytes": tighter(self.max_bytes, limits.max_bytes),
+                                       "per_minute": tighter(self.per_minute, limits.per_minute),
+                                       "per_hour": tighter(self.per_hour, limits.per_hour)})
+
+
+class PlatformLimits(_Strict):
+    """What a platform allows per chat; adapters declare it."""
+
+    max_bytes: int | None = None
+    per_minute: int | None = None
+    per_hour: int | None = None
 
 
 class RateLimitConfig(_Strict):

@@ -43,7 +43,7 @@ class BaseCtx:
     async def post(self, chat: ChatRef, text: str, *, mentions: Sequence[str] = (), purpose: str | None = None,
                    not_before: datetime | None = None, reply_to: dict | None = None) -> None:
         """Queue a message in this transaction; it goes out after commit, paced."""
-        await outbox.enqueue(self.db, self.app.config.pacing, chat, text, now=self.now, mentions=mentions,
+        await outbox.enqueue(self.db, self.app.pacing, chat, text, now=self.now, mentions=mentions,
                              purpose=purpose, cause=self.cause, not_before=not_before, reply_to=reply_to)
 
     async def post_key(self, chat: ChatRef, key: str, *, mentions: Sequence[str] = (), **params: Any) -> None:

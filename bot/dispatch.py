@@ -332,7 +332,7 @@ class Dispatcher:
             async with self.app.sessions.begin() as db:
                 if record:
                     await self._claim(db, event.event_id)
-                await outbox.enqueue(db, self.app.config.pacing, chat, t(locale, key, **params),
+                await outbox.enqueue(db, self.app.pacing, chat, t(locale, key, **params),
                                      now=self.app.clock.now(), mentions=mentions, cause=event.event_id,
                                      reply_to=reply_to)
         except _Duplicate:

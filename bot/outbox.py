@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import logging
+from collections import defaultdict, deque
 from datetime import datetime, timedelta
 from typing import Awaitable, Callable, Sequence
 
@@ -16,21 +17,33 @@ from models.outbox import FAILED, LOST, PENDING, SENDING, SENT, SHED, OutboxMess
 log = logging.getLogger("qunbot.outbox")
 
 
-def split_text(text: str, limit: int) -> list[str]:
-    """Split on line boundaries into chunks of at most `limit` characters; cut a line only if it alone is longer."""
-    if len(text) <= limit:
+def split_text(text: str, limit: int, max_bytes: int | None = None) -> list[str]:
+    """Split on line boundaries into chunks of at most `limit` characters (and `max_bytes` UTF-8 bytes); a line
+    is cut only if it alone is longer."""
+    def fits(chunk: str) -> bool:
+        return len(chunk) <= limit and (max_bytes is None or len(chunk.encode()) <= max_bytes)
+
+    def cut(line: str) -> int:
+        """How many characters of `line` fit in one chunk."""
+        n = min(len(line), limit)
+        while max_bytes is not None and n > 1 and len(line[:n].encode()) > max_bytes:
+            n = max(1, min(n - 1, n * max_bytes // len(line[:n].encode())))
+        return n
+
+    if fits(text):
         return [text]
     chunks: list[str] = []
     current = ""
     for line in text.split("\n"):
-        while len(line) > limit:
+        while not fits(line):
             if current:
                 chunks.append(current)
                 current = ""
-            chunks.append(line[:limit])
-            line = line[limit:]
+            n = cut(line)
+            chunks.append(line[:n])
+            line = line[n:]
         candidate = f"{current}\n{line}" if current else line
-        if len(candidate) > limit:
+        if not fits(candidate):
             chunks.append(current)
             current = line
         else:
@@ -48,7 +61,7 @@ async def enqueue(db: AsyncSession, pacing: PacingConfig, chat: ChatRef, text: s
 
     A plain INSERT (no unit-of-work bookkeeping): this runs for every reply, on the command's hot path.
     """
-    chunks = split_text(text, pacing.max_chars) if kind == "say" else [text]
+    chunks = split_text(text, pacing.max_chars, pacing.max_bytes) if kind == "say" else [text]
     await db.execute(insert(OutboxMessage), [
         dict(chat_key=chat.key, kind=kind, text=chunk, mentions=list(mentions) if i == 0 else [], path=path,
              target=target, reply_to=reply_to, purpose=purpose, cause=cause, status=PENDING, attempts=0,
@@ -80,6 +93,11 @@ class OutboxSender:
         self.pacing = pacing
         self.interval = timedelta(seconds=pacing.min_interval_seconds)
         self._last_sent: dict[str, datetime] = {}
+        # Send times per chat for the per-minute / per-hour caps (the newest `keep`, oldest first).
+        self._windows = [(n, timedelta(seconds=s)) for n, s in ((pacing.per_minute, 60), (pacing.per_hour, 3600))
+                         if n is not None]
+        self._keep = max((n for n, _ in self._windows), default=0)
+        self._recent: dict[str, deque[datetime]] = defaultdict(lambda: deque(maxlen=self._keep))
 
     async def recover(self) -> None:
         """Rows claimed but never confirmed were maybe sent: never resend them (at most once), say so."""
@@ -94,6 +112,13 @@ class OutboxSender:
                 .where(OutboxMessage.status == SENT).group_by(OutboxMessage.chat_key)
             )
             self._last_sent.update({k: v for k, v in last if v is not None})
+            if self._keep:
+                since = self.clock.now() - max(w for _, w in self._windows)
+                for key, sent_at in await db.execute(
+                        select(OutboxMessage.chat_key, OutboxMessage.sent_at)
+                        .where(OutboxMessage.status == SENT, OutboxMessage.sent_at >= since)
+                        .order_by(OutboxMessage.sent_at)):
+                    self._recent[key].append(sent_at)
 
     @staticmethod
     def _sendable(*columns) -> Select:
@@ -119,7 +144,13 @@ class OutboxSender:
 
     def _due(self, chat_key: str, earliest: datetime) -> datetime:
         last = self._last_sent.get(chat_key)
-        return max(earliest, last + self.interval) if last else earliest
+        due = max(earliest, last + self.interval) if last else earliest
+        recent = self._recent.get(chat_key)
+        for count, window in self._windows:
+            # At most `count` in any `window`: wait until the count-th latest send has left the window.
+            if recent is not None and len(recent) >= count:
+                due = max(due, recent[-count] + window)
+        return due
 
     async def next_due(self) -> datetime | None:
         async with self.sessions() as db:
@@ -192,6 +223,8 @@ class OutboxSender:
             log.exception("adapter raised while sending outbox row %d to %s", row.id, row.chat_key)
             values = {"status": FAILED}
         self._last_sent[row.chat_key] = now
+        if self._keep:
+            self._recent[row.chat_key].append(now)
         async with self.sessions.begin() as db:
             await db.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(**values))
             if values["status"] == FAILED and self.on_failed is not None:

@@ -6,6 +6,7 @@ from datetime import timedelta
 from sqlalchemy import select, update
 
 from bot import outbox, roster
+from bot.outbox import split_text
 from bot.adapters.base import ChatRef, JoinEvent
 from bot.context import BaseCtx, EventCtx
 from bot.router import Router
@@ -47,7 +48,7 @@ async def welcome(ctx: EventCtx) -> None:
     if last is not None and last.mentions and len(last.mentions) < MAX_WELCOMED:
         user_ids = [*last.mentions, ctx.event.user_id]
         text = await _welcome_text(ctx, user_ids)
-        if len(text) <= ctx.app.config.pacing.max_chars:
+        if len(split_text(text, ctx.app.pacing.max_chars, ctx.app.pacing.max_bytes)) == 1:
             result = await ctx.db.execute(
                 update(OutboxMessage).where(OutboxMessage.id == last.id, OutboxMessage.status == PENDING)
                 .values(text=text, mentions=user_ids).execution_options(synchronize_session=False)

@@ -103,6 +103,32 @@ def test_split_prefers_line_boundaries():
     assert split_text("一" * 10, 4) == ["一" * 4, "一" * 4, "一" * 2]
 
 
+def test_a_byte_cap_splits_chinese_text_that_fits_in_characters():
+    """WeCom counts bytes (20,480 per message): 10,000 Chinese characters are 30,000 bytes of UTF-8."""
+    lines = ["增长学习社" * 100] * 20                      # 20 lines of 500 characters, 1,500 bytes each
+    chunks = split_text("\n".join(lines), 20_000, 20_480)
+    assert [len(c.encode()) for c in chunks] == [13 * 1500 + 12, 7 * 1500 + 6]      # whole lines only
+    assert "\n".join(chunks) == "\n".join(lines)
+    assert split_text("增" * 10, 100, 12) == ["增" * 4, "增" * 4, "增" * 2]     # one line, cut by bytes
+
+
+@given(texts_and_limits(), st.integers(min_value=3, max_value=60))
+def test_no_chunk_is_longer_than_the_byte_cap_and_nothing_is_lost(case, max_bytes):
+    text, limit = case
+    chunks = split_text(text, limit, max_bytes)
+    assert all(len(c.encode()) <= max_bytes and len(c) <= limit for c in chunks)
+    assert "".join(chunks).replace("\n", "") == text.replace("\n", "")
+
+
+def test_platform_limits_tighten_the_configured_pacing():
+    from bot.config import PacingConfig, PlatformLimits
+
+    mine = PacingConfig(per_minute=10, max_bytes=4000)
+    tight = mine.within(PlatformLimits(max_bytes=20_480, per_minute=30, per_hour=1000))
+    assert (tight.max_bytes, tight.per_minute, tight.per_hour) == (4000, 10, 1000)
+    assert mine.within(None) is mine
+
+
 # ---- long replies ----------------------------------------------------------------------------------------
 
 longs = Router()
@@ -195,6 +221,32 @@ async def test_pacing_holds_across_commands_spoken_later(make_chat):
     first = at_of(c.sent[-1])
     await c.say("/roles", "u2", step=timedelta(seconds=3))
     assert at_of(c.sent[-1]) == first + timedelta(seconds=30)
+
+
+async def test_per_minute_and_per_hour_caps_hold_per_chat(make_chat):
+    """At most 3 in any minute and 5 in any hour to one chat: the 4th waits a minute, the 6th for the hour."""
+    c = await make_chat(top_pacing={"min_interval_seconds": 1, "per_minute": 3, "per_hour": 5},
+                        top_rate_limit={"commands": 100, "per_seconds": 1})
+    t = c.clock.now() + timedelta(seconds=10)
+    for i in range(7):
+        await c.say("/roles", "u1", at=t + timedelta(seconds=i), drain=False)
+    await c.dm("/roles", "u2", at=t + timedelta(seconds=8), drain=False)
+    await c.flush()
+    room = [at_of(r) - t for r in c.sent if r.get("room") == "r1"]
+    assert room == [timedelta(seconds=s) for s in (0, 1, 2, 60, 61, 3600, 3601)]
+    assert [at_of(r) - t for r in c.sent if r.get("user") == "u2"] == [timedelta(seconds=8)]   # not held
+
+
+async def test_the_caps_count_messages_sent_before_a_restart(make_chat):
+    c = await make_chat(top_pacing={"min_interval_seconds": 1, "per_minute": 2},
+                        top_rate_limit={"commands": 100, "per_seconds": 1})
+    t = c.clock.now() + timedelta(seconds=10)
+    for i in range(2):
+        await c.say("/roles", "u1", at=t + timedelta(seconds=i))
+    await c.driver.restart(t + timedelta(seconds=5))
+    await c.say("/roles", "u1", at=t + timedelta(seconds=6))
+    assert [at_of(r) - t for r in c.sent if r.get("room") == "r1"] == [
+        timedelta(seconds=s) for s in (0, 1, 60)]
 
 
 # ---- failures --------------------------------------------------------------------------------------------
