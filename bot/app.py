@@ -11,7 +11,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import i18n, outbox
-from bot.adapters.base import Adapter, ChatRef, IncomingEvent
+from bot.adapters.base import Adapter, AdapterStopped, ChatRef, IncomingEvent
 from bot.clock import Clock
 from bot.config import CommunityConfig, Config
 from bot.dispatch import Dispatcher
@@ -104,11 +104,12 @@ class App:
                                       first_seen_at=now))
 
     async def _send_failed(self, db: AsyncSession, row: OutboxMessage, now: datetime) -> None:
-        """A removal the platform refused (the bot is not the group's owner or admin): the moderators and
-        owners are told in private, so a person can do it."""
-        if row.kind != "remove":
-            return
+        """A group message the platform refused for good: owners and moderators are told in private, so a
+        person can act — remove the member themselves, or make the group reachable (on WeCom someone must
+        @-mention the bot there once before it can post)."""
         room_id = ChatRef.from_key(row.chat_key).room_id
+        if room_id is None or row.kind not in ("remove", "say"):
+            return
         group = await db.get(Group, room_id)
         if group is None or not self.is_configured(group.community_id):
             return
@@ -116,9 +117,18 @@ class App:
         grants = await db.scalars(select(RoleGrant.user_id).where(
             RoleGrant.community_id == cfg.id, RoleGrant.role.in_([Role.OWNER.value, Role.MODERATOR.value])))
         staff = sorted({*cfg.owners, *cfg.moderators, *grants})
-        member = await db.scalar(select(Member).where(Member.community_id == cfg.id, Member.user_id == row.target))
-        text = i18n.t(self.locale_of(cfg.id), "remove.failed", name=member.display_name if member else row.target,
-                      group=group.name or room_id, reason=row.text)
+        if row.kind == "remove":
+            member = await db.scalar(select(Member).where(Member.community_id == cfg.id,
+                                                          Member.user_id == row.target))
+            text = i18n.t(self.locale_of(cfg.id), "remove.failed", group=group.name or room_id, reason=row.text,
+                          name=member.display_name if member else row.target)
+        else:
+            first_line = row.text.split("\n", 1)[0]
+            locale = self.locale_of(cfg.id)
+            text = i18n.t(locale, "post.failed", group=group.name or room_id, reason=row.error or "-",
+                          start=first_line[:30] + ("…" if len(first_line) > 30 else ""))
+            if i18n.has(locale, f"post.hint.{self.adapter.name}"):
+                text += "\n" + i18n.t(locale, f"post.hint.{self.adapter.name}")
         for user_id in staff:
             await outbox.enqueue(db, self.pacing, ChatRef(user_id=user_id), text, now=now,
                                  cause=f"remove-failed:{row.id}")
@@ -145,6 +155,7 @@ class App:
         """
         adapter_task = asyncio.create_task(self._supervise_adapter(), name="adapter")
         failures = 0
+        me = asyncio.current_task()
         try:
             while not adapter_task.done():
                 self._wake.clear()
@@ -157,6 +168,10 @@ class App:
                     log.exception("scheduler/outbox round failed (%d in a row); retrying", failures)
                     due = self.clock.now() + timedelta(seconds=min(60, 2 ** failures))
                 timeout = 60.0 if due is None else max(0.0, min(60.0, (due - self.clock.now()).total_seconds()))
+                if me is not None and me.cancelling():
+                    # A cancellation that arrives during a database call can be swallowed on its way out
+                    # (seen with aiosqlite through SQLAlchemy): stopping must not depend on where it landed.
+                    raise asyncio.CancelledError
                 if timeout > 0:
                     wake = asyncio.create_task(self._wake.wait())
                     try:
@@ -167,6 +182,7 @@ class App:
             adapter_task.result()
         finally:
             adapter_task.cancel()
+            await asyncio.gather(adapter_task, return_exceptions=True)   # its connection closes before we return
 
     async def _supervise_adapter(self) -> None:
         """Keep the platform connection up: restart a failed or dropped adapter with exponential backoff and
@@ -180,6 +196,9 @@ class App:
                 await self.adapter.run(self.handle)
                 log.info("%s adapter: stopped", self.adapter.name)
                 return
+            except AdapterStopped as exc:
+                log.error("%s adapter: %s", self.adapter.name, exc)
+                raise
             except Exception as exc:
                 if time.monotonic() - started > 2 * cfg.retry_max_seconds:
                     failures = 0                 # it was up for a good while: a new run of failures starts

@@ -66,14 +66,13 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("qunbot: adapter.type 'simulate' is for `qunbot simulate --script FILE`", file=sys.stderr)
         return 2
     _logging(args.verbose)
-    from bot.adapters.wechaty import WechatyAdapter, WechatyConfigError
+    from bot.adapters.base import AdapterStopped
     from bot.app import App
     from bot.clock import SystemClock
 
     try:
-        adapter = WechatyAdapter(config.adapter.wechaty.endpoint, config.adapter.wechaty.token,
-                                 port=config.adapter.wechaty.port)
-    except WechatyConfigError as exc:
+        adapter = _platform_adapter(config)
+    except (AdapterStopped, ValueError) as exc:
         print(f"qunbot: {exc}", file=sys.stderr)
         return 2
 
@@ -95,6 +94,26 @@ def cmd_run(args: argparse.Namespace) -> int:
         log.error("the %s adapter stopped: %s", kind, exc)
         return 1
     return 0
+
+
+def _platform_adapter(config: Config):
+    """The adapter config.yaml names, built from its settings (a missing setting raises with its name)."""
+    if config.adapter.type == "wecom":
+        wecom = config.adapter.wecom
+        if wecom.mode == "callback":
+            from bot.adapters.wecom_callback import WecomCallbackAdapter
+
+            return WecomCallbackAdapter.from_config(config)
+        from bot.adapters.wecom import WecomAdapter
+
+        return WecomAdapter(wecom.bot_id, wecom.secret, url=wecom.url, heartbeat_seconds=wecom.heartbeat_seconds)
+    from bot.adapters.wechaty import WechatyAdapter, WechatyConfigError
+
+    try:
+        return WechatyAdapter(config.adapter.wechaty.endpoint, config.adapter.wechaty.token,
+                              port=config.adapter.wechaty.port)
+    except WechatyConfigError as exc:
+        raise ValueError(str(exc)) from None
 
 
 def cmd_db(args: argparse.Namespace) -> int:

@@ -72,13 +72,47 @@ class WechatyConfig(_Strict):
     port: int = Field(0, ge=0, le=65535, description="local port for wechaty's plugin server; 0 = any free port")
 
 
+class WecomCallbackConfig(_Strict):
+    """Callback-URL mode: WeCom POSTs encrypted messages to this endpoint (set the same URL, Token and
+    EncodingAESKey in the bot's API-mode settings)."""
+
+    token: str | None = None
+    encoding_aes_key: str | None = Field(None, description="43 characters, from the admin console")
+    host: str = "0.0.0.0"
+    port: int = Field(8080, ge=0, le=65535)
+    path: str = "/wecom/callback"
+    passive_reply_seconds: float = Field(3.0, ge=0, le=4.5, description="answer inside the HTTP response when "
+                                                                         "ready this soon; else via response_url")
+
+    @field_validator("encoding_aes_key")
+    @classmethod
+    def _aes_key(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(r"[A-Za-z0-9+/]{43}", value):
+            raise ValueError("the EncodingAESKey is 43 letters and digits, as the admin console shows it")
+        return value
+
+
+class WecomConfig(_Strict):
+    """WeCom's AI bot (智能机器人) in API mode."""
+
+    mode: Literal["long_connection", "callback"] = "long_connection"
+    bot_id: str | None = None
+    secret: str | None = None
+    url: str = Field("wss://openws.work.weixin.qq.com", description="the long-connection endpoint")
+    heartbeat_seconds: float = Field(30, gt=0, description="ping interval; two unanswered pings drop the link")
+    webhook_url: str = Field("https://qyapi.weixin.qq.com/cgi-bin/webhook/send",
+                             description="group robot webhook endpoint (scheduled posts in callback mode)")
+    callback: WecomCallbackConfig = WecomCallbackConfig()
+
+
 class AdapterConfig(_Strict):
-    type: Literal["console", "simulate", "wechaty"] = "console"
+    type: Literal["console", "simulate", "wechaty", "wecom"] = "console"
     # When the platform connection fails or drops, it is restarted with exponential backoff and jitter.
     retry_max_seconds: float = Field(60, gt=0, description="the longest pause between two restarts")
     max_failures: int | None = Field(None, ge=1, description="give up (exit non-zero) after this many failed "
                                                              "starts in a row; empty = never give up")
     wechaty: WechatyConfig = WechatyConfig()
+    wecom: WecomConfig = WecomConfig()
 
 
 class DatabaseConfig(_Strict):
@@ -182,6 +216,7 @@ class GroupConfig(_Strict):
     room: str = Field(min_length=1)
     name: str | None = None
     size: int | None = Field(None, ge=1, description="member count, for platforms that cannot list members")
+    webhook_key: str | None = Field(None, description="WeCom group robot key: scheduled posts in callback mode")
 
 
 class CommunityConfig(_Strict):
@@ -294,6 +329,10 @@ ENV_OVERRIDES = {
     "QUNBOT_ADAPTER": ("adapter", "type"),
     "WECHATY_PUPPET_SERVICE_ENDPOINT": ("adapter", "wechaty", "endpoint"),
     "WECHATY_PUPPET_SERVICE_TOKEN": ("adapter", "wechaty", "token"),
+    "WECOM_BOT_ID": ("adapter", "wecom", "bot_id"),
+    "WECOM_BOT_SECRET": ("adapter", "wecom", "secret"),
+    "WECOM_CALLBACK_TOKEN": ("adapter", "wecom", "callback", "token"),
+    "WECOM_ENCODING_AES_KEY": ("adapter", "wecom", "callback", "encoding_aes_key"),
 }
 
 

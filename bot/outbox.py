@@ -215,17 +215,18 @@ class OutboxSender:
             if exc.transient and attempts < self.pacing.max_attempts:
                 delay = self.pacing.retry_base_seconds * 2 ** (attempts - 1)
                 log.warning("send to %s failed (%s); retry %d in %.0fs", row.chat_key, exc, attempts, delay)
-                values = {"status": PENDING, "not_before": now + timedelta(seconds=delay)}
+                values = {"status": PENDING, "not_before": now + timedelta(seconds=delay), "error": str(exc)[:300]}
             else:
                 log.error("send to %s failed for good after %d attempts: %s", row.chat_key, attempts, exc)
-                values = {"status": FAILED}
-        except Exception:
+                values = {"status": FAILED, "error": str(exc)[:300]}
+        except Exception as exc:
             log.exception("adapter raised while sending outbox row %d to %s", row.id, row.chat_key)
-            values = {"status": FAILED}
+            values = {"status": FAILED, "error": f"{type(exc).__name__}: {exc}"[:300]}
         self._last_sent[row.chat_key] = now
         if self._keep:
             self._recent[row.chat_key].append(now)
         async with self.sessions.begin() as db:
             await db.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(**values))
             if values["status"] == FAILED and self.on_failed is not None:
+                row.error = values["error"]
                 await self.on_failed(db, row, now)

@@ -1,6 +1,7 @@
 """/help, generated from the registered commands, their aliases and their help.<command> locale texts."""
 from __future__ import annotations
 
+from bot.adapters.base import Capability
 from bot.context import Ctx
 from bot.errors import CommandError
 from bot.roles import allowed
@@ -37,4 +38,7 @@ async def help(ctx: Ctx) -> None:
             continue
         lines.append(f"{_names(ctx, spec)} — {summary(ctx, spec)}")
     lines.append(ctx.t("help.footer"))
+    if not ctx.can(Capability.SEES_ALL_MESSAGES):
+        # The bot sees only messages that @-mention it (WeCom): say how to talk to it and what it cannot do.
+        lines.append(ctx.t("help.mention_only"))
     await ctx.reply_text("\n".join(lines))

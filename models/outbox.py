@@ -30,6 +30,7 @@ class OutboxMessage(Base):
     not_before: Mapped[datetime] = mapped_column(UTCDateTime())
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    error: Mapped[str | None] = mapped_column(String(300))     # why the last attempt failed
 
 
 Index("ix_outbox_status_due", OutboxMessage.status, OutboxMessage.not_before)

@@ -269,17 +269,39 @@ async def test_transient_failures_give_up_after_max_attempts(make_chat, caplog):
     attempts = fail_first(c, 1000, SendError("service unavailable"))
     with caplog.at_level(logging.ERROR, logger="qunbot.outbox"):
         assert await c.say("/roles", "u1") == []
-    assert len(attempts) == 3
+    rows = await outbox_rows(c)
+    assert [(r.chat_key, r.status, r.attempts) for r in rows] == [
+        ("room:r1", FAILED, 3),
+        ("user:u_owner", FAILED, 3)]            # the owner was to be told in private (that failed as well)
+    assert rows[0].error == "service unavailable"
+    assert rows[1].text.startswith("发往「r1」的消息没有发出去（「「增长学习社」的管理角色：」）：service unavailable")
+    assert len(attempts) == 6
     assert any("failed for good" in r.getMessage() for r in caplog.records)
-    assert [r.status for r in await outbox_rows(c)] == [FAILED]
+
+
+async def test_staff_are_told_in_private_when_a_group_post_fails_for_good(make_chat):
+    c = await make_chat(top_pacing={"max_attempts": 2}, moderators=["u_mod"])
+    real_send = c.driver.adapter.send
+
+    async def refuse_group(out):
+        if out.chat.room_id is not None:
+            raise SendError("nobody there has written to the bot yet", transient=False)
+        await real_send(out)
+
+    c.driver.adapter.send = refuse_group
+    await c.say("/roles", "u1")
+    told = {r["user"]: r["text"] for r in c.sent if "user" in r}
+    assert set(told) == {"u_owner", "u_mod"}
+    assert told["u_owner"] == "发往「r1」的消息没有发出去（「「增长学习社」的管理角色：」）：nobody there has written to the bot yet"
 
 
 async def test_permanent_failure_is_not_retried_and_the_bot_keeps_answering(chat, caplog):
     attempts = fail_first(chat, 1, SendError("not a friend", transient=False))
     with caplog.at_level(logging.ERROR, logger="qunbot.outbox"):
-        assert await chat.say("/roles", "u1") == []
+        replies = await chat.say("/roles", "u1")
+    assert [r for r in replies if r.startswith(ROLES)] == []        # only the owner's notice went out
     await chat.tick(chat.clock.now() + timedelta(hours=1))
-    assert len(attempts) == 1
+    assert len(attempts) == 2                                        # the group message once, the notice once
     assert caplog.records
     replies = await chat.say("/roles", "u2")
     assert len(replies) == 1 and replies[0].startswith(ROLES)
@@ -288,8 +310,9 @@ async def test_permanent_failure_is_not_retried_and_the_bot_keeps_answering(chat
 async def test_adapter_crashing_on_send_is_contained(chat, caplog):
     attempts = fail_first(chat, 1, RuntimeError("puppet exploded"))
     with caplog.at_level(logging.ERROR, logger="qunbot.outbox"):
-        assert await chat.say("/roles", "u1") == []
-    assert len(attempts) == 1
+        replies = await chat.say("/roles", "u1")
+    assert replies == ["发往「r1」的消息没有发出去（「「增长学习社」的管理角色：」）：RuntimeError: puppet exploded"]
+    assert len(attempts) == 2                               # the group message, then the owner's notice
     assert any("puppet exploded" in (r.exc_text or "") or r.exc_info for r in caplog.records)
     assert len(await chat.say("/roles", "u2")) == 1
 

@@ -113,6 +113,11 @@ class Outgoing:
     reply_to: dict | None = field(default=None)
 
 
+class AdapterStopped(Exception):
+    """The platform refused this connection for good (wrong credentials, another instance took over):
+    restarting would not help, so the bot stops and says why."""
+
+
 class SendError(Exception):
     """A send failed. transient=True means a later retry may succeed."""
 

@@ -1,4 +1,4 @@
-"""questions, ledgers and weekly results
+"""questions, ledgers, weekly results; the outbox says why a send failed
 
 Revision ID: 0002
 Revises: 0001
@@ -166,9 +166,15 @@ def upgrade() -> None:
     sa.ForeignKeyConstraint(['member_id'], ['members.id'], name=op.f('fk_weekly_results_member_id_members')),
     sa.PrimaryKeyConstraint('community_id', 'week', 'member_id', name=op.f('pk_weekly_results'))
     )
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.add_column(sa.Column('error', sa.String(length=300), nullable=True))
+
 
 
 def downgrade() -> None:
+    with op.batch_alter_table('outbox', schema=None) as batch_op:
+        batch_op.drop_column('error')
+
     op.drop_table('weekly_results')
     with op.batch_alter_table('ledger_entries', schema=None) as batch_op:
         batch_op.drop_index('ix_ledger_entries_member')
