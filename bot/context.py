@@ -115,7 +115,8 @@ class Ctx(BaseCtx):
                 found.append(member)
             return found
         for name in self.typed_names():
-            matches = await roster.find_by_name(self.db, self.community.id, name)
+            matches = await roster.find_by_name(self.db, self.community.id, name,
+                                                real_names=not self.can(Capability.MENTION_IDS))
             if self.group:
                 matches = [m for m in matches if await roster.in_room(self.db, self.group.room_id, m.user_id)]
             if not matches:

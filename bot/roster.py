@@ -8,7 +8,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.adapters.base import Member as PlatformMember
-from models import Group, Member, RoomMember
+from models import Group, Member, Profile, RoomMember
 from models.db import insert_ignoring_conflicts
 
 
@@ -105,9 +105,16 @@ async def members_by_user(db: AsyncSession, community_id: str, user_ids: Iterabl
     return {m.user_id: m for m in rows}
 
 
-async def find_by_name(db: AsyncSession, community_id: str, name: str) -> list[Member]:
-    rows = await db.scalars(
+async def find_by_name(db: AsyncSession, community_id: str, name: str, *, real_names: bool = False) -> list[Member]:
+    """Members shown under `name`; with `real_names`, else those whose profile's 姓名 is `name` (for platforms
+    where everyone sees real names and the bot sees only ids, such as WeCom's enterprise directory)."""
+    rows = list(await db.scalars(
         select(Member).where(Member.community_id == community_id, Member.display_name == name,
                              Member.deleted_at.is_(None))
-    )
-    return list(rows)
+    ))
+    if rows or not real_names:
+        return rows
+    return list(await db.scalars(
+        select(Member).join(Profile, Profile.member_id == Member.id)
+        .where(Member.community_id == community_id, Profile.real_name == name, Member.deleted_at.is_(None))
+    ))

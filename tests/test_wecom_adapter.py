@@ -254,6 +254,15 @@ async def test_a_week_in_a_wecom_group(wecom_chat):
     assert len(ranking) == 1 and "1. zhangsan 30 分（打赏 20 · 最佳 0 · 帮助 1 人）" in ranking[0]
 
 
+async def test_a_typed_name_finds_the_member_by_the_real_name_of_their_profile(wecom_chat):
+    """WeCom shows members their colleagues' real names and gives the bot only ids."""
+    chat = wecom_chat
+    await chat.say("zhangsan", "@qunbot /登记 姓名=张三; 城市=北京; 擅长=增长")
+    await chat.say("zhangsan", "@qunbot /同意")
+    assert await chat.say("lisi", "@qunbot /打赏 @张三 5") == ["lisi 打赏了 @zhangsan 5 分（本周剩余 95 分）"]
+    assert await chat.say("lisi", "@qunbot /打赏 @李雷 5") == ["@李雷 不在本群里。"]
+
+
 async def test_a_redelivered_message_is_answered_once(wecom_chat):
     chat = wecom_chat
     first = await chat.say("lisi", "@qunbot /提问 同一个问题\n背景", msgid="dup")

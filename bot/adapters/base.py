@@ -22,6 +22,7 @@ class Capability(str, enum.Enum):
     CAN_DM = "can_dm"                         # can open a private chat with a member
     CAN_REMOVE = "can_remove"                 # can remove a member from a room
     CAN_SEND_IMAGE = "can_send_image"
+    MENTION_IDS = "mention_ids"               # says whom a message @-mentions (by id)
 
 
 @dataclass(frozen=True, slots=True)

@@ -279,6 +279,7 @@ class WechatyAdapter:
         Capability.CAN_DM,
         Capability.CAN_REMOVE,
         Capability.CAN_SEND_IMAGE,
+        Capability.MENTION_IDS,
     })
 
     def __init__(self, endpoint: str | None, token: str | None, *, port: int = 0, name: str = "qunbot") -> None:
