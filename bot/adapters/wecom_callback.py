@@ -279,7 +279,6 @@ class WecomCallbackAdapter:
             return
         await self._webhook().send_markdown(self._webhook_key(out), out.text)
 
-
     async def _send_response_url(self, received: _Received | None, url: str, text: str) -> None:
         if received is not None:
             received.url_used = True            # taken before the POST, so no other part uses it meanwhile
