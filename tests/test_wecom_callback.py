@@ -520,11 +520,16 @@ class Deployment:
         self.app, self.adapter, self.wecom, self.fake, self.clock = app, adapter, wecom, fake, clock
         self.send_now = True        # the serve loop's round right after the handler (production: app.wake())
         self._n = 0
+        self.handled: dict[str, asyncio.Event] = {}
+
+    def _done(self, event_id: str) -> asyncio.Event:
+        return self.handled.setdefault(event_id, asyncio.Event())
 
     async def handle(self, event) -> None:
         await self.app.handle(event)
         if self.send_now:
             await self.app.run_due(self.clock.now())
+        self._done(event.event_id).set()
 
     async def say(self, text: str, user: str) -> str:
         """Post a message as WeCom would; the reply it got, passive or through the response_url."""
@@ -536,6 +541,7 @@ class Deployment:
         assert resp.status == 200
         if await resp.read():
             return self.wecom.open(await resp.json(), resp.nonce)["stream"]["content"]
+        await asyncio.wait_for(self._done(f"wecom:msg{self._n}").wait(), 10)   # handled in its own task
         await self.app.run_due(self.clock.now())
         return "\n".join(body["markdown"]["content"] for c, body in self.fake.responses if c == code)
 
