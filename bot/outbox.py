@@ -9,7 +9,7 @@ from typing import Awaitable, Callable, Sequence
 from sqlalchemy import Select, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.adapters.base import Adapter, ChatRef, Outgoing, SendError
+from bot.adapters.base import Adapter, ChatRef, NotConnected, Outgoing, SendError
 from bot.clock import Clock
 from bot.config import PacingConfig
 from models.outbox import FAILED, LOST, PENDING, SENDING, SENT, SHED, OutboxMessage
@@ -211,6 +211,10 @@ class OutboxSender:
         try:
             await self.adapter.send(out)
             values = {"status": SENT, "sent_at": now}
+        except NotConnected as exc:
+            log.info("send to %s waits for the platform connection (%s)", row.chat_key, exc)
+            values = {"status": PENDING, "attempts": attempts - 1, "error": str(exc)[:300],
+                      "not_before": now + timedelta(seconds=self.pacing.retry_base_seconds)}
         except SendError as exc:
             if exc.transient and attempts < self.pacing.max_attempts:
                 delay = self.pacing.retry_base_seconds * 2 ** (attempts - 1)
@@ -222,9 +226,10 @@ class OutboxSender:
         except Exception as exc:
             log.exception("adapter raised while sending outbox row %d to %s", row.id, row.chat_key)
             values = {"status": FAILED, "error": f"{type(exc).__name__}: {exc}"[:300]}
-        self._last_sent[row.chat_key] = now
-        if self._keep:
-            self._recent[row.chat_key].append(now)
+        if values["status"] != PENDING or values.get("attempts") != attempts - 1:     # something went out
+            self._last_sent[row.chat_key] = now
+            if self._keep:
+                self._recent[row.chat_key].append(now)
         async with self.sessions.begin() as db:
             await db.execute(update(OutboxMessage).where(OutboxMessage.id == row.id).values(**values))
             if values["status"] == FAILED and self.on_failed is not None:

@@ -5,7 +5,7 @@ from datetime import datetime, timedelta
 from hypothesis import given, strategies as st
 from sqlalchemy import select, update
 
-from bot.adapters.base import SendError
+from bot.adapters.base import NotConnected, SendError
 from bot.app import ROUTERS
 from bot.context import Ctx
 from bot.i18n import t
@@ -293,6 +293,16 @@ async def test_staff_are_told_in_private_when_a_group_post_fails_for_good(make_c
     told = {r["user"]: r["text"] for r in c.sent if "user" in r}
     assert set(told) == {"u_owner", "u_mod"}
     assert told["u_owner"] == "发往「r1」的消息没有发出去（「「增长学习社」的管理角色：」）：nobody there has written to the bot yet"
+
+
+async def test_an_outage_of_the_platform_connection_does_not_use_up_the_retries(make_chat):
+    """While the adapter is reconnecting, a message waits without counting attempts, then goes out once."""
+    c = await make_chat(top_pacing={"max_attempts": 2})
+    attempts = fail_first(c, 6, NotConnected("reconnecting"))
+    replies = await c.say("/roles", "u1")
+    assert len(replies) == 1 and replies[0].startswith(ROLES)
+    assert len(attempts) == 7
+    assert [(r.status, r.attempts) for r in await outbox_rows(c)] == [(SENT, 1)]
 
 
 async def test_permanent_failure_is_not_retried_and_the_bot_keeps_answering(chat, caplog):

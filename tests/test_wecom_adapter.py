@@ -7,7 +7,8 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from bot.adapters.base import AdapterStopped, ChatRef, IncomingMessage, Outgoing, SendError
+from bot.adapters.base import (AdapterStopped, ChatRef, IncomingMessage, NotConnected, Outgoing, SendError,
+                               Unconfirmed)
 from bot.adapters.wecom import WecomAdapter, message_from_body
 from bot.app import App
 from bot.clock import FakeClock
@@ -119,11 +120,52 @@ async def test_a_push_to_a_chat_that_never_talked_to_the_bot_fails_for_good_with
     await stopped(adapter, task)
 
 
-async def test_sending_while_disconnected_is_a_transient_failure(fake):
-    adapter = WecomAdapter(fake.bot_id, fake.secret, url=fake.url)
-    with pytest.raises(SendError) as failed:
+async def test_sending_while_disconnected_waits_without_using_up_retries(fake):
+    adapter = WecomAdapter(fake.bot_id, fake.secret, url=fake.url, ack_timeout=0.05)
+    with pytest.raises(NotConnected):
         await adapter.send(Outgoing(ChatRef(room_id=ROOM), "hi"))
-    assert failed.value.transient
+
+
+async def test_a_message_wecom_never_confirms_is_not_sent_again(fake):
+    """It may have arrived: a retry, or a push in its place, could show it twice."""
+    adapter, inbox, task = await connected(fake, ack_timeout=0.2)
+    req_id = await fake.say("zhangsan", "@qunbot /积分", chat=ROOM)
+    event = await inbox.next()
+    fake.ack_sends = False
+    with pytest.raises(Unconfirmed) as unconfirmed:
+        await adapter.send(Outgoing(ChatRef(room_id=ROOM), "本周还能打赏 100/100 分",
+                                    reply_to={"event_id": event.event_id, "token": event.reply_token}))
+    assert not unconfirmed.value.transient
+    assert fake.replies_to(req_id) == ["本周还能打赏 100/100 分"] and fake.pushes(ROOM) == []
+    await stopped(adapter, task)
+
+
+async def test_a_reply_refused_as_too_late_is_pushed_instead(fake):
+    adapter, inbox, task = await connected(fake)
+    req_id = await fake.say("zhangsan", "@qunbot /积分", chat=ROOM)
+    event = await inbox.next()
+    fake.replies_expired = True
+    await adapter.send(Outgoing(ChatRef(room_id=ROOM), "迟到的回复",
+                                reply_to={"event_id": event.event_id, "token": event.reply_token}))
+    assert fake.replies_to(req_id) == [] and fake.pushes(ROOM) == ["迟到的回复"]
+    await stopped(adapter, task)
+
+
+async def test_acknowledgements_are_read_while_a_message_is_being_handled(fake):
+    """A slow transaction must not make the bot's own sends look unconfirmed."""
+    release = asyncio.Event()
+
+    async def slow(event) -> None:
+        await release.wait()
+
+    adapter = WecomAdapter(fake.bot_id, fake.secret, url=fake.url, ack_timeout=1)
+    task = asyncio.create_task(adapter.run(slow))
+    await asyncio.wait_for(adapter._connected.wait(), 10)
+    await fake.say("zhangsan", "@qunbot /积分", chat=ROOM)
+    await adapter.send(Outgoing(ChatRef(room_id=ROOM), "周报"))          # acknowledged: no Unconfirmed
+    assert fake.pushes(ROOM) == ["周报"]
+    release.set()
+    await stopped(adapter, task)
 
 
 # ---- the connection ------------------------------------------------------------------------------------------
@@ -140,6 +182,21 @@ def test_missing_credentials_name_the_settings():
     with pytest.raises(AdapterStopped) as missing:
         WecomAdapter(None, None)
     assert "adapter.wecom.bot_id" in str(missing.value) and "WECOM_BOT_SECRET" in str(missing.value)
+
+
+async def test_a_refusal_after_the_secret_worked_is_retried_not_fatal(fake):
+    adapter, inbox, task = await connected(fake)
+    await stopped(adapter, task)
+    fake.secret = "rotated-meanwhile"            # or the server having a bad moment
+    with pytest.raises(ConnectionError, match="refused the subscription"):
+        await asyncio.wait_for(adapter.run(Inbox()), 10)
+
+
+async def test_a_lost_subscription_is_noticed_by_the_heartbeat_and_made_again(fake):
+    adapter, inbox, task = await connected(fake, heartbeat_seconds=0.05)
+    fake.subscribed_forgotten = True
+    with pytest.raises(ConnectionError, match="dropped the subscription"):
+        await asyncio.wait_for(task, 10)
 
 
 async def test_the_server_closing_the_socket_ends_the_run_with_an_error(fake):

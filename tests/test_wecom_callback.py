@@ -9,11 +9,12 @@ import json
 import logging
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from bot.adapters.base import AdapterStopped, ChatRef, IncomingMessage, Outgoing, SendError
+from bot.adapters.base import AdapterStopped, ChatRef, IncomingMessage, Outgoing, SendError, Unconfirmed
 from bot.adapters.wecom_callback import WecomCallbackAdapter
 from bot.adapters.wecom_crypto import WecomCrypto
 from bot.clock import FakeClock
@@ -507,3 +508,28 @@ async def test_run_serves_until_close(unused_tcp_port):
     await adapter.close()
     await asyncio.wait_for(task, 5)
     assert await adapter.room_members(GROUP) == ()
+
+
+async def test_a_webhook_that_takes_the_post_but_never_answers_is_not_posted_again():
+    """The post may have reached the group: sending it again could show it twice."""
+    from bot.adapters.wecom_webhook import WebhookClient
+
+    never = asyncio.Event()
+
+    async def hang(request: web.Request) -> web.Response:
+        await never.wait()
+        return web.json_response({"errcode": 0})
+
+    app = web.Application()
+    app.router.add_post("/cgi-bin/webhook/send", hang)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        async with aiohttp.ClientSession() as session:
+            client = WebhookClient(session, str(server.make_url("/cgi-bin/webhook/send")), timeout=0.1)
+            with pytest.raises(Unconfirmed) as unconfirmed:
+                await client.send_markdown(KEY, "🏆 上周分享排行")
+        assert not unconfirmed.value.transient and KEY not in str(unconfirmed.value)
+    finally:
+        never.set()
+        await server.close()

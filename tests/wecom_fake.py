@@ -31,6 +31,9 @@ class FakeWecom:
     bot_id: str = "bot-1"
     secret: str = "s3cret"
     answer_pings: bool = True
+    ack_sends: bool = True                                   # False: frames are taken but never acknowledged
+    replies_expired: bool = False                            # True: replies are refused as too late (846608)
+    subscribed_forgotten: bool = False                       # True: the socket stays up, the subscription is gone
     frames: list[Frame] = field(default_factory=list)
     connections: int = 0
     talked: set[str] = field(default_factory=set)          # chats (chatid or userid) that wrote to the bot
@@ -82,7 +85,7 @@ class FakeWecom:
                     await self._ws.close()
                 self._ws = ws
                 await ws.send_json({"headers": {"req_id": req_id}, "errcode": 0, "errmsg": "ok"})
-            elif not subscribed:
+            elif not subscribed or self.subscribed_forgotten:
                 await ws.send_json({"headers": {"req_id": req_id}, "errcode": 846609, "errmsg": "not subscribed"})
             elif cmd == "ping":
                 if self.answer_pings:
@@ -91,11 +94,14 @@ class FakeWecom:
                 verdict = self._verdict(cmd, body)
                 if verdict["errcode"] == 0:
                     await self._record(Frame(cmd, req_id, body, number))      # seen before the bot hears "ok"
-                await ws.send_json({"headers": {"req_id": req_id}, **verdict})
+                if self.ack_sends:
+                    await ws.send_json({"headers": {"req_id": req_id}, **verdict})
         self._open.discard(ws)
         return ws
 
     def _verdict(self, cmd: str, body: dict) -> dict:
+        if cmd == "aibot_respond_msg" and self.replies_expired:
+            return {"errcode": 846608, "errmsg": "stream message update expired"}
         if cmd == "aibot_send_msg" and body.get("chatid") not in self.talked:
             return {"errcode": 93006, "errmsg": "invalid chatid"}
         content = (body.get("stream") or body.get("markdown") or {}).get("content", "")

@@ -127,6 +127,19 @@ class SendError(Exception):
         self.transient = transient
 
 
+class NotConnected(SendError):
+    """The platform connection is down (reconnecting): nothing was sent. The outbox keeps the message waiting
+    without counting an attempt, so an outage does not use up its retries."""
+
+
+class Unconfirmed(SendError):
+    """Handed to the platform, which never confirmed it: it may have arrived, so it is not sent again (at most
+    once, as everywhere)."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message, transient=False)
+
+
 class Adapter(Protocol):
     name: str
     capabilities: frozenset[Capability]

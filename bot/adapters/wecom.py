@@ -35,7 +35,7 @@ from typing import Any, Awaitable, Callable, Sequence
 import aiohttp
 
 from bot.adapters.base import (AdapterStopped, Capability, IncomingEvent, IncomingMessage, Member, MessageKind,
-                               Outgoing, SendError)
+                               NotConnected, Outgoing, SendError, Unconfirmed)
 from bot.config import PlatformLimits
 
 log = logging.getLogger(__name__)
@@ -45,8 +45,8 @@ log = logging.getLogger(__name__)
 CAPABILITIES: frozenset[Capability] = frozenset()
 LIMITS = PlatformLimits(max_bytes=20_480, per_minute=30, per_hour=1000)
 NOT_A_CHAT = 93006                          # errcode of a push to a chat that never talked to the bot
-STALE_REQ_ID = 846605                       # a reply's req_id belongs to an earlier connection
-RETRY_LATER = {45009, 846609}               # rate limited; connection not subscribed (yet)
+RETRY_LATER = {45009}                       # rate limited
+LOST_SUBSCRIPTION = {846609}                # the socket is up but no longer subscribed
 _LEADING_MENTION = re.compile(r"\A\s*@[^\s\u2005\u3000]{1,40}[\s\u2005\u3000]*")
 _KINDS = {"text": MessageKind.TEXT, "mixed": MessageKind.TEXT, "voice": MessageKind.TEXT,
           "image": MessageKind.IMAGE, "file": MessageKind.FILE}
@@ -95,6 +95,14 @@ def chat_id(out: Outgoing) -> str:
     return out.chat.room_id if out.chat.room_id is not None else out.chat.user_id  # type: ignore[return-value]
 
 
+class _NotSent(Exception):
+    """The frame did not leave: the socket is closing or closed."""
+
+
+class _NoAck(Exception):
+    """The frame left but no acknowledgement came (timeout, or the link dropped meanwhile)."""
+
+
 class _Link:
     """One subscribed WebSocket: sends frames and waits for the acknowledgement with the same req_id."""
 
@@ -115,8 +123,14 @@ class _Link:
         future: asyncio.Future[dict] = asyncio.get_running_loop().create_future()
         self.pending[req_id] = future
         try:
-            await self.ws.send_str(json.dumps(frame, ensure_ascii=False))
-            return await asyncio.wait_for(future, self.ack_timeout)
+            try:
+                await self.ws.send_str(json.dumps(frame, ensure_ascii=False))
+            except (ConnectionError, aiohttp.ClientError, RuntimeError) as exc:
+                raise _NotSent(str(exc) or type(exc).__name__) from None
+            try:
+                return await asyncio.wait_for(future, self.ack_timeout)
+            except (asyncio.TimeoutError, ConnectionError) as exc:
+                raise _NoAck(str(exc) or "no acknowledgement") from None
         finally:
             self.pending.pop(req_id, None)
 
@@ -155,6 +169,9 @@ class WecomAdapter:
         self._answered: set[str] = set()        # req_ids replied to on this connection (one stream each)
         self._connected = asyncio.Event()
         self._closing = False
+        self._subscribed_before = False         # a refusal after that is the server's trouble, not the secret
+        self._events: asyncio.Queue[IncomingEvent] = asyncio.Queue()
+        self._consumer: asyncio.Task | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
@@ -162,13 +179,18 @@ class WecomAdapter:
         """Subscribe and deliver messages until close(); raises when the link drops (the app restarts it with
         backoff), AdapterStopped when the secret is refused or another connection took over."""
         self._closing = False
+        if self._consumer is None or self._consumer.done():
+            # Messages are handled one at a time by their own task, so reading (and the acknowledgements of
+            # what the bot sends meanwhile) never waits for a database transaction.
+            self._consumer = asyncio.create_task(self._consume(on_event), name="wecom-events")
         async with aiohttp.ClientSession() as session:
             async with session.ws_connect(self.url, heartbeat=None, autoping=True) as ws:
                 link = _Link(ws, self.ack_timeout)
-                reader = asyncio.create_task(self._read(link, on_event), name="wecom-reader")
+                reader = asyncio.create_task(self._read(link), name="wecom-reader")
                 try:
                     await self._subscribe(link, reader)
                     self._link = link
+                    self._subscribed_before = True
                     self._answered.clear()      # req_ids of an earlier connection are void anyway
                     self._connected.set()
                     log.info("wecom: subscribed as bot %s", self.bot_id)
@@ -189,10 +211,16 @@ class WecomAdapter:
             ack.cancel()
             reader.result()                     # the reader failed or the server closed: raise that
             raise ConnectionError("the wecom server closed the connection before answering the subscription")
-        frame = ack.result()
+        try:
+            frame = ack.result()
+        except (_NotSent, _NoAck) as exc:
+            raise ConnectionError(f"the wecom subscription got no answer: {exc}") from None
         if frame.get("errcode", 0) != 0:
-            raise AdapterStopped(f"WeCom refused the subscription of bot {self.bot_id}: {frame.get('errcode')} "
-                                 f"{frame.get('errmsg', '')} — check adapter.wecom.bot_id and adapter.wecom.secret")
+            refusal = f"WeCom refused the subscription of bot {self.bot_id}: {frame.get('errcode')} " \
+                      f"{frame.get('errmsg', '')}"
+            if self._subscribed_before:         # it worked with these credentials: try again with backoff
+                raise ConnectionError(refusal)
+            raise AdapterStopped(f"{refusal} — check adapter.wecom.bot_id and adapter.wecom.secret")
 
     async def _heartbeat(self, link: _Link, reader: asyncio.Task) -> None:
         missed = 0
@@ -202,15 +230,25 @@ class WecomAdapter:
                 reader.result()                 # AdapterStopped, or a read error
                 return                          # closed: by close(), or by the server (run() raises)
             try:
-                await link.request("ping")
+                ack = await link.request("ping")
                 missed = 0
-            except (asyncio.TimeoutError, ConnectionError):
+                if ack.get("errcode") in LOST_SUBSCRIPTION:
+                    raise ConnectionError("WeCom dropped the subscription; subscribing again")
+            except (_NotSent, _NoAck):
                 missed += 1
                 log.warning("wecom: heartbeat %d unanswered", missed)
                 if missed >= 2:
                     raise ConnectionError("the wecom server stopped answering heartbeats") from None
 
-    async def _read(self, link: _Link, on_event: Callable[[IncomingEvent], Awaitable[None]]) -> None:
+    async def _consume(self, on_event: Callable[[IncomingEvent], Awaitable[None]]) -> None:
+        while True:
+            event = await self._events.get()
+            try:
+                await on_event(event)
+            except Exception:
+                log.exception("wecom: message %s could not be handled", event.event_id)
+
+    async def _read(self, link: _Link) -> None:
         async for msg in link.ws:
             if msg.type != aiohttp.WSMsgType.TEXT:
                 continue
@@ -228,7 +266,7 @@ class WecomAdapter:
                 req_id = (frame.get("headers") or {}).get("req_id")
                 event = message_from_body(frame.get("body"), req_id, self._now())
                 if event is not None:
-                    await on_event(event)
+                    self._events.put_nowait(event)
             elif cmd == "aibot_event_callback":
                 eventtype = ((frame.get("body") or {}).get("event") or {}).get("eventtype")
                 if eventtype == "disconnected_event":
@@ -244,6 +282,10 @@ class WecomAdapter:
         link = self._link
         if link is not None:
             await link.ws.close()
+        if self._consumer is not None:
+            self._consumer.cancel()
+            await asyncio.gather(self._consumer, return_exceptions=True)
+            self._consumer = None
 
     # -- sending -----------------------------------------------------------------------------------------
 
@@ -252,31 +294,47 @@ class WecomAdapter:
             raise SendError(f"WeCom bots cannot {out.kind}", transient=False)
         link = self._link
         if link is None:
-            raise SendError("not connected to WeCom")
+            try:
+                await asyncio.wait_for(self._connected.wait(), self.ack_timeout)
+            except asyncio.TimeoutError:
+                raise NotConnected("not connected to WeCom (reconnecting)") from None
+            link = self._link
+            if link is None:
+                raise NotConnected("not connected to WeCom (reconnecting)")
         token = (out.reply_to or {}).get("token")
-        if token in self._answered:
-            token = None                        # a later part of a split reply: pushed to the chat
-        try:
-            if token:
-                self._answered.add(token)
-                ack = await link.request("aibot_respond_msg", {
-                    "msgtype": "stream", "stream": {"id": link.req_id("reply"), "finish": True, "content": out.text}},
-                    req_id=token)
-                if ack.get("errcode") == STALE_REQ_ID:      # sent before a reconnect: push it to the chat instead
-                    token = None
-            if not token:
-                ack = await link.request("aibot_send_msg", {
-                    "chatid": chat_id(out), "msgtype": "markdown", "markdown": {"content": out.text}})
-        except (asyncio.TimeoutError, ConnectionError) as exc:
-            raise SendError(f"no answer from WeCom: {exc or type(exc).__name__}") from None
+        if token and token not in self._answered:
+            self._answered.add(token)
+            ack = await self._request(link, "aibot_respond_msg", {
+                "msgtype": "stream", "stream": {"id": link.req_id("reply"), "finish": True, "content": out.text}},
+                req_id=token)
+            if ack.get("errcode", 0) == 0:
+                return
+            # The reply channel is gone (a req_id of an earlier connection, a stream past its ~6 minutes, ...):
+            # WeCom refused it, so nothing was shown; the chat still gets the message as a push.
+            log.info("wecom: reply to %s refused (%s %s); pushing it instead", token, ack.get("errcode"),
+                     ack.get("errmsg", ""))
+        ack = await self._request(link, "aibot_send_msg", {
+            "chatid": chat_id(out), "msgtype": "markdown", "markdown": {"content": out.text}})
         code = ack.get("errcode", 0)
         if code == 0:
             return
         if code == NOT_A_CHAT:
             raise SendError(f"WeCom cannot post to {chat_id(out)}: nobody there has written to the bot yet "
                             f"({code} {ack.get('errmsg', '')})", transient=False)
-        raise SendError(f"WeCom refused the message: {code} {ack.get('errmsg', '')}",
-                        transient=code in RETRY_LATER)
+        if code in LOST_SUBSCRIPTION:
+            await link.ws.close()               # run() ends and the supervisor subscribes again
+            raise NotConnected(f"WeCom dropped the subscription ({code}); subscribing again")
+        raise SendError(f"WeCom refused the message: {code} {ack.get('errmsg', '')}", transient=code in RETRY_LATER)
+
+    @staticmethod
+    async def _request(link: _Link, cmd: str, body: dict, *, req_id: str | None = None) -> dict:
+        try:
+            return await link.request(cmd, body, req_id=req_id)
+        except _NotSent as exc:
+            raise NotConnected(f"the WeCom connection is closing ({exc})") from None
+        except _NoAck as exc:
+            raise Unconfirmed(f"WeCom did not confirm the message ({exc}); not sent again, it may have "
+                              "arrived") from None
 
     async def room_members(self, room_id: str) -> Sequence[Member]:
         return ()                               # WeCom gives bots no member lists

@@ -32,7 +32,8 @@ from typing import Awaitable, Callable, Mapping, Sequence
 import aiohttp
 from aiohttp import web
 
-from bot.adapters.base import AdapterStopped, IncomingEvent, IncomingMessage, Member, Outgoing, SendError
+from bot.adapters.base import (AdapterStopped, IncomingEvent, IncomingMessage, Member, Outgoing, SendError,
+                               Unconfirmed)
 from bot.adapters.wecom import CAPABILITIES, message_from_body
 from bot.adapters.wecom_crypto import CryptoError, SignatureError, WecomCrypto
 from bot.adapters.wecom_webhook import WebhookClient, post_json
@@ -269,7 +270,8 @@ class WecomCallbackAdapter:
                     return
                 except SendError as exc:
                     # Refused, so nothing was posted (e.g. used before a restart): the group's webhook may take it.
-                    if exc.transient or key is None:
+                    # Not when WeCom never answered: it may have been shown already.
+                    if exc.transient or key is None or isinstance(exc, Unconfirmed):
                         raise
                     log.warning("wecom: %s; posting through the group's webhook instead", exc)
             elif key is None:

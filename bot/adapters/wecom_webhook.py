@@ -16,7 +16,7 @@ from typing import Any, Sequence
 
 import aiohttp
 
-from bot.adapters.base import SendError
+from bot.adapters.base import SendError, Unconfirmed
 
 TEXT_MAX_BYTES = 2048
 MARKDOWN_MAX_BYTES = 4096
@@ -43,8 +43,12 @@ async def post_json(session: aiohttp.ClientSession, url: str, payload: dict[str,
             if resp.status != 200:
                 raise SendError(f"{what} answered HTTP {resp.status}")
             raw = await resp.read()
+    except aiohttp.ClientConnectorError as exc:          # no connection: nothing was sent
+        raise SendError(f"{what} unreachable: {str(exc) or type(exc).__name__}") from None
     except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
-        raise SendError(f"{what} unreachable: {exc or type(exc).__name__}") from None
+        # The request may have reached WeCom: posting it again could show it twice (at most once).
+        raise Unconfirmed(f"{what} did not answer ({str(exc) or type(exc).__name__}); not sent again, it may "
+                          "have arrived") from None
     try:
         answer = json.loads(raw) if raw.strip() else {}
     except ValueError:
