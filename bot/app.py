@@ -129,9 +129,12 @@ class App:
                           start=first_line[:30] + ("…" if len(first_line) > 30 else ""))
             if i18n.has(locale, f"post.hint.{self.adapter.name}"):
                 text += "\n" + i18n.t(locale, f"post.hint.{self.adapter.name}")
+        # One notice per message, not per part of a split one.
+        cause = f"failed:{row.chat_key}:{row.cause or row.id}"[:200]
+        if row.cause and await db.scalar(select(OutboxMessage.id).where(OutboxMessage.cause == cause).limit(1)):
+            return
         for user_id in staff:
-            await outbox.enqueue(db, self.pacing, ChatRef(user_id=user_id), text, now=now,
-                                 cause=f"remove-failed:{row.id}")
+            await outbox.enqueue(db, self.pacing, ChatRef(user_id=user_id), text, now=now, cause=cause)
 
     async def handle(self, event: IncomingEvent) -> None:
         await self.dispatcher.handle(event)

@@ -279,6 +279,21 @@ async def test_transient_failures_give_up_after_max_attempts(make_chat, caplog):
     assert any("failed for good" in r.getMessage() for r in caplog.records)
 
 
+async def test_a_split_post_that_fails_is_reported_once(make_chat):
+    c = await make_chat(routers=(*ROUTERS, longs), top_pacing={"max_chars": 100})
+    real_send = c.driver.adapter.send
+
+    async def refuse_group(out):
+        if out.chat.room_id is not None:
+            raise SendError("nobody there has written to the bot yet", transient=False)
+        await real_send(out)
+
+    c.driver.adapter.send = refuse_group
+    await c.say("/long", "u2")
+    told = [r for r in c.sent if r.get("user") == "u_owner"]
+    assert len(told) == 1 and "@李四 你要的清单" in told[0]["text"]
+
+
 async def test_staff_are_told_in_private_when_a_group_post_fails_for_good(make_chat):
     c = await make_chat(top_pacing={"max_attempts": 2}, moderators=["u_mod"])
     real_send = c.driver.adapter.send

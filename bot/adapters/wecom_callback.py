@@ -63,7 +63,7 @@ class _Received:
 class WecomCallbackAdapter:
     """The Adapter for a WeCom AI bot whose messages arrive at an HTTP callback (see the module docstring)."""
 
-    name = "wecom"
+    name = "wecom_callback"
     capabilities = CAPABILITIES
     limits = LIMITS
 
