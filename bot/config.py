@@ -6,11 +6,11 @@ import re
 import string
 from pathlib import Path
 from datetime import date
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 LOCALES = ("zh_CN", "en")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -27,6 +27,14 @@ class ConfigError(Exception):
 
 class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+def _weekly_time(value: str) -> str:
+    parse_week_start(value)             # raises with the expected form
+    return value
+
+
+WeeklyTime = Annotated[str, AfterValidator(_weekly_time)]      # '<day> HH:MM', e.g. 'mon 00:00'
 
 
 class PacingConfig(_Strict):
@@ -142,17 +150,11 @@ class ScheduleConfig(_Strict):
 
 
 class QuestionsConfig(_Strict):
-    session: str = Field("wed 20:00", description="the weekly Q&A session: '<day> HH:MM'")
+    session: WeeklyTime = Field("wed 20:00", description="the weekly Q&A session: '<day> HH:MM'")
     cutoff_days: float = Field(2, ge=0, le=6, description="questions asked later than this before a session "
                                                           "go to the next one")
     remind: bool = Field(True, description="post the agenda the day before the session as a reminder")
     suggest_people: int = Field(3, ge=0, le=10, description="members @-mentioned per question at the session")
-
-    @field_validator("session")
-    @classmethod
-    def _session(cls, value: str) -> str:
-        parse_week_start(value)
-        return value
 
 
 class TipsConfig(_Strict):
@@ -229,7 +231,7 @@ class CommunityConfig(_Strict):
     timezone: str | None = None
     privacy_threshold: int = Field(100, ge=1)
     nickname_format: str = "{城市}-{行业}-{昵称}"
-    week_start: str = "mon 00:00"
+    week_start: WeeklyTime = "mon 00:00"
     rules: list[str] = Field([], description="group rules, summarised in the welcome; empty = the locale's default")
     groups: list[GroupConfig] = []
     schedule: ScheduleConfig = ScheduleConfig()
@@ -257,12 +259,6 @@ class CommunityConfig(_Strict):
         unknown = [n for n in names if n not in NICKNAME_FIELDS]
         if unknown or not names:
             raise ValueError(f"placeholders must be among {{{'}, {'.join(NICKNAME_FIELDS)}}}")
-        return value
-
-    @field_validator("week_start")
-    @classmethod
-    def _week_start(cls, value: str) -> str:
-        parse_week_start(value)
         return value
 
 

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Any, Callable, Sequence
 
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import i18n, outbox, roster
+from bot import i18n, outbox, roster, weeks
 from bot.adapters.base import Capability, ChatRef, IncomingMessage, JoinEvent, LeaveEvent
 from bot.config import CommunityConfig
 from bot.errors import CommandError
@@ -36,6 +36,15 @@ class BaseCtx:
 
     def t(self, key: str, **params: Any) -> str:
         return i18n.t(self.locale, key, **params)
+
+    def week_start(self, at: datetime | None = None) -> datetime:
+        """The start of the community's week containing `at` (default now)."""
+        return weeks.week_start(at or self.now, self.app.config.community_tz(self.ccfg), self.ccfg.week_start)
+
+    def last_completed_week(self, at: datetime | None = None) -> tuple[datetime, datetime]:
+        """[start, end) of the community's latest week that ended at or before `at` (default now)."""
+        return weeks.last_completed_week(at or self.now, self.app.config.community_tz(self.ccfg),
+                                         self.ccfg.week_start)
 
     def can(self, capability: Capability) -> bool:
         return capability in self.app.adapter.capabilities

@@ -208,11 +208,13 @@ class OutboxSender:
                        kind=row.kind, path=row.path, target=row.target, reply_to=row.reply_to)
         attempts = row.attempts          # already counted by the claim
         values: dict = {}
+        went_out = True                  # counts for pacing and the per-minute / per-hour caps
         try:
             await self.adapter.send(out)
             values = {"status": SENT, "sent_at": now}
         except NotConnected as exc:
             log.info("send to %s waits for the platform connection (%s)", row.chat_key, exc)
+            went_out = False
             values = {"status": PENDING, "attempts": attempts - 1, "error": str(exc)[:300],
                       "not_before": now + timedelta(seconds=self.pacing.retry_base_seconds)}
         except SendError as exc:
@@ -226,7 +228,7 @@ class OutboxSender:
         except Exception as exc:
             log.exception("adapter raised while sending outbox row %d to %s", row.id, row.chat_key)
             values = {"status": FAILED, "error": f"{type(exc).__name__}: {exc}"[:300]}
-        if values["status"] != PENDING or values.get("attempts") != attempts - 1:     # something went out
+        if went_out:
             self._last_sent[row.chat_key] = now
             if self._keep:
                 self._recent[row.chat_key].append(now)

@@ -1,10 +1,10 @@
 """The community week: one definition for everything weekly."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from bot.config import parse_week_start
+from bot.config import WEEKDAYS, parse_week_start
 
 
 def week_start(at: datetime, tz: ZoneInfo, week_start_setting: str) -> datetime:
@@ -24,3 +24,14 @@ def last_completed_week(at: datetime, tz: ZoneInfo, week_start_setting: str) -> 
     end = week_start(at, tz, week_start_setting)
     start = week_start(end - timedelta(seconds=1), tz, week_start_setting)
     return start, end
+
+
+def weekly_cron(setting: str, *, days_before: int = 0) -> str:
+    """'wed 20:00' -> the crontab line '0 20 * * wed' (or the same time `days_before` days earlier)."""
+    weekday, hour, minute = parse_week_start(setting)
+    return f"{minute} {hour} * * {WEEKDAYS[(weekday - days_before) % 7]}"
+
+
+def week_stamp(week: datetime) -> str:
+    """A week's start as it appears in ledger keys: UTC, to the minute."""
+    return week.astimezone(timezone.utc).strftime("%Y%m%dT%H%M")

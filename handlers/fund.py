@@ -74,8 +74,7 @@ def weekly_pool(ctx: BaseCtx, available: int, payout_at: datetime) -> int:
 
 def next_payout(ctx: BaseCtx) -> datetime:
     """When this week's pool is paid: the start of next week."""
-    tz = ctx.app.config.community_tz(ctx.ccfg)
-    return week_start(ctx.now + timedelta(days=7), tz, ctx.ccfg.week_start)
+    return ctx.week_start(ctx.now + timedelta(days=7))
 
 
 def _date(ctx: BaseCtx, at: datetime) -> str:

@@ -10,7 +10,6 @@ from bot.config import NICKNAME_FIELDS
 from bot.context import BaseCtx, Ctx
 from bot.errors import CommandError
 from bot.router import Router
-from bot.weeks import week_start
 from handlers import privacy
 from handlers.text import clip, cut_async, has_control_chars, items, visible_length
 from models import Flow, Member, Profile, ProfileTerm
@@ -318,5 +317,4 @@ async def delete_member_data(ctx: BaseCtx, member: Member) -> None:
                    first_seen_at=member.first_seen_at)
     ctx.db.add(fresh)
     await ctx.db.flush()
-    week = week_start(ctx.now, ctx.app.config.community_tz(ctx.ccfg), ctx.ccfg.week_start)
-    await hand_over_allowance(ctx.db, member.community_id, member.id, fresh.id, week)
+    await hand_over_allowance(ctx.db, member.community_id, member.id, fresh.id, ctx.week_start())

@@ -13,7 +13,6 @@ from bot.errors import CommandError
 from bot.money import format_fen
 from bot.roles import Role
 from bot.router import Router
-from bot.weeks import last_completed_week, week_start
 from handlers.fund import week_span
 from models import Answer, LedgerEntry, Member, Question, RoleGrant, ScoreTotal, WeeklyResult
 from models.ledger import POINTS
@@ -113,7 +112,7 @@ async def all_time(ctx: BaseCtx, *, top: int = SHOWN) -> list[Score]:
     Only candidates are read: the stored leaders (as many as could be overtaken by this week's scorers, plus the
     list's length) and this week's scorers; anyone else has less than every listed member.
     """
-    live = {s.member_id: s for s in await scores(ctx, this_week(ctx), ctx.now)}
+    live = {s.member_id: s for s in await scores(ctx, ctx.week_start(), ctx.now)}
     left_out = await excluded(ctx)
     t = ScoreTotal
     leaders = list(await ctx.db.scalars(
@@ -130,7 +129,7 @@ async def all_time(ctx: BaseCtx, *, top: int = SHOWN) -> list[Score]:
 async def all_time_of(ctx: BaseCtx, member_id: int) -> tuple[int, int | None]:
     """One member's all-time score and competition place (None without a score)."""
     w = ctx.ccfg.score
-    live = {s.member_id: s for s in await scores(ctx, this_week(ctx), ctx.now)}
+    live = {s.member_id: s for s in await scores(ctx, ctx.week_start(), ctx.now)}
     t = ScoreTotal
     rows = {row.member_id: row for row in await ctx.db.scalars(select(t).where(
         t.community_id == ctx.community.id, t.member_id.in_([member_id, *live])))}
@@ -170,15 +169,11 @@ def formula(ctx: BaseCtx) -> str:
                  digest=w.digest_answer)
 
 
-def this_week(ctx: BaseCtx) -> datetime:
-    return week_start(ctx.now, ctx.app.config.community_tz(ctx.ccfg), ctx.ccfg.week_start)
-
-
 @router.command("rank", aliases=("排行", "排行榜"))
 async def rank(ctx: Ctx) -> None:
     """This week's ranking; `/rank all` since the start; `/rank @name` explains one member's score."""
     targets = await ctx.mentioned_members()
-    start = this_week(ctx)
+    start = ctx.week_start()
     if targets:
         await _explain(ctx, targets[0], start)
         return
@@ -210,22 +205,24 @@ async def _explain(ctx: Ctx, member: Member, start: datetime) -> None:
     if member.id in await excluded(ctx):
         raise CommandError("rank.excluded", name=member.display_name)
     w = ctx.ccfg.score
-    week = await scores(ctx, start, ctx.now)
-    mine = next((s for s in week if s.member_id == member.id), Score(member.id))
-    place = next((p for p, s in zip(places(week, w), week) if s.member_id == member.id), None)
-    lines = [ctx.t("rank.explain_title", name=member.display_name, score=mine.total(w),
-                   place=ctx.t("rank.place", place=place) if place else ctx.t("rank.unplaced")),
+
+    def standing(ranked: list[Score]) -> tuple[Score, str]:
+        """The member's lines in `ranked` and their place, as shown."""
+        for place, s in zip(places(ranked, w), ranked):
+            if s.member_id == member.id:
+                return s, ctx.t("rank.place", place=place)
+        return Score(member.id), ctx.t("rank.unplaced")
+
+    mine, place = standing(await scores(ctx, start, ctx.now))
+    lines = [ctx.t("rank.explain_title", name=member.display_name, score=mine.total(w), place=place),
              ctx.t("rank.explain_points", n=mine.points, w=w.point_received, total=mine.points * w.point_received),
              ctx.t("rank.explain_best", n=mine.best_answers, w=w.best_answer,
                    total=mine.best_answers * w.best_answer),
              ctx.t("rank.explain_helped", n=mine.helped, w=w.member_helped, total=mine.helped * w.member_helped),
              ctx.t("rank.explain_digest", n=mine.digest_answers, w=w.digest_answer,
                    total=mine.digest_answers * w.digest_answer)]
-    last = await scores(ctx, *last_completed_week(start, ctx.app.config.community_tz(ctx.ccfg), ctx.ccfg.week_start))
-    last_place = next((p for p, s in zip(places(last, w), last) if s.member_id == member.id), None)
-    last_score = next((s.total(w) for s in last if s.member_id == member.id), 0)
-    lines.append(ctx.t("rank.explain_last", score=last_score,
-                       place=ctx.t("rank.place", place=last_place) if last_place else ctx.t("rank.unplaced")))
+    last, last_place = standing(await scores(ctx, *ctx.last_completed_week(start)))
+    lines.append(ctx.t("rank.explain_last", score=last.total(w), place=last_place))
     all_score, all_place = await all_time_of(ctx, member.id)
     lines.append(ctx.t("rank.explain_all", score=all_score,
                        place=ctx.t("rank.place", place=all_place) if all_place else ctx.t("rank.unplaced")))
@@ -235,7 +232,7 @@ async def _explain(ctx: Ctx, member: Member, start: datetime) -> None:
 @router.job("post_weekly_ranking", catch_up="latest")
 async def post_weekly_ranking(job: JobCtx) -> None:
     """Last week's ranking and its rewards, posted to every group once (the latest week only after downtime)."""
-    start, end = last_completed_week(job.period, job.app.config.community_tz(job.ccfg), job.ccfg.week_start)
+    start, end = job.last_completed_week(job.period)
     w = job.ccfg.score
     # The week as the payout froze it (an answer hidden since does not move amounts to other places); computed
     # afresh only if the payout has not run.

@@ -6,12 +6,10 @@ divide evenly, and the shares of places nobody reached, stay in the pool for lat
 """
 from __future__ import annotations
 
-from datetime import timezone
-
 from sqlalchemy import bindparam
 
 from bot.router import Router
-from bot.weeks import last_completed_week
+from bot.weeks import week_stamp
 from handlers.fund import cash, weekly_pool
 from handlers.ranking import Score, places, scores
 from handlers.tips import week_cron
@@ -41,7 +39,7 @@ def split_pool(pool: int, split: list[int], ranked: list[Score], totals: list[in
 @router.job("pay_weekly_rewards", catch_up="each", cron=week_cron)
 async def pay_weekly_rewards(job: JobCtx) -> None:
     """At the week's start: score the week that ended, pay its pool to the top scorers as payables."""
-    start, _ = last_completed_week(job.period, job.app.config.community_tz(job.ccfg), job.ccfg.week_start)
+    start, _ = job.last_completed_week(job.period)
     w = job.ccfg.score
     ranked = await scores(job, start, job.period)
     if not ranked:
@@ -49,7 +47,7 @@ async def pay_weekly_rewards(job: JobCtx) -> None:
     pool = await cash(job, "pool")
     amount = weekly_pool(job, pool.balance, job.period)
     totals = [s.total(w) for s in ranked]
-    stamp = start.astimezone(timezone.utc).strftime("%Y%m%dT%H%M")
+    stamp = week_stamp(start)
     rewarded = {s.member_id: (place, fen) for s, place, fen in
                 split_pool(amount, job.ccfg.fund.split, ranked, totals)}
     # Every scorer's week is frozen here (not only the rewarded): the all-time ranking sums these rows.

@@ -8,8 +8,9 @@ from sqlalchemy import select
 
 from bot import roster
 from bot.adapters.base import ChatRef
-from bot.config import WEEKDAYS, CommunityConfig, parse_week_start
+from bot.config import CommunityConfig
 from bot.router import Router
+from bot.weeks import weekly_cron
 from handlers.directory import search
 from handlers.questions import session_label
 from handlers.text import cut_async
@@ -29,13 +30,11 @@ STOP_WORDS = {
 
 
 def session_cron(ccfg: CommunityConfig) -> str:
-    weekday, hour, minute = parse_week_start(ccfg.questions.session)
-    return f"{minute} {hour} * * {WEEKDAYS[weekday]}"
+    return weekly_cron(ccfg.questions.session)
 
 
 def reminder_cron(ccfg: CommunityConfig) -> str:
-    weekday, hour, minute = parse_week_start(ccfg.questions.session)
-    return f"{minute} {hour} * * {WEEKDAYS[(weekday - 1) % 7]}"
+    return weekly_cron(ccfg.questions.session, days_before=1)
 
 
 async def agenda(job: JobCtx, session: datetime) -> list[tuple[Question, str]]:

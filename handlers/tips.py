@@ -7,15 +7,15 @@ granted on the member's first tip of the week, so members who never tip cost no 
 from __future__ import annotations
 
 import re
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
-from bot.config import WEEKDAYS, CommunityConfig, parse_week_start
+from bot.config import CommunityConfig
 from bot.context import BaseCtx, Ctx
 from bot.errors import CommandError
 from bot.router import Router
-from bot.weeks import week_start
+from bot.weeks import week_stamp, weekly_cron
 from handlers.questions import session_label
 from handlers.refs import find_answer, parse_ref, split_first
 from handlers.text import clip, too_long
@@ -25,14 +25,6 @@ from scheduler.core import JobCtx
 
 router = Router()
 REASON_LIMIT = 50
-
-
-def current_week(ctx: BaseCtx, at: datetime | None = None) -> datetime:
-    return week_start(at or ctx.now, ctx.app.config.community_tz(ctx.ccfg), ctx.ccfg.week_start)
-
-
-def _stamp(week: datetime) -> str:
-    return week.astimezone(timezone.utc).strftime("%Y%m%dT%H%M")
 
 
 async def _issuer(ctx: BaseCtx) -> LedgerAccount:
@@ -58,8 +50,8 @@ async def expire_allowances(ctx: BaseCtx, before: datetime, *, member_id: int | 
 
 async def allowance_account(ctx: BaseCtx, member: Member) -> LedgerAccount:
     """This week's allowance account of `member`, granted on first use (last week's leftover expires first)."""
-    week = current_week(ctx)
-    key = f"allowance:{member.id}:{_stamp(week)}"
+    week = ctx.week_start()
+    key = f"allowance:{member.id}:{week_stamp(week)}"
     wallet = await ctx.db.scalar(select(LedgerAccount).where(
         LedgerAccount.community_id == ctx.community.id, LedgerAccount.unit == POINTS, LedgerAccount.key == key))
     if wallet is not None:
@@ -67,15 +59,15 @@ async def allowance_account(ctx: BaseCtx, member: Member) -> LedgerAccount:
     await expire_allowances(ctx, week, member_id=member.id)
     wallet = await account(ctx.db, ctx.community.id, POINTS, key, member_id=member.id, week=week)
     await post(ctx.db, await _issuer(ctx), wallet, ctx.ccfg.tips.weekly_allowance, kind="grant",
-               key=f"grant:{member.id}:{_stamp(week)}", cause=ctx.cause, now=ctx.now, week=week, member_id=member.id)
+               key=f"grant:{member.id}:{week_stamp(week)}", cause=ctx.cause, now=ctx.now, week=week, member_id=member.id)
     return wallet
 
 
 async def allowance_left(ctx: BaseCtx, member: Member) -> int:
-    week = current_week(ctx)
+    week = ctx.week_start()
     left = await ctx.db.scalar(select(LedgerAccount.balance).where(
         LedgerAccount.community_id == ctx.community.id, LedgerAccount.unit == POINTS,
-        LedgerAccount.key == f"allowance:{member.id}:{_stamp(week)}"))
+        LedgerAccount.key == f"allowance:{member.id}:{week_stamp(week)}"))
     return ctx.ccfg.tips.weekly_allowance if left is None else int(left)
 
 
@@ -157,7 +149,7 @@ async def tip(ctx: Ctx) -> None:
 @router.command("points", aliases=("积分",))
 async def points(ctx: Ctx) -> None:
     """Your allowance left this week and the points you have received."""
-    week = current_week(ctx)
+    week = ctx.week_start()
     await ctx.reply("points.show", left=await allowance_left(ctx, ctx.member),
                     allowance=ctx.ccfg.tips.weekly_allowance,
                     reset=session_label(ctx, week + timedelta(days=7)),
@@ -167,11 +159,10 @@ async def points(ctx: Ctx) -> None:
 
 def week_cron(ccfg: CommunityConfig) -> str:
     """The crontab line of the week's start, for jobs that run when a week begins."""
-    weekday, hour, minute = parse_week_start(ccfg.week_start)
-    return f"{minute} {hour} * * {WEEKDAYS[weekday]}"
+    return weekly_cron(ccfg.week_start)
 
 
 @router.job("reset_allowances", catch_up="each", cron=week_cron)
 async def reset_allowances(job: JobCtx) -> None:
     """At the week's start, last week's unused allowances expire (new ones are granted on first use)."""
-    await expire_allowances(job, current_week(job, job.period))
+    await expire_allowances(job, job.week_start(job.period))

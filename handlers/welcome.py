@@ -10,7 +10,6 @@ from bot.outbox import split_text
 from bot.adapters.base import ChatRef, JoinEvent
 from bot.context import BaseCtx, EventCtx
 from bot.router import Router
-from bot.weeks import last_completed_week
 from handlers import privacy
 from models import Member, OutboxMessage, Profile
 from models.outbox import PENDING
@@ -64,7 +63,7 @@ async def welcome(ctx: EventCtx) -> None:
 async def post_new_members(job: JobCtx) -> None:
     """Introduce last week's newcomers from their profiles (姓名 and 公司 only while groups are small)."""
     tz = job.app.config.community_tz(job.ccfg)
-    start, end = last_completed_week(job.period, tz, job.ccfg.week_start)
+    start, end = job.last_completed_week(job.period)
     rows = (await job.db.execute(
         select(Member, Profile).outerjoin(Profile, Profile.member_id == Member.id)
         .where(Member.community_id == job.community.id, Member.deleted_at.is_(None),

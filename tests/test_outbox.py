@@ -279,16 +279,21 @@ async def test_transient_failures_give_up_after_max_attempts(make_chat, caplog):
     assert any("failed for good" in r.getMessage() for r in caplog.records)
 
 
-async def test_a_split_post_that_fails_is_reported_once(make_chat):
-    c = await make_chat(routers=(*ROUTERS, longs), top_pacing={"max_chars": 100})
-    real_send = c.driver.adapter.send
+def refuse_groups(chat) -> None:
+    """The platform refuses every group message for good; private ones go out."""
+    real_send = chat.driver.adapter.send
 
-    async def refuse_group(out):
+    async def send(out):
         if out.chat.room_id is not None:
             raise SendError("nobody there has written to the bot yet", transient=False)
         await real_send(out)
 
-    c.driver.adapter.send = refuse_group
+    chat.driver.adapter.send = send
+
+
+async def test_a_split_post_that_fails_is_reported_once(make_chat):
+    c = await make_chat(routers=(*ROUTERS, longs), top_pacing={"max_chars": 100})
+    refuse_groups(c)
     await c.say("/long", "u2")
     told = [r for r in c.sent if r.get("user") == "u_owner"]
     assert len(told) == 1 and "@李四 你要的清单" in told[0]["text"]
@@ -296,14 +301,7 @@ async def test_a_split_post_that_fails_is_reported_once(make_chat):
 
 async def test_staff_are_told_in_private_when_a_group_post_fails_for_good(make_chat):
     c = await make_chat(top_pacing={"max_attempts": 2}, moderators=["u_mod"])
-    real_send = c.driver.adapter.send
-
-    async def refuse_group(out):
-        if out.chat.room_id is not None:
-            raise SendError("nobody there has written to the bot yet", transient=False)
-        await real_send(out)
-
-    c.driver.adapter.send = refuse_group
+    refuse_groups(c)
     await c.say("/roles", "u1")
     told = {r["user"]: r["text"] for r in c.sent if "user" in r}
     assert set(told) == {"u_owner", "u_mod"}
