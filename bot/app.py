@@ -5,6 +5,7 @@ import asyncio
 import logging
 import random
 import time
+from collections import defaultdict
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -45,6 +46,9 @@ class App:
         self.routers = routers
         self.engine = create_engine(database_url or config.database.url)
         self.sessions = sessionmaker(self.engine)
+        # One community's commands and jobs run one at a time in this process (across processes the ledger's
+        # community lock and the database's own locks keep them apart).
+        self.community_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
         self.lookups = Lookups(self)
         self.dispatcher = Dispatcher(self)
         # The outbox keeps to the pacing in config.yaml, tightened to what the platform allows.
@@ -136,8 +140,9 @@ class App:
         for user_id in staff:
             await outbox.enqueue(db, self.pacing, ChatRef(user_id=user_id), text, now=now, cause=cause)
 
-    async def handle(self, event: IncomingEvent) -> None:
-        await self.dispatcher.handle(event)
+    async def handle(self, event: IncomingEvent) -> bool:
+        """Handle one event; True when something was queued in answer to it."""
+        return await self.dispatcher.handle(event)
 
     def wake(self) -> None:
         self._wake.set()

@@ -154,6 +154,8 @@ class QuestionsConfig(_Strict):
     cutoff_days: float = Field(2, ge=0, le=6, description="questions asked later than this before a session "
                                                           "go to the next one")
     remind: bool = Field(True, description="post the agenda the day before the session as a reminder")
+    session_minutes: int = Field(120, ge=10, le=1440, description="how long a session lasts: an agenda caught up "
+                                                                  "after downtime is not posted once it has ended")
     suggest_people: int = Field(3, ge=0, le=10, description="members @-mentioned per question at the session")
 
 

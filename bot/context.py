@@ -33,6 +33,7 @@ class BaseCtx:
     locale: str
     cause: str
     after_commit: list[Callable[[], None]] = field(default_factory=list, kw_only=True)
+    queued: int = field(default=0, kw_only=True)      # messages queued by this transaction
 
     def t(self, key: str, **params: Any) -> str:
         return i18n.t(self.locale, key, **params)
@@ -52,6 +53,7 @@ class BaseCtx:
     async def post(self, chat: ChatRef, text: str, *, mentions: Sequence[str] = (), purpose: str | None = None,
                    not_before: datetime | None = None, reply_to: dict | None = None) -> None:
         """Queue a message in this transaction; it goes out after commit, paced."""
+        self.queued += 1
         await outbox.enqueue(self.db, self.app.pacing, chat, text, now=self.now, mentions=mentions,
                              purpose=purpose, cause=self.cause, not_before=not_before, reply_to=reply_to)
 

@@ -7,7 +7,7 @@ import inspect
 import logging
 from collections import defaultdict, deque
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Awaitable, Callable, TypeVar
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("qunbot.dispatch")
 UNBOUND_COMMANDS = {"enable"}       # may be used in a room the bot does not serve yet
-CONFLICT_ATTEMPTS = 3               # a command that met a concurrent write is run again, this many times in all
+CONFLICT_ATTEMPTS = 3               # a transaction that met a concurrent write is run again, this many times in all
+T = TypeVar("T")
 
 
 class _Duplicate(Exception):
@@ -77,22 +78,40 @@ class Dispatcher:
         self.texts = [h for r in app.routers for h in r.texts]
         rl = app.config.rate_limit
         self.rate = RateLimiter(rl.commands, rl.per_seconds)
-        self._locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+        self._locks = app.community_locks       # shared with the scheduler: one community's writes never interleave
         self._seen: dict[tuple[str, str], str] = {}
         self.lookups = app.lookups
 
     # ---- entry point -------------------------------------------------------------------------------------
 
-    async def handle(self, event: IncomingEvent) -> None:
+    async def handle(self, event: IncomingEvent) -> bool:
+        """Handle one platform event; True when something was queued in answer to it (an adapter that answers a
+        request in place, such as WeCom's callback, need not wait for a reply on False)."""
         try:
             if isinstance(event, IncomingMessage):
-                await self._message(event)
-            elif isinstance(event, (JoinEvent, LeaveEvent)):
+                return await self._message(event)
+            if isinstance(event, (JoinEvent, LeaveEvent)):
                 await self._membership(event)
             elif isinstance(event, MembersEvent):
                 await self._members(event)
         except Exception:
             log.exception("event %s could not be handled", getattr(event, "event_id", "?"))
+        return False
+
+    async def _transact(self, community_id: str, what: str, work: Callable[[AsyncSession], Awaitable[T]]) -> T:
+        """Run `work` in one transaction, holding the community's lock. A transaction that met a concurrent write
+        (another bot process wrote the same rows first, or SQLite's write lock was held past its timeout) is
+        rolled back whole, replies included, and run again; after the last attempt the error propagates."""
+        async with self._locks[community_id]:
+            for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+                try:
+                    async with self.app.sessions.begin() as db:
+                        return await work(db)
+                except (IntegrityError, OperationalError) as exc:
+                    if attempt == CONFLICT_ATTEMPTS:
+                        raise
+                    log.warning("%s met a concurrent write (%s); retrying", what, type(exc.orig).__name__)
+        raise AssertionError("unreachable")
 
     # ---- lookups -----------------------------------------------------------------------------------------
 
@@ -121,7 +140,7 @@ class Dispatcher:
 
     # ---- messages ----------------------------------------------------------------------------------------
 
-    async def _message(self, event: IncomingMessage) -> None:
+    async def _message(self, event: IncomingMessage) -> bool:
         parsed = parse_command(event.text) if event.kind == MessageKind.TEXT else None
         group: Group | None = None
         if event.room_id is not None:
@@ -129,57 +148,58 @@ class Dispatcher:
             community_id = group.community_id if group is not None else None
         else:
             async with self.app.sessions() as db:
-                community_id = await self._dm_community(db, event, parsed)
+                community_id, answered = await self._dm_community(db, event, parsed)
+            if community_id is None:
+                return answered
         if event.room_id is not None and group is None:
             spec = self.commands.get(parsed.name) if parsed else None
             if spec is not None and spec.name in UNBOUND_COMMANDS:
-                await self._unbound(event, parsed)
-            return
+                return await self._unbound(event, parsed)
+            return False
         if community_id is None:
-            return
+            return False
         if parsed is not None:
-            await self._command(event, parsed, community_id, group)
-        else:
-            await self._chat(event, community_id, group)
+            return await self._command(event, parsed, community_id, group)
+        return await self._chat(event, community_id, group)
 
-    async def _dm_community(self, db: AsyncSession, event: IncomingMessage, parsed: ParsedCommand | None) -> str | None:
-        """The community a private message belongs to; asks when the sender is in several."""
+    async def _dm_community(self, db: AsyncSession, event: IncomingMessage,
+                            parsed: ParsedCommand | None) -> tuple[str | None, bool]:
+        """The community a private message belongs to (and False), or None and whether the bot answered: it
+        asks a member of several communities which one they mean."""
         ids = [cid for cid in await db.scalars(select(Member.community_id).where(Member.user_id == event.sender_id))
                if self.app.is_configured(cid)]
         if not ids:
             if parsed is not None:
-                await self._answer_once(event, None, self.app.config.locale, "common.not_member")
-            return None
+                return None, await self._answer_once(event, None, self.app.config.locale, "common.not_member")
+            return None, False
         if len(ids) == 1:
-            return ids[0]
+            return ids[0], False
         if parsed is not None and self.commands.get(parsed.name) is self.commands.get("use"):
-            await self._choose(event, parsed, ids)
-            return None
+            return None, await self._choose(event, parsed, ids)
         if parsed is None:   # an answer to a private signup question belongs to that flow's community
             flows = list(await db.scalars(select(Flow.community_id).where(
                 Flow.user_id == event.sender_id, Flow.chat_key == ChatRef(user_id=event.sender_id).key)))
             if len(flows) == 1 and flows[0] in ids:
-                return flows[0]
+                return flows[0], False
         choice = await db.get(DmChoice, event.sender_id)
         if choice is not None and choice.community_id in ids:
-            return choice.community_id
+            return choice.community_id, False
         names = await self._community_list(db, ids)
-        await self._answer_once(event, None, self.app.locale_of(ids[0]), "common.which_community", communities=names)
-        return None
+        return None, await self._answer_once(event, None, self.app.locale_of(ids[0]), "common.which_community",
+                                             communities=names)
 
     async def _community_list(self, db: AsyncSession, ids: list[str]) -> str:
         rows = await db.scalars(select(Community).where(Community.id.in_(ids)).order_by(Community.id))
         return "\n".join(t(self.app.locale_of(c.id), "common.community_line", id=c.id, name=c.name) for c in rows)
 
-    async def _choose(self, event: IncomingMessage, parsed: ParsedCommand, ids: list[str]) -> None:
+    async def _choose(self, event: IncomingMessage, parsed: ParsedCommand, ids: list[str]) -> bool:
         """/use <community id> in private chat, by a member of several communities."""
         wanted = parsed.args.strip().lower()
         async with self.app.sessions() as db:
             if wanted not in ids:
                 names = await self._community_list(db, ids)
-                await self._answer_once(event, None, self.app.locale_of(ids[0]), "common.which_community",
-                                        communities=names)
-                return
+                return await self._answer_once(event, None, self.app.locale_of(ids[0]), "common.which_community",
+                                               communities=names)
             community = await db.get(Community, wanted)
         async with self.app.sessions.begin() as db:
             choice = await db.get(DmChoice, event.sender_id)
@@ -188,9 +208,9 @@ class Dispatcher:
             else:
                 choice.community_id = wanted
         locale = self.app.locale_of(wanted)
-        await self._answer_once(event, None, locale, "common.community_chosen", name=community.name)
+        return await self._answer_once(event, None, locale, "common.community_chosen", name=community.name)
 
-    async def _unbound(self, event: IncomingMessage, parsed: ParsedCommand) -> None:
+    async def _unbound(self, event: IncomingMessage, parsed: ParsedCommand) -> bool:
         """/enable in a room not served yet: only owners are answered; everyone else is ignored."""
         async with self.app.sessions() as db:
             owned = [c.id for c in self.app.config.communities if event.sender_id in c.owners]
@@ -198,51 +218,55 @@ class Dispatcher:
                 RoleGrant.user_id == event.sender_id, RoleGrant.role == Role.OWNER.value)))
             owned = sorted({cid for cid in owned if self.app.is_configured(cid)})
             if not owned:
-                return
+                return False
             wanted = parsed.args.strip().lower()
             if wanted in owned:
                 owned = [wanted]
             if len(owned) > 1 or (wanted and wanted not in owned):
                 names = await self._community_list(db, owned)
-                await self._answer_once(event, None, self.app.locale_of(owned[0]), "enable.which",
-                                        communities=names)
-                return
-        await self._command(event, parsed, owned[0], None, unbound=True)
+                return await self._answer_once(event, None, self.app.locale_of(owned[0]), "enable.which",
+                                               communities=names)
+        return await self._command(event, parsed, owned[0], None, unbound=True)
 
-    async def _chat(self, event: IncomingMessage, community_id: str, group: Group | None) -> None:
+    async def _chat(self, event: IncomingMessage, community_id: str, group: Group | None) -> bool:
         """Ordinary chat: keep the roster fresh; give it to flows (private chat, or group fallback)."""
         needs_flow = group is None or Capability.CAN_DM not in self.app.adapter.capabilities
         key = (event.room_id or "", event.sender_id)
         if not needs_flow and self._seen.get(key) == event.sender_name:
-            return
-        async with self._locks[community_id]:
+            return False
+        if needs_flow:
             async with self.app.sessions() as db:
-                if needs_flow and not await db.scalar(select(Flow.id).where(
-                        Flow.community_id == community_id, Flow.user_id == event.sender_id)):
+                if not await db.scalar(select(Flow.id).where(Flow.community_id == community_id,
+                                                             Flow.user_id == event.sender_id)):
                     needs_flow = False
                     if group is None:   # a private message that answers nothing: say what the bot does
-                        await self._answer_once(event, None, self.app.locale_of(community_id), "common.dm_hint",
-                                                community=self.community_config(community_id).name)
-                        return
-            try:
-                async with self.app.sessions.begin() as db:
-                    if needs_flow:
-                        await self._claim(db, event.event_id)
-                    ctx = await self._ctx(db, event, community_id, group)
-                    if needs_flow:
-                        for hook in self.texts:
-                            if await hook(ctx):
-                                break
-            except _Duplicate:
-                return
-            except CommandError as err:
-                await self._answer_once(event, group, self.app.locale_of(community_id), err.key, **err.params)
-            except Exception:
-                log.exception("message %s could not be handled", event.event_id)
-                await self._answer_once(event, group, self.app.locale_of(community_id), "common.apology")
-            else:
-                self._seen[key] = event.sender_name
+                        return await self._answer_once(event, None, self.app.locale_of(community_id),
+                                                       "common.dm_hint",
+                                                       community=self.community_config(community_id).name)
+
+        async def work(db: AsyncSession) -> Ctx:
+            if needs_flow:
+                await self._claim(db, event.event_id)
+            ctx = await self._ctx(db, event, community_id, group)
+            if needs_flow:
+                for hook in self.texts:
+                    if await hook(ctx):
+                        break
+            return ctx
+
+        locale = self.app.locale_of(community_id)
+        try:
+            ctx = await self._transact(community_id, f"message {event.event_id}", work)
+        except _Duplicate:
+            return False
+        except CommandError as err:
+            return await self._answer_once(event, group, locale, err.key, **err.params)
+        except Exception:
+            log.exception("message %s could not be handled", event.event_id)
+            return await self._answer_once(event, group, locale, "common.apology")
+        self._seen[key] = event.sender_name
         self.app.wake()
+        return ctx.queued > 0
 
     async def _ctx(self, db: AsyncSession, event: IncomingMessage, community_id: str, group: Group | None,
                    spec: CommandSpec | None = None, args: str = "") -> Ctx:
@@ -256,76 +280,68 @@ class Dispatcher:
                    args=args)
 
     async def _command(self, event: IncomingMessage, parsed: ParsedCommand, community_id: str,
-                       group: Group | None, *, unbound: bool = False) -> None:
+                       group: Group | None, *, unbound: bool = False) -> bool:
         locale = self.app.locale_of(community_id)
         spec = self.commands.get(parsed.name)
         now = self.app.clock.now()
         verdict = self.rate.check(event.sender_id, now)
         if verdict != "ok":
             if verdict == "notice":
-                await self._answer_once(event, group, locale, "common.rate_limited", record=False,
-                                        mentions=(event.sender_id,), name=event.sender_name)
-            return
+                return await self._answer_once(event, group, locale, "common.rate_limited", record=False,
+                                               mentions=(event.sender_id,), name=event.sender_name)
+            return False
         if spec is None:
-            await self._unknown(event, parsed, group, locale)
-            return
-        later = []    # after-commit work that takes the community lock itself (e.g. a member list sync)
-        async with self._locks[community_id]:
-            for attempt in range(1, CONFLICT_ATTEMPTS + 1):
-                try:
-                    async with self.app.sessions.begin() as db:
-                        await self._claim(db, event.event_id)
-                        ctx = await self._ctx(db, event, community_id, group, spec, parsed.args)
-                        if unbound:
-                            ctx.roles.add(Role.OWNER)   # _unbound checked ownership of this community
-                        self._check(spec, ctx)
-                        await spec.handler(ctx)
-                    for callback in ctx.after_commit:
-                        result = callback()
-                        if inspect.isawaitable(result):
-                            later.append(result)
-                except _Duplicate:
-                    log.info("event %s was redelivered; ignored", event.event_id)
-                    return
-                except CommandError as err:
-                    await self._answer_once(event, group, locale, err.key, **err.params)
-                except (IntegrityError, OperationalError) as exc:
-                    # Another bot process wrote the same rows first (a grant, a number, SQLite's write lock):
-                    # the whole transaction, replies included, is rolled back, so running it again is safe.
-                    if attempt < CONFLICT_ATTEMPTS:
-                        log.warning("command /%s in message %s met a concurrent write (%s); retrying",
-                                    parsed.name, event.event_id, type(exc.orig).__name__)
-                        continue
-                    log.exception("command /%s in message %s failed", parsed.name, event.event_id)
-                    await self._answer_once(event, group, locale, "common.apology")
-                except Exception:
-                    log.exception("command /%s in message %s failed", parsed.name, event.event_id)
-                    await self._answer_once(event, group, locale, "common.apology")
-                break
-        for work in later:
-            await work
-        self.app.wake()
+            return await self._unknown(event, parsed, group, locale)
 
-    def _check(self, spec: CommandSpec, ctx: Ctx) -> None:
+        async def work(db: AsyncSession) -> Ctx:
+            await self._claim(db, event.event_id)
+            ctx = await self._ctx(db, event, community_id, group, spec, parsed.args)
+            if unbound:
+                ctx.roles.add(Role.OWNER)   # _unbound checked ownership of this community
+            self._check(spec, ctx, parsed.name)
+            await spec.handler(ctx)
+            return ctx
+
+        try:
+            ctx = await self._transact(community_id, f"command /{parsed.name} in message {event.event_id}", work)
+        except _Duplicate:
+            log.info("event %s was redelivered; ignored", event.event_id)
+            return False
+        except CommandError as err:
+            return await self._answer_once(event, group, locale, err.key, **err.params)
+        except Exception:
+            log.exception("command /%s in message %s failed", parsed.name, event.event_id)
+            return await self._answer_once(event, group, locale, "common.apology")
+        for callback in ctx.after_commit:
+            # After-commit work may take the community's lock itself (e.g. a member list sync).
+            result = callback()
+            if inspect.isawaitable(result):
+                await result
+        self.app.wake()
+        return ctx.queued > 0
+
+    def _check(self, spec: CommandSpec, ctx: Ctx, typed: str) -> None:
         if spec.in_group and ctx.is_private:
             raise CommandError("common.group_only", command=spec.name)
         if spec.private and not ctx.is_private:
             raise CommandError("common.private_only", command=spec.name)
         if not allowed(spec.role, ctx.roles):
             raise CommandError("common.forbidden", role=ctx.t(f"role.{spec.role.value}"))
+        if not spec.multiline and "\n" in ctx.args:
+            raise CommandError("common.one_line", command=typed)
 
     async def _unknown(self, event: IncomingMessage, parsed: ParsedCommand, group: Group | None,
-                       locale: str) -> None:
+                       locale: str) -> bool:
         close = difflib.get_close_matches(parsed.name, list(self.commands), n=1, cutoff=0.6)
         if close:
-            await self._answer_once(event, group, locale, "common.unknown_close", command=parsed.name,
-                                    suggestion=close[0])
-        else:
-            await self._answer_once(event, group, locale, "common.unknown", command=parsed.name)
+            return await self._answer_once(event, group, locale, "common.unknown_close", command=parsed.name,
+                                           suggestion=close[0])
+        return await self._answer_once(event, group, locale, "common.unknown", command=parsed.name)
 
     async def _answer_once(self, event: IncomingMessage, group: Group | None, locale: str, key: str, *,
-                           record: bool = True, mentions: tuple[str, ...] = (), **params) -> None:
-        """Reply with one locale text, marking the event handled so a redelivery does not answer twice."""
+                           record: bool = True, mentions: tuple[str, ...] = (), **params) -> bool:
+        """Reply with one locale text, marking the event handled so a redelivery does not answer twice; False
+        when it was a redelivery."""
         chat = ChatRef(room_id=group.room_id) if group else ChatRef(user_id=event.sender_id)
         reply_to = {"event_id": event.event_id, "token": event.reply_token} if event.reply_token else None
         try:
@@ -336,8 +352,9 @@ class Dispatcher:
                                      now=self.app.clock.now(), mentions=mentions, cause=event.event_id,
                                      reply_to=reply_to)
         except _Duplicate:
-            return
+            return False
         self.app.wake()
+        return True
 
     # ---- joins, leaves, member lists ---------------------------------------------------------------------
 
@@ -346,29 +363,30 @@ class Dispatcher:
         if group is None:
             return
         community_id = group.community_id
-        async with self._locks[community_id]:
-            try:
-                async with self.app.sessions.begin() as db:
-                    await self._claim(db, event.event_id)
-                    now = self.app.clock.now()
-                    if isinstance(event, JoinEvent):
-                        member = await roster.record_join(db, community_id, event.room_id, event.user_id,
-                                                          event.name, event.inviter_id, now)
-                        hooks = self.joins
-                    else:
-                        await roster.record_leave(db, event.room_id, event.user_id, now)
-                        member = await roster.get_member(db, community_id, event.user_id)
-                        hooks = self.leaves
-                    ctx = EventCtx(app=self.app, db=db, community=await self.lookups.community(db, community_id),
-                                   ccfg=self.community_config(community_id), now=now,
-                                   locale=self.app.locale_of(community_id), cause=event.event_id, event=event,
-                                   group=group, member=member)
-                    for hook in hooks:
-                        await hook(ctx)
-            except _Duplicate:
-                return
-            except Exception:
-                log.exception("%s %s could not be handled", type(event).__name__, event.event_id)
+
+        async def work(db: AsyncSession) -> None:
+            await self._claim(db, event.event_id)
+            now = self.app.clock.now()
+            if isinstance(event, JoinEvent):
+                member = await roster.record_join(db, community_id, event.room_id, event.user_id, event.name,
+                                                  event.inviter_id, now)
+                hooks = self.joins
+            else:
+                await roster.record_leave(db, event.room_id, event.user_id, now)
+                member = await roster.get_member(db, community_id, event.user_id)
+                hooks = self.leaves
+            ctx = EventCtx(app=self.app, db=db, community=await self.lookups.community(db, community_id),
+                           ccfg=self.community_config(community_id), now=now, locale=self.app.locale_of(community_id),
+                           cause=event.event_id, event=event, group=group, member=member)
+            for hook in hooks:
+                await hook(ctx)
+
+        try:
+            await self._transact(community_id, f"{type(event).__name__} {event.event_id}", work)
+        except _Duplicate:
+            return
+        except Exception:
+            log.exception("%s %s could not be handled", type(event).__name__, event.event_id)
         self._seen.pop((event.room_id, event.user_id), None)
         self.lookups.forget_size(event.room_id)
         self.app.wake()
@@ -377,13 +395,14 @@ class Dispatcher:
         group = await self.lookups.served_group(event.room_id)
         if group is None:
             return
-        async with self._locks[group.community_id]:
-            try:
-                async with self.app.sessions.begin() as db:
-                    await self._claim(db, event.event_id)
-                    await roster.sync_room(db, group.community_id, event.room_id, event.members,
-                                           self.app.clock.now())
-            except _Duplicate:
-                return
+
+        async def work(db: AsyncSession) -> None:
+            await self._claim(db, event.event_id)
+            await roster.sync_room(db, group.community_id, event.room_id, event.members, self.app.clock.now())
+
+        try:
+            await self._transact(group.community_id, f"member list {event.event_id}", work)
+        except _Duplicate:
+            return
         self._seen = {k: v for k, v in self._seen.items() if k[0] != event.room_id}
         self.lookups.forget_size(event.room_id)

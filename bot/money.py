@@ -5,8 +5,10 @@ import re
 
 MAX_FEN = 100_000_000_00          # one hundred million yuan: anything larger is a typing mistake
 
-_AMOUNT = re.compile(r"\A(?P<sign>[-−]?)\s*(?:[¥￥]\s*)?(?P<int>\d{1,3}(?:[,，]\d{3})+|\d+)"
-                     r"(?:\.(?P<dec>\d+))?\s*(?:元|块|rmb|cny)?\Z", re.I)
+# ASCII digits only ("٣" or "²" are not what a treasurer means to type).
+_AMOUNT = re.compile(r"\A(?P<sign>[-−]?)\s*(?:[¥￥]\s*)?(?P<int>[0-9]{1,3}(?:[,，][0-9]{3})+|[0-9]+)"
+                     r"(?:\.(?P<dec>[0-9]+))?\s*(?:元|块|rmb|cny)?\Z", re.I)
+_MAX_DIGITS = len(str(MAX_FEN // 100))
 
 
 class AmountError(ValueError):
@@ -19,7 +21,7 @@ class AmountError(ValueError):
 
 def looks_like_amount(text: str) -> bool:
     """True when the token is meant as an amount (starts with a digit, a sign or a currency mark)."""
-    return bool(re.match(r"[-−¥￥\d]", text.strip()))
+    return bool(re.match(r"[-−¥￥0-9]", text.strip()))
 
 
 def parse_amount(text: str) -> int:
@@ -30,9 +32,12 @@ def parse_amount(text: str) -> int:
     decimals = m.group("dec") or ""
     if len(decimals) > 2:
         raise AmountError("decimals")
-    fen = int(re.sub(r"[,，]", "", m.group("int"))) * 100 + int(decimals.ljust(2, "0") or 0)
     if m.group("sign"):
         raise AmountError("negative")
+    whole = re.sub(r"[,，]", "", m.group("int")).lstrip("0")
+    if len(whole) > _MAX_DIGITS:
+        raise AmountError("too_large")      # and int() of thousands of digits would refuse to read it at all
+    fen = int(whole or 0) * 100 + int(decimals.ljust(2, "0") or 0)
     if fen == 0:
         raise AmountError("zero")
     if fen > MAX_FEN:

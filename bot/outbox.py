@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.adapters.base import Adapter, ChatRef, NotConnected, Outgoing, SendError
 from bot.clock import Clock
 from bot.config import PacingConfig
-from models.outbox import FAILED, LOST, PENDING, SENDING, SENT, SHED, OutboxMessage
+from models.outbox import CANCELLED, FAILED, LOST, PENDING, SENDING, SENT, SHED, OutboxMessage
 
 log = logging.getLogger("qunbot.outbox")
 
@@ -78,6 +78,16 @@ async def find_pending(db: AsyncSession, chat: ChatRef, purpose: str) -> list[Ou
         .order_by(OutboxMessage.id)
     )
     return list(rows)
+
+
+async def withdraw(db: AsyncSession, rows: Sequence[OutboxMessage]) -> bool:
+    """Cancel unsent rows (the parts of one message); False, changing nothing, when one is already being sent."""
+    ids = [row.id for row in rows]
+    still_pending = (select(func.count()).select_from(OutboxMessage)
+                     .where(OutboxMessage.id.in_(ids), OutboxMessage.status == PENDING).scalar_subquery())
+    result = await db.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids), still_pending == len(ids))
+                              .values(status=CANCELLED).execution_options(synchronize_session=False))
+    return result.rowcount == len(ids)
 
 
 class OutboxSender:

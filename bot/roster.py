@@ -8,6 +8,7 @@ from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.adapters.base import Member as PlatformMember
+from bot.cleaning import clean
 from models import Group, Member, Profile, RoomMember
 from models.db import insert_ignoring_conflicts
 
@@ -22,7 +23,7 @@ async def touch(db: AsyncSession, community_id: str, user_id: str, name: str, no
     query = select(Member, RoomMember).where(Member.community_id == community_id, Member.user_id == user_id)
     query = query.outerjoin(RoomMember, and_(RoomMember.room_id == (room_id or ""), RoomMember.user_id == user_id))
     row = (await db.execute(query)).first()
-    name = name.strip()[:100] or user_id
+    name = clean(name, multiline=False).strip()[:100] or user_id     # a nickname is shown in the bot's lines
     if row is None:
         # Concurrent first sightings (a member list and a command) must not collide: insert if absent.
         await db.execute(insert_ignoring_conflicts(db, Member).values(

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Awaitable, Callable, TYPE_CHECKING
 
+from bot.cleaning import clean
 from bot.roles import Role
 
 if TYPE_CHECKING:
@@ -28,8 +30,8 @@ class ParsedCommand:
 
 
 def parse_command(text: str) -> ParsedCommand | None:
-    """The command in a message, or None when it is ordinary chat."""
-    text = _LEADING_AT.sub("", text.strip(), count=1)
+    """The command in a message (its text cleaned: bot.cleaning), or None when it is ordinary chat."""
+    text = _LEADING_AT.sub("", clean(text).strip(), count=1)
     m = _COMMAND.match(text)
     if not m:
         return None
@@ -45,6 +47,7 @@ class CommandSpec:
     in_group: bool = False        # only in a group chat
     private: bool = False         # only in private chat
     hidden: bool = False          # not listed by /help (flow steps such as /agree are listed under signup)
+    multiline: bool = False       # its arguments may span lines (an answer, a question's background, a form)
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,9 @@ class JobSpec:
     func: Callable[["JobCtx"], Awaitable[None]]
     catch_up: str                 # "latest": announcements run for the latest missed period only; "each": ledgers
     cron: Callable[["CommunityConfig"], str] | None = None   # the crontab line; default community.schedule.<name>
+    # An announcement's period stops being true at this time (default: when the next period is due); a run
+    # caught up later is skipped.
+    expires: Callable[["JobCtx"], datetime] | None = None
 
 
 @dataclass
@@ -64,9 +70,11 @@ class Router:
     jobs: list[JobSpec] = field(default_factory=list)
 
     def command(self, name: str, *, aliases: tuple[str, ...] = (), role: Role = Role.MEMBER,
-                in_group: bool = False, private: bool = False, hidden: bool = False):
+                in_group: bool = False, private: bool = False, hidden: bool = False, multiline: bool = False):
+        """Register a command. Arguments with a line break are refused unless `multiline`: a line of the bot's
+        that echoes them can then never be followed by a line the member wrote."""
         def register(fn: Handler) -> Handler:
-            self.commands.append(CommandSpec(name, fn, aliases, role, in_group, private, hidden))
+            self.commands.append(CommandSpec(name, fn, aliases, role, in_group, private, hidden, multiline))
             return fn
         return register
 
@@ -83,12 +91,16 @@ class Router:
         self.texts.append(fn)
         return fn
 
-    def job(self, name: str, *, catch_up: str, cron: Callable[["CommunityConfig"], str] | None = None):
-        """A scheduled job; `cron` derives its crontab line from the community's config (else schedule.<name>)."""
+    def job(self, name: str, *, catch_up: str, cron: Callable[["CommunityConfig"], str] | None = None,
+            expires: Callable[["JobCtx"], datetime] | None = None):
+        """A scheduled job; `cron` derives its crontab line from the community's config (else schedule.<name>);
+        `expires` says when an announcement is no longer true (a late run after it is skipped)."""
         if catch_up not in ("latest", "each"):
             raise ValueError("catch_up must be 'latest' or 'each'")
+        if expires is not None and catch_up != "latest":
+            raise ValueError("only announcements expire: a ledger period always runs")
 
         def register(fn):
-            self.jobs.append(JobSpec(name, fn, catch_up, cron))
+            self.jobs.append(JobSpec(name, fn, catch_up, cron, expires))
             return fn
         return register

@@ -11,13 +11,14 @@ from datetime import datetime, timedelta
 from sqlalchemy import and_, exists, func, select
 from sqlalchemy.orm import aliased
 
+from bot.cleaning import clean
 from bot.context import BaseCtx, Ctx
 from bot.errors import CommandError
 from bot.money import AmountError, format_fen, parse_amount
 from bot.roles import Role, allowed
 from bot.router import Router
 from bot.weeks import week_start
-from handlers.refs import split_first
+from handlers.refs import NUMBER, split_first
 from handlers.text import clip, too_long
 from models import LedgerAccount, LedgerEntry, Member, WeeklyResult
 from models.ledger import FEN, Insufficient, account, post, reverse
@@ -37,7 +38,8 @@ SUBCOMMANDS = {
     "paid": "paid", "已付": "paid", "付款": "paid",
     "log": "log", "流水": "log", "账本": "log",
 }
-LOG_LINES = 15
+EVERYTHING = ("all", "全部")
+LOG_LINES = 15                  # entries per page of /fund log
 NOTE_LIMIT = 50
 
 
@@ -95,7 +97,7 @@ async def fund(ctx: Ctx) -> None:
     if sub is None:
         raise CommandError("fund.usage")
     if sub == "log":
-        await _log(ctx)
+        await _log(ctx, rest)
         return
     if not allowed(Role.TREASURER, ctx.roles):
         raise CommandError("common.forbidden", role=ctx.t("role.treasurer"))
@@ -110,6 +112,7 @@ async def _income(ctx: Ctx, rest: str) -> None:
     words = split_first(ctx.args_without_mentions)[1]        # without the subcommand
     amount_text, rest = split_first(words)
     category, note = split_first(rest)
+    note = clean(note).strip()
     if not amount_text or not category:
         raise CommandError("fund.in_usage")
     try:
@@ -132,8 +135,9 @@ async def _income(ctx: Ctx, rest: str) -> None:
 
 async def _undo(ctx: Ctx, rest: str) -> None:
     token, note = split_first(rest)
+    note = clean(note).strip()
     token = token.lstrip("#＃")
-    if not token.isdigit() or len(token) > 9:
+    if not NUMBER.match(token):
         raise CommandError("fund.undo_usage")
     entry = await ctx.db.scalar(select(LedgerEntry).where(
         LedgerEntry.community_id == ctx.community.id, LedgerEntry.unit == FEN, LedgerEntry.number == int(token)))
@@ -160,24 +164,27 @@ async def _undo(ctx: Ctx, rest: str) -> None:
 async def _paid(ctx: Ctx, rest: str) -> None:
     """Rewards handed over: all of one member's payable (or a part), or everything owed."""
     payees = await ctx.mentioned_members()
-    words = split_first(ctx.args_without_mentions)[1]
+    words = split_first(ctx.args_without_mentions)[1].split()
+    everything = len(words) == 1 and words[0].lower() in EVERYTHING
     query = select(LedgerAccount).where(LedgerAccount.community_id == ctx.community.id, LedgerAccount.unit == FEN,
                                         LedgerAccount.kind == "payable", LedgerAccount.balance > 0)
     if payees:
         if len(payees) > 1:
             raise CommandError("fund.one_payee")
+        if len(words) > 1:
+            raise CommandError("fund.paid_usage")
         query = query.where(LedgerAccount.member_id == payees[0].id)
-    elif words.strip().lower() not in ("all", "全部"):
+    elif not everything:
         raise CommandError("fund.paid_usage")
+    part = None                     # all that is owed, unless an amount is given for one member
+    if payees and words and not everything:
+        try:
+            part = parse_amount(words[0])
+        except AmountError as exc:
+            raise CommandError(f"fund.amount_{exc.reason}", amount=clip(words[0])) from None
     owed = list(await ctx.db.scalars(query.order_by(LedgerAccount.id)))
     if not owed:
         raise CommandError("fund.nothing_owed", name=payees[0].display_name if payees else ctx.t("fund.anyone"))
-    part = None
-    if payees and words.strip():
-        try:
-            part = parse_amount(split_first(words)[0])
-        except AmountError as exc:
-            raise CommandError(f"fund.amount_{exc.reason}", amount=clip(words.strip())) from None
     paid_to = await cash(ctx, "paid")
     lines = []
     for payable in owed:
@@ -263,17 +270,29 @@ async def _overview(ctx: Ctx) -> None:
     await ctx.reply_text("\n".join(lines))
 
 
-async def _log(ctx: Ctx) -> None:
-    entries = list(await ctx.db.scalars(select(LedgerEntry).where(
-        LedgerEntry.community_id == ctx.community.id, LedgerEntry.unit == FEN)
-        .order_by(LedgerEntry.number.desc()).limit(LOG_LINES)))
-    if not entries:
+async def _log(ctx: Ctx, rest: str) -> None:
+    """Every entry, newest first, a page at a time: `/fund log 2` is the next page."""
+    token = rest.strip()
+    if token and not (NUMBER.match(token) and int(token) > 0):
+        raise CommandError("fund.log_usage")
+    page = int(token or 1)
+    of_fund = (LedgerEntry.community_id == ctx.community.id) & (LedgerEntry.unit == FEN)
+    total = await ctx.db.scalar(select(func.count()).where(of_fund))
+    if not total:
         raise CommandError("fund.log_empty")
+    pages = -(-total // LOG_LINES)
+    if page > pages:
+        raise CommandError("fund.log_no_page", page=page, pages=pages)
+    entries = list(await ctx.db.scalars(select(LedgerEntry).where(of_fund).order_by(LedgerEntry.number.desc())
+                                        .offset((page - 1) * LOG_LINES).limit(LOG_LINES)))
     ids = {e.member_id for e in entries} | {e.actor_id for e in entries}
     names = dict((await ctx.db.execute(select(Member.id, Member.display_name).where(Member.id.in_(ids)))).all())
     reversed_numbers = dict((await ctx.db.execute(select(LedgerEntry.id, LedgerEntry.number).where(
         LedgerEntry.id.in_([e.reverses_id for e in entries if e.reverses_id])))).all())
-    lines = [ctx.t("fund.log_title", count=len(entries))]
+    if pages == 1:
+        lines = [ctx.t("fund.log_title", count=len(entries))]
+    else:
+        lines = [ctx.t("fund.log_page_title", total=total, page=page, pages=pages)]
     for e in entries:
         what = ctx.t(f"fund.kind.{e.kind}")
         if e.reverses_id:
@@ -286,4 +305,6 @@ async def _log(ctx: Ctx) -> None:
         if e.actor_id and e.actor_id in names:
             line += ctx.t("fund.log_by", name=names[e.actor_id])
         lines.append(line)
+    if page < pages:
+        lines.append(ctx.t("fund.log_more", next=page + 1))
     await ctx.reply_text("\n".join(lines))

@@ -2,16 +2,18 @@
 from __future__ import annotations
 
 import re
+import string
 from datetime import timedelta
 from sqlalchemy import delete, select
 
 from bot.adapters.base import Capability, ChatRef
+from bot.cleaning import clean
 from bot.config import NICKNAME_FIELDS
 from bot.context import BaseCtx, Ctx
 from bot.errors import CommandError
 from bot.router import Router
 from handlers import privacy
-from handlers.text import clip, cut_async, has_control_chars, items, visible_length
+from handlers.text import clip, cut_async, items, too_long
 from models import Flow, Member, Profile, ProfileTerm
 from models.ledger import hand_over_allowance
 from models.profile import PROFILE_FIELDS
@@ -40,14 +42,14 @@ _KEY_VALUE = re.compile(r"\s*([^=＝:：]+?)\s*[=＝:：]\s*(.*)\Z", re.S)
 
 
 def check_value(ctx: BaseCtx, field: str, value: str) -> str:
-    value = value.strip()
+    """One field's value: one line, something visible, within the field's limit."""
     label = ctx.t(f"field.{field}")
+    if "\n" in value.strip():
+        raise CommandError("signup.one_line", field=label)
+    value = clean(value).strip()
     if not value:
         raise CommandError("signup.empty", field=label)
-    if has_control_chars(value):
-        raise CommandError("signup.bad_chars", field=label)
-    # Members count what they see; the column counts code points (combining marks, keycaps): both must fit.
-    if visible_length(value) > LIMITS[field] or len(value) > 2 * LIMITS[field]:
+    if too_long(value, LIMITS[field]):
         raise CommandError("signup.too_long", field=label, limit=LIMITS[field])
     return value
 
@@ -73,6 +75,11 @@ def parse_form(ctx: BaseCtx, text: str) -> dict[str, str]:
 
 def key_list(ctx: BaseCtx) -> str:
     return ctx.t("common.list_sep").join(ctx.t(f"field.{f}") for f in PROFILE_FIELDS)
+
+
+def nickname_uses(fmt: str) -> set[str]:
+    """The profile fields a nickname format shows."""
+    return {NICKNAME_FIELDS[name] for _, name, _, _ in string.Formatter().parse(fmt) if name}
 
 
 def suggested_nickname(fmt: str, member: Member, fields: dict[str, str]) -> str:
@@ -119,18 +126,38 @@ def flow_chat(ctx: Ctx) -> ChatRef:
     return ctx.chat
 
 
-async def start_flow(ctx: Ctx, chat: ChatRef, fields: dict[str, str], step: str, index: int = 0) -> Flow:
-    return await open_flow(ctx, chat, "signup", step, {"fields": fields, "index": index})
-
-
 def flow_timeout(ctx: BaseCtx) -> timedelta:
     return timedelta(minutes=ctx.app.config.signup_timeout_minutes)
 
 
 async def consent_text(ctx: Ctx, fields: dict[str, str]) -> str:
-    scope = "signup.scope_small" if await privacy.shares_everything(ctx) else "signup.scope_large"
-    return ctx.t("signup.consent", fields=render_fields(ctx, fields), community=ctx.community.name,
+    """What will be shared with whom. In a group at the privacy threshold 姓名 and 公司 are not repeated: it says
+    they were received."""
+    shares = await privacy.shares_everything(ctx)
+    scope = "signup.scope_small" if shares else "signup.scope_large"
+    shown = render_fields(ctx, fields, private=ctx.is_private or shares)
+    held_back = [f for f in privacy.PRIVATE_FIELDS if fields.get(f)] if not (ctx.is_private or shares) else []
+    if held_back:
+        note = ctx.t("signup.private_received", fields=ctx.t("common.list_sep").join(ctx.t(f"field.{f}")
+                                                                                     for f in held_back))
+        shown = f"{shown}\n{note}" if shown else note
+    return ctx.t("signup.consent", fields=shown, community=ctx.community.name,
                  scope=ctx.t(scope, threshold=ctx.ccfg.privacy_threshold))
+
+
+async def reply_with_nickname(ctx: Ctx, key: str, profile: dict[str, str], **params) -> None:
+    """Reply `key` with the suggested group nickname as its {nickname} line. A nickname that shows 姓名 is not
+    posted in a group at the privacy threshold: it follows in private where the platform can, else the line says
+    where to find it."""
+    nickname = suggested_nickname(ctx.ccfg.nickname_format, ctx.member, profile)
+    private = [f for f in nickname_uses(ctx.ccfg.nickname_format) & set(privacy.PRIVATE_FIELDS) if profile.get(f)]
+    if ctx.is_private or not private or await privacy.shares_everything(ctx):
+        await ctx.reply(key, nickname=ctx.t("signup.nickname", nickname=nickname), **params)
+    elif ctx.can(Capability.CAN_DM):
+        await ctx.reply(key, nickname=ctx.t("signup.nickname_sent"), **params)
+        await ctx.dm(ctx.sender_id, "signup.nickname", nickname=nickname)
+    else:
+        await ctx.reply(key, nickname=ctx.t("signup.nickname_ask"), **params)
 
 
 async def tell(ctx: Ctx, chat: ChatRef, text: str) -> None:
@@ -141,25 +168,30 @@ async def tell(ctx: Ctx, chat: ChatRef, text: str) -> None:
         await ctx.post(chat, f"@{ctx.member.display_name} {text}", mentions=(ctx.sender_id,))
 
 
-@router.command("signup", aliases=("登记", "报名"))
+@router.command("signup", aliases=("登记", "报名"), multiline=True)
 async def signup(ctx: Ctx) -> None:
     """One-line signup (fields given) or a guided one (no fields); both end with the consent step."""
     if ctx.args:
         fields = parse_form(ctx, ctx.args)
-        await start_flow(ctx, ctx.chat, fields, step="consent")
+        await open_flow(ctx, ctx.chat, "signup", "consent", {"fields": fields, "index": 0})
         await ctx.reply_text(await consent_text(ctx, fields))
         return
     chat = flow_chat(ctx)
-    await start_flow(ctx, chat, {}, step="ask")
+    order = list(GUIDED_ORDER)
+    if chat.room_id is not None and not await privacy.shares_everything(ctx):
+        order = [f for f in order if f not in privacy.PRIVATE_FIELDS]    # not asked in a large group
+    await open_flow(ctx, chat, "signup", "ask", {"fields": {}, "index": 0, "order": order})
     if not ctx.is_private and chat != ctx.chat:
         await ctx.reply("signup.moved_to_dm", mentions=(ctx.sender_id,), name=ctx.member.display_name)
-    await tell(ctx, chat, ctx.t("signup.guided_intro", minutes=ctx.app.config.signup_timeout_minutes) + "\n"
-               + _question(ctx, 0))
+    intro = ctx.t("signup.guided_intro", total=len(order), minutes=ctx.app.config.signup_timeout_minutes)
+    if len(order) < len(GUIDED_ORDER):
+        intro += ctx.t("signup.private_later")
+    await tell(ctx, chat, intro + "\n" + _question(ctx, order, 0))
 
 
-def _question(ctx: BaseCtx, index: int) -> str:
-    field = GUIDED_ORDER[index]
-    return ctx.t("signup.ask", n=index + 1, total=len(GUIDED_ORDER), field=ctx.t(f"field.{field}"),
+def _question(ctx: BaseCtx, order: list[str], index: int) -> str:
+    field = order[index]
+    return ctx.t("signup.ask", n=index + 1, total=len(order), field=ctx.t(f"field.{field}"),
                  example=ctx.t(f"example.{field}"), limit=LIMITS[field])
 
 
@@ -182,14 +214,15 @@ async def guided_answer(ctx: Ctx) -> bool:
     data = dict(flow.data)
     fields = dict(data["fields"])
     index = data["index"]
+    order = data.get("order") or list(GUIDED_ORDER)
     answer = ctx.event.text.strip()
     if answer.lower() not in SKIP_WORDS:
-        fields[GUIDED_ORDER[index]] = check_value(ctx, GUIDED_ORDER[index], answer)
+        fields[order[index]] = check_value(ctx, order[index], answer)
     index += 1
     flow.expires_at = ctx.now + flow_timeout(ctx)
-    if index < len(GUIDED_ORDER):
-        flow.data = {"fields": fields, "index": index}
-        await tell(ctx, chat, _question(ctx, index))
+    if index < len(order):
+        flow.data = {"fields": fields, "index": index, "order": order}
+        await tell(ctx, chat, _question(ctx, order, index))
         return True
     if not fields:
         await ctx.db.delete(flow)
@@ -215,8 +248,7 @@ async def agree(ctx: Ctx) -> None:
     fields = dict(flow.data["fields"])
     await ctx.db.delete(flow)
     await save_profile(ctx, ctx.member, fields, replace=True)
-    await ctx.reply("signup.done", mentions=(), name=ctx.member.display_name,
-                    nickname=suggested_nickname(ctx.ccfg.nickname_format, ctx.member, fields))
+    await reply_with_nickname(ctx, "signup.done", fields, name=ctx.member.display_name)
 
 
 @router.command("cancel", aliases=("取消",), hidden=True)
@@ -264,7 +296,7 @@ async def index_profile(ctx: BaseCtx, profile: Profile) -> None:
                                exact=exact) for (f, t), exact in terms.items())
 
 
-@router.command("profile", aliases=("资料", "我的资料"))
+@router.command("profile", aliases=("资料", "我的资料"), multiline=True)
 async def profile(ctx: Ctx) -> None:
     """View your profile, edit fields (key=value), or delete all your data."""
     args = ctx.args.strip()
@@ -287,6 +319,10 @@ async def profile(ctx: Ctx) -> None:
                                                                                     private=private))
         if not ctx.is_private and not private:
             text += "\n" + ctx.t("profile.more_in_private")
+        if ctx.is_private and nickname_uses(ctx.ccfg.nickname_format) & set(privacy.PRIVATE_FIELDS):
+            # (not posted in large groups: members are sent here to see it)
+            nickname = suggested_nickname(ctx.ccfg.nickname_format, ctx.member, current.fields())
+            text += "\n" + ctx.t("signup.nickname", nickname=nickname)
         await ctx.reply_text(text)
         return
     if current is None:
@@ -294,8 +330,8 @@ async def profile(ctx: Ctx) -> None:
     fields = parse_form(ctx, args)
     await save_profile(ctx, ctx.member, fields, replace=False)
     merged = current.fields()
-    await ctx.reply("profile.updated", fields=ctx.t("common.list_sep").join(ctx.t(f"field.{f}") for f in fields),
-                    nickname=suggested_nickname(ctx.ccfg.nickname_format, ctx.member, merged))
+    await reply_with_nickname(ctx, "profile.updated", merged,
+                              fields=ctx.t("common.list_sep").join(ctx.t(f"field.{f}") for f in fields))
 
 
 async def delete_member_data(ctx: BaseCtx, member: Member) -> None:

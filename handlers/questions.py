@@ -5,16 +5,19 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
+from bot.cleaning import clean, quoted
 from bot.config import parse_week_start
 from bot.context import BaseCtx, Ctx
 from bot.errors import CommandError
 from bot.roles import Role
 from bot.router import Router
-from handlers import challenges
+from handlers import challenges, ranking
+from handlers.fund import week_span
 from handlers.refs import REF, find_answer, find_question, is_moderator, parse_ref, split_first
 from handlers.profile import SKIP_WORDS, flow_chat, flow_expired, load_flow, open_flow, tell
-from handlers.text import has_control_chars, too_long
-from models import Answer, Member, Question
+from handlers.text import too_long
+from bot.money import format_fen
+from models import Answer, LedgerEntry, Member, Question, WeeklyResult
 from models.questions import CLOSED, OPEN
 
 router = Router()
@@ -66,10 +69,11 @@ async def _next_number(ctx: BaseCtx, model: type[Question] | type[Answer]) -> in
     return (top or 0) + 1
 
 
-def _check_text(text: str, limit: int, key: str) -> str:
-    text = text.strip()
-    if has_control_chars(text, multiline=True):
-        raise CommandError("question.bad_chars")
+def _check_text(text: str, limit: int, key: str, empty: str) -> str:
+    """A title, background or answer: nothing invisible counts (CommandError `empty`), at most `limit` long."""
+    text = clean(text).strip()
+    if not text:
+        raise CommandError(empty)
     if too_long(text, limit):
         raise CommandError(key, limit=limit)
     return text
@@ -77,8 +81,8 @@ def _check_text(text: str, limit: int, key: str) -> str:
 
 def _title_and_body(text: str) -> tuple[str, str | None]:
     title, _, body = text.strip().partition("\n")
-    title = _check_text(title, TITLE_LIMIT, "ask.title_too_long")
-    body = _check_text(body, BODY_LIMIT, "ask.body_too_long") if body.strip() else None
+    title = _check_text(title, TITLE_LIMIT, "ask.title_too_long", "ask.no_title")
+    body = _check_text(body, BODY_LIMIT, "ask.body_too_long", "ask.no_title") if clean(body).strip() else None
     return title, body
 
 
@@ -103,7 +107,7 @@ def _created_text(ctx: BaseCtx, question: Question) -> str:
                  session=session_label(ctx, question.session_at))
 
 
-@router.command("ask", aliases=("提问",))
+@router.command("ask", aliases=("提问",), multiline=True)
 async def ask(ctx: Ctx) -> None:
     """Ask a question for the weekly session: the title on the first line, background on the following ones."""
     if not ctx.args:
@@ -147,17 +151,17 @@ async def ask_reply(ctx: Ctx) -> bool:
         await tell(ctx, ctx.chat, _created_text(ctx, question))
         return True
     question = await ctx.db.get(Question, flow.data["question"])
-    if question is None or text.lower() in SKIP_WORDS:
+    if question is None or not text or text.lower() in SKIP_WORDS:
         await tell(ctx, ctx.chat, ctx.t("ask.background_skipped"))
         return True
-    question.body = _check_text(text, BODY_LIMIT, "ask.body_too_long")
+    question.body = _check_text(text, BODY_LIMIT, "ask.body_too_long", "ask.no_title")
     await tell(ctx, ctx.chat, ctx.t("ask.background_saved", ref=f"Q{question.number}"))
     return True
 
 
 # ---- answering -----------------------------------------------------------------------------------------------
 
-@router.command("answer", aliases=("回答",))
+@router.command("answer", aliases=("回答",), multiline=True)
 async def answer(ctx: Ctx) -> None:
     """Answer a question by its id; the answer gets its own id (A37) that others can tip."""
     question, text = await _question_arg(ctx, "answer.usage")
@@ -165,7 +169,7 @@ async def answer(ctx: Ctx) -> None:
         raise CommandError("answer.usage")
     if question.status == CLOSED:
         raise CommandError("answer.closed", ref=f"Q{question.number}")
-    body = _check_text(text, ANSWER_LIMIT, "answer.too_long")
+    body = _check_text(text, ANSWER_LIMIT, "answer.too_long", "answer.usage")
     item = Answer(community_id=ctx.community.id, number=await _next_number(ctx, Answer), question_id=question.id,
                   author_id=ctx.member.id, body=body, answered_at=ctx.now, hidden=False, cause=ctx.cause)
     ctx.db.add(item)
@@ -193,7 +197,7 @@ async def show(ctx: Ctx) -> None:
     if question.hidden:
         lines[0] += ctx.t("q.hidden")
     if question.body:
-        lines.append(ctx.t("q.body", body=question.body))
+        lines.append(ctx.t("q.body", body=quoted(question.body)))
     if question.challenge_code and question.status == OPEN:
         lines.append(ctx.t("q.challenge", fee=challenges.fee_text(ctx)))
     query = select(Answer, Member.display_name).join(Member, Member.id == Answer.author_id).where(
@@ -209,7 +213,8 @@ async def show(ctx: Ctx) -> None:
     for item, author in answers[:SHOWN_ANSWERS]:
         mark = ctx.t("q.best_mark") if item.id == question.best_answer_id else ""
         hidden = ctx.t("q.hidden") if item.hidden else ""
-        lines.append(ctx.t("q.answer", ref=f"A{item.number}", author=author, body=item.body, mark=mark) + hidden)
+        lines.append(ctx.t("q.answer", ref=f"A{item.number}", author=author, body=quoted(item.body), mark=mark)
+                     + hidden)
     if len(answers) > SHOWN_ANSWERS:
         lines.append(ctx.t("q.more_answers", count=len(answers) - SHOWN_ANSWERS))
     await ctx.reply_text("\n".join(lines))
@@ -246,18 +251,23 @@ async def questions(ctx: Ctx) -> None:
 
 @router.command("best", aliases=("最佳",))
 async def best(ctx: Ctx) -> None:
-    """Mark the best answer of a question (the asker or a moderator)."""
-    question, rest = await _question_arg(ctx, "best.usage")
+    """Mark the best answer of a question (the asker or a moderator; nobody their own answer)."""
+    moderator = is_moderator(ctx)
+    question, rest = await _question_arg(ctx, "best.usage", moderator=moderator)
     number = parse_ref(rest, "A") if rest else None
     if number is None:
         raise CommandError("best.usage")
-    if question.asker_id != ctx.member.id and not is_moderator(ctx):
+    if question.asker_id != ctx.member.id and not moderator:
         raise CommandError("best.not_yours", ref=f"Q{question.number}")
-    item = await find_answer(ctx, number)
+    item = await find_answer(ctx, number, moderator=moderator)
     if item.question_id != question.id:
         raise CommandError("best.other_question", answer=f"A{item.number}", ref=f"Q{question.number}")
+    if question.hidden or item.hidden:       # only moderators get this far with a hidden one
+        raise CommandError("best.hidden", ref=f"Q{question.number}" if question.hidden else f"A{item.number}")
     if item.author_id == question.asker_id:
         raise CommandError("best.own_answer")
+    if item.author_id == ctx.member.id:      # a moderator who answered someone else's question
+        raise CommandError("best.self", answer=f"A{item.number}", ref=f"Q{question.number}")
     if question.best_answer_id == item.id:
         raise CommandError("best.already", answer=f"A{item.number}")
     question.best_answer_id, question.best_marked_at, question.best_marked_by = item.id, ctx.now, ctx.sender_id
@@ -293,7 +303,7 @@ async def _item(ctx: Ctx, usage: str, *, moderator: bool = False) -> tuple[Quest
     return await find_answer(ctx, number, moderator=moderator), f"A{number}", rest.strip()
 
 
-@router.command("edit", aliases=("修改",))
+@router.command("edit", aliases=("修改",), multiline=True)
 async def edit(ctx: Ctx) -> None:
     """Rewrite your own question (title, and background on the following lines) or answer."""
     item, ref, text = await _item(ctx, "edit.usage")
@@ -308,7 +318,7 @@ async def edit(ctx: Ctx) -> None:
         if body is not None:
             item.body = body
     else:
-        item.body = _check_text(text, ANSWER_LIMIT, "answer.too_long")
+        item.body = _check_text(text, ANSWER_LIMIT, "answer.too_long", "edit.usage")
     item.edited_at = ctx.now
     await ctx.reply("edit.ok", ref=ref)
 
@@ -319,8 +329,12 @@ async def hide(ctx: Ctx) -> None:
     item, ref, _ = await _item(ctx, "hide.usage", moderator=True)
     if item.hidden:
         raise CommandError("hide.already", ref=ref)
-    item.hidden, item.hidden_by = True, ctx.sender_id
-    await ctx.reply("hide.ok", ref=ref)
+
+    def change() -> None:
+        item.hidden, item.hidden_by = True, ctx.sender_id
+
+    paid = await ranking.rescore(ctx, item, change)
+    await ctx.reply_text("\n".join([ctx.t("hide.ok", ref=ref), *await _paid_before(ctx, ref, paid)]))
 
 
 @router.command("unhide", aliases=("取消隐藏",), role=Role.MODERATOR)
@@ -329,5 +343,23 @@ async def unhide(ctx: Ctx) -> None:
     item, ref, _ = await _item(ctx, "unhide.usage", moderator=True)
     if not item.hidden:
         raise CommandError("unhide.not_hidden", ref=ref)
-    item.hidden, item.hidden_by = False, None
+
+    def change() -> None:
+        item.hidden, item.hidden_by = False, None
+
+    await ranking.rescore(ctx, item, change)
     await ctx.reply("unhide.ok", ref=ref)
+
+
+async def _paid_before(ctx: Ctx, ref: str, paid: list[WeeklyResult]) -> list[str]:
+    """Rewards already paid for weeks that `ref` counted in: they stand, and the owner is told how to undo them."""
+    if not paid:
+        return []
+    entries = dict((await ctx.db.execute(select(LedgerEntry.id, LedgerEntry.number).where(
+        LedgerEntry.id.in_([r.entry_id for r in paid])))).all())
+    names = dict((await ctx.db.execute(select(Member.id, Member.display_name).where(
+        Member.id.in_([r.member_id for r in paid])))).all())
+    lines = [ctx.t("hide.paid", ref=ref)]
+    lines += [ctx.t("hide.paid_line", n=entries[r.entry_id], name=names[r.member_id], amount=format_fen(r.amount),
+                    span=week_span(ctx, r.week)) for r in paid]
+    return lines

@@ -2,10 +2,12 @@
 answers picked for a digest), never message counts; explained line by line on request."""
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import datetime
+from collections import defaultdict
+from dataclasses import dataclass, fields
+from datetime import datetime, timedelta
+from typing import Callable, Iterable
 
-from sqlalchemy import func, select
+from sqlalchemy import bindparam, func, or_, select
 
 from bot.config import ScoreConfig
 from bot.context import BaseCtx, Ctx
@@ -14,8 +16,9 @@ from bot.money import format_fen
 from bot.roles import Role
 from bot.router import Router
 from handlers.fund import week_span
-from models import Answer, LedgerEntry, Member, Question, RoleGrant, ScoreTotal, WeeklyResult
-from models.ledger import POINTS
+from models import Answer, JobRun, LedgerEntry, Member, Question, RoleGrant, ScoreTotal, WeeklyResult
+from models.db import insert_ignoring_conflicts
+from models.ledger import POINTS, lock_community
 from scheduler.core import JobCtx
 
 router = Router()
@@ -34,6 +37,16 @@ class Score:
         return (self.points * w.point_received + self.best_answers * w.best_answer + self.helped * w.member_helped
                 + self.digest_answers * w.digest_answer)
 
+    def plus(self, other: "Score", sign: int = 1) -> "Score":
+        return Score(self.member_id, *(getattr(self, f.name) + sign * getattr(other, f.name)
+                                       for f in fields(self)[1:]))
+
+    def minus(self, other: "Score") -> "Score":
+        return self.plus(other, -1)
+
+    def __bool__(self) -> bool:
+        return any(getattr(self, f.name) for f in fields(self)[1:])
+
 
 async def excluded(ctx: BaseCtx) -> set[int]:
     """Members left out of the ranking: owners when fund.exclude_owners (they run the fund), and deleted members."""
@@ -47,15 +60,31 @@ async def excluded(ctx: BaseCtx) -> set[int]:
     return ids
 
 
-async def scores(ctx: BaseCtx, start: datetime | None, end: datetime) -> list[Score]:
-    """Everyone who scored in [start, end) (start None: since the beginning), best first; the all-time ranking
-    uses all_time(), which does not recount past weeks.
+def counted_tips():
+    """The condition on tip entries that score: to a member directly, or to an answer that is not hidden and
+    whose question is not (a hidden item's tips stay in the ledger; they just do not count). Needs the entries
+    outer-joined to Answer and Question, as tips_query() does."""
+    return (or_(LedgerEntry.answer_id.is_(None), Answer.hidden.is_(False))
+            & or_(LedgerEntry.question_id.is_(None), Question.hidden.is_(False)))
 
-    Ties on the total are broken by more best answers, then more members helped, then more points, then who
-    joined the community first, so the order is stable; rewards treat equal totals as equal (see rewards.py).
-    """
+
+def tips_query(*columns):
+    return (select(*columns).select_from(LedgerEntry)
+            .outerjoin(Answer, Answer.id == LedgerEntry.answer_id)
+            .outerjoin(Question, Question.id == LedgerEntry.question_id))
+
+
+async def lines(ctx: BaseCtx, start: datetime | None, end: datetime,
+                member_ids: Iterable[int] | None = None) -> dict[int, Score]:
+    """Each member's score lines for [start, end) (start None: since the beginning), as they stand now: hidden
+    questions and answers do not count. `member_ids` limits it to those members."""
     def within(column):
         return (column >= start) & (column < end) if start is not None else column < end
+
+    ids = None if member_ids is None else list(member_ids)
+
+    def of(column):
+        return column.in_(ids) if ids is not None else True
 
     found: dict[int, Score] = {}
 
@@ -63,22 +92,35 @@ async def scores(ctx: BaseCtx, start: datetime | None, end: datetime) -> list[Sc
         return found.setdefault(member_id, Score(member_id))
 
     for member_id, total in await ctx.db.execute(
-            select(LedgerEntry.member_id, func.sum(LedgerEntry.amount)).where(
+            tips_query(LedgerEntry.member_id, func.sum(LedgerEntry.amount)).where(
                 LedgerEntry.community_id == ctx.community.id, LedgerEntry.unit == POINTS, LedgerEntry.kind == "tip",
-                within(LedgerEntry.created_at)).group_by(LedgerEntry.member_id)):
+                within(LedgerEntry.created_at), counted_tips(), of(LedgerEntry.member_id))
+            .group_by(LedgerEntry.member_id)):
         score(member_id).points = int(total)
     for member_id, count in await ctx.db.execute(
             select(Answer.author_id, func.count()).join(Question, Question.best_answer_id == Answer.id).where(
                 Question.community_id == ctx.community.id, within(Question.best_marked_at),
-                Question.hidden.is_(False), Answer.hidden.is_(False)).group_by(Answer.author_id)):
+                Question.hidden.is_(False), Answer.hidden.is_(False), of(Answer.author_id))
+            .group_by(Answer.author_id)):
         score(member_id).best_answers = int(count)
     for member_id, count in await ctx.db.execute(
             select(Answer.author_id, func.count(func.distinct(Question.asker_id)))
             .join(Question, Question.id == Answer.question_id).where(
                 Answer.community_id == ctx.community.id, within(Answer.answered_at), Answer.hidden.is_(False),
-                Question.hidden.is_(False), Question.asker_id != Answer.author_id).group_by(Answer.author_id)):
+                Question.hidden.is_(False), Question.asker_id != Answer.author_id, of(Answer.author_id))
+            .group_by(Answer.author_id)):
         score(member_id).helped = int(count)
-    return await _ranked(ctx, found)
+    return found
+
+
+async def scores(ctx: BaseCtx, start: datetime | None, end: datetime) -> list[Score]:
+    """Everyone who scored in [start, end) (start None: since the beginning), best first; the all-time ranking
+    uses all_time(), which does not recount past weeks.
+
+    Ties on the total are broken by more best answers, then more members helped, then more points, then who
+    joined the community first, so the order is stable; rewards treat equal totals as equal (see rewards.py).
+    """
+    return await _ranked(ctx, await lines(ctx, start, end))
 
 
 async def _ranked(ctx: BaseCtx, found: dict[int, Score]) -> list[Score]:
@@ -87,6 +129,82 @@ async def _ranked(ctx: BaseCtx, found: dict[int, Score]) -> list[Score]:
     ranked = [s for s in found.values() if s.member_id not in left_out and s.total(w) > 0]
     ranked.sort(key=lambda s: (-s.total(w), -s.best_answers, -s.helped, -s.points, s.member_id))
     return ranked
+
+
+async def add_to_totals(ctx: BaseCtx, changes: list[Score], *, weeks: int) -> None:
+    """Add score lines (a frozen week's, or corrections to frozen weeks) to the members' all-time totals."""
+    if not changes:
+        return
+    await ctx.db.execute(insert_ignoring_conflicts(ctx.db, ScoreTotal), [
+        dict(community_id=ctx.community.id, member_id=s.member_id, points=0, best_answers=0, helped=0,
+             digest_answers=0, weeks=0) for s in changes])
+    t = ScoreTotal.__table__
+    await ctx.db.execute(
+        t.update().where(t.c.community_id == bindparam("c"), t.c.member_id == bindparam("m"))
+        .values(points=t.c.points + bindparam("p"), best_answers=t.c.best_answers + bindparam("b"),
+                helped=t.c.helped + bindparam("h"), digest_answers=t.c.digest_answers + bindparam("d"),
+                weeks=t.c.weeks + weeks),
+        [dict(c=ctx.community.id, m=s.member_id, p=s.points, b=s.best_answers, h=s.helped, d=s.digest_answers)
+         for s in changes])
+
+
+def week_end(ctx: BaseCtx, week: datetime) -> datetime:
+    """The end of the week starting at `week` (the next week's start, whatever DST does in between)."""
+    return ctx.week_start(week + timedelta(days=7, hours=12))
+
+
+async def _moments(ctx: BaseCtx, item: Question | Answer) -> list[tuple[int, datetime]]:
+    """(member, time) of every score line `item` can move: its answers' authors when answered and when chosen
+    best, and the receivers of the tips they got."""
+    if isinstance(item, Question):
+        answers = list(await ctx.db.scalars(select(Answer).where(Answer.question_id == item.id)))
+        question = item
+    else:
+        answers = [item]
+        question = await ctx.db.get(Question, item.question_id)
+    found = [(a.author_id, a.answered_at) for a in answers]
+    best = [a for a in answers if a.id == question.best_answer_id]
+    if best and question.best_marked_at is not None:
+        found.append((best[0].author_id, question.best_marked_at))
+    if answers:
+        found += [(m, at) for m, at in await ctx.db.execute(select(LedgerEntry.member_id, LedgerEntry.created_at).where(
+            LedgerEntry.answer_id.in_([a.id for a in answers]), LedgerEntry.unit == POINTS,
+            LedgerEntry.kind == "tip"))]
+    return found
+
+
+async def rescore(ctx: BaseCtx, item: Question | Answer, change: Callable[[], None]) -> list[WeeklyResult]:
+    """Apply `change` to `item` (hiding or showing it) and correct the all-time totals of the weeks already paid,
+    which were frozen with the item as it was. Those weeks' payouts stand: the rewards that the item counted
+    towards are returned, so an owner can decide about them (/fund undo)."""
+    await lock_community(ctx.db, ctx.community.id)       # not while a payout freezes a week
+    paid_periods = set(await ctx.db.scalars(select(JobRun.period).where(
+        JobRun.community_id == ctx.community.id, JobRun.job == "pay_weekly_rewards", JobRun.status == "done")))
+    by_week: dict[datetime, set[int]] = defaultdict(set)
+    for member_id, at in await _moments(ctx, item):
+        week = ctx.week_start(at)
+        if week_end(ctx, week) in paid_periods:
+            by_week[week].add(member_id)
+    before = {week: await lines(ctx, week, week_end(ctx, week), ids) for week, ids in by_week.items()}
+    change()
+    await ctx.db.flush()
+    corrections: dict[int, Score] = {}
+    moved: list[tuple[datetime, int]] = []
+    for week, ids in by_week.items():
+        after = await lines(ctx, week, week_end(ctx, week), ids)
+        for member_id in ids:
+            delta = after.get(member_id, Score(member_id)).minus(before[week].get(member_id, Score(member_id)))
+            if delta:
+                moved.append((week, member_id))
+                corrections[member_id] = corrections.get(member_id, Score(member_id)).plus(delta)
+    left_out = await excluded(ctx)
+    await add_to_totals(ctx, [s for m, s in corrections.items() if m not in left_out], weeks=0)
+    if not moved:
+        return []
+    rewarded = await ctx.db.scalars(select(WeeklyResult).where(
+        WeeklyResult.community_id == ctx.community.id, WeeklyResult.amount > 0, WeeklyResult.entry_id.is_not(None),
+        WeeklyResult.week.in_({w for w, _ in moved})))
+    return [r for r in rewarded if (r.week, r.member_id) in set(moved)]
 
 
 def _weighted(w: ScoreConfig):
@@ -250,7 +368,8 @@ async def post_weekly_ranking(job: JobCtx) -> None:
         return
     paid = {r.member_id: r for r in frozen}
     shown = await names(job, (s.member_id for _, s, _ in rows[:SHOWN]))
-    lines = [job.t("rank.post_title", span=week_span(job, start))]
+    # Posted late (the bot was down at its time), it says so: the week it is for is in the title either way.
+    lines = [job.t("rank.post_title_late" if job.late else "rank.post_title", span=week_span(job, start))]
     mentions: list[str] = []
     for place, s, total in rows[:SHOWN]:
         member = shown[s.member_id]

@@ -10,13 +10,15 @@ from bot.errors import CommandError
 from bot.roles import Role
 from models import Answer, Question
 
-REF = re.compile(r"\A([QqAa])\s*(\d{1,7})\Z")
+# ASCII digits only: int() would also read "²" or "٣" (or fail on them), and an id is typed, not pasted.
+REF = re.compile(r"\A([QqAa])\s*([0-9]{1,7})\Z", re.A)
+NUMBER = re.compile(r"\A[0-9]{1,7}\Z")
 
 
 def parse_ref(token: str, kind: str) -> int | None:
     """'Q12' / 'q12' (or a bare '12') -> 12 when it names a `kind` ('Q' or 'A'); else None."""
     token = token.strip()
-    if token.isdigit() and len(token) <= 7:
+    if NUMBER.match(token):
         return int(token)
     m = REF.match(token)
     return int(m.group(2)) if m and m.group(1).upper() == kind else None
@@ -35,11 +37,12 @@ async def find_question(ctx: BaseCtx, number: int, *, moderator: bool = False) -
 
 
 async def find_answer(ctx: BaseCtx, number: int, *, moderator: bool = False) -> Answer:
-    answer = await ctx.db.scalar(select(Answer).where(Answer.community_id == ctx.community.id,
-                                                      Answer.number == number))
-    if answer is None or (answer.hidden and not moderator):
+    """An answer by its number; for members not one that is hidden, nor one of a hidden question."""
+    row = (await ctx.db.execute(select(Answer, Question.hidden).join(Question, Question.id == Answer.question_id)
+                                .where(Answer.community_id == ctx.community.id, Answer.number == number))).first()
+    if row is None or ((row[0].hidden or row[1]) and not moderator):
         raise CommandError("answer.not_found", ref=f"A{number}")
-    return answer
+    return row[0]
 
 
 def split_first(args: str) -> tuple[str, str]:

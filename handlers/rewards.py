@@ -6,15 +6,12 @@ divide evenly, and the shares of places nobody reached, stay in the pool for lat
 """
 from __future__ import annotations
 
-from sqlalchemy import bindparam
-
 from bot.router import Router
 from bot.weeks import week_stamp
 from handlers.fund import cash, weekly_pool
-from handlers.ranking import Score, places, scores
+from handlers.ranking import Score, add_to_totals, places, scores
 from handlers.tips import week_cron
-from models import ScoreTotal, WeeklyResult
-from models.db import insert_ignoring_conflicts
+from models import WeeklyResult
 from models.ledger import post
 from scheduler.core import JobCtx
 
@@ -63,19 +60,4 @@ async def pay_weekly_rewards(job: JobCtx) -> None:
                                 best_answers=score.best_answers, helped=score.helped,
                                 digest_answers=score.digest_answers, amount=fen,
                                 entry_id=entry.id if entry else None, cause=job.cause))
-    await add_to_totals(job, ranked)
-
-
-async def add_to_totals(job: JobCtx, ranked: list[Score]) -> None:
-    """The week's lines added to each scorer's all-time totals (in this job's transaction: once per week)."""
-    await job.db.execute(insert_ignoring_conflicts(job.db, ScoreTotal), [
-        dict(community_id=job.community.id, member_id=s.member_id, points=0, best_answers=0, helped=0,
-             digest_answers=0, weeks=0) for s in ranked])
-    t = ScoreTotal.__table__
-    await job.db.execute(
-        t.update().where(t.c.community_id == bindparam("c"), t.c.member_id == bindparam("m"))
-        .values(points=t.c.points + bindparam("p"), best_answers=t.c.best_answers + bindparam("b"),
-                helped=t.c.helped + bindparam("h"), digest_answers=t.c.digest_answers + bindparam("d"),
-                weeks=t.c.weeks + 1),
-        [dict(c=job.community.id, m=s.member_id, p=s.points, b=s.best_answers, h=s.helped, d=s.digest_answers)
-         for s in ranked])
+    await add_to_totals(job, ranked, weeks=1)

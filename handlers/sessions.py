@@ -37,6 +37,17 @@ def reminder_cron(ccfg: CommunityConfig) -> str:
     return weekly_cron(ccfg.questions.session, days_before=1)
 
 
+def session_of_reminder(job: JobCtx) -> datetime:
+    """The session a reminder (the day before, at the session's time of day) is about."""
+    local = job.period.astimezone(job.app.config.community_tz(job.ccfg)) + timedelta(days=1)
+    return datetime(local.year, local.month, local.day, local.hour, local.minute, tzinfo=local.tzinfo)
+
+
+def session_end(job: JobCtx) -> datetime:
+    """An agenda is true until its session ends."""
+    return job.period + timedelta(minutes=job.ccfg.questions.session_minutes)
+
+
 async def agenda(job: JobCtx, session: datetime) -> list[tuple[Question, str]]:
     rows = await job.db.execute(
         select(Question, Member.display_name).join(Member, Member.id == Question.asker_id)
@@ -73,7 +84,7 @@ def _preview(text: str | None) -> str:
     return flat if len(flat) <= BODY_PREVIEW else flat[:BODY_PREVIEW] + "…"
 
 
-@router.job("post_qa_agenda", catch_up="latest", cron=session_cron)
+@router.job("post_qa_agenda", catch_up="latest", cron=session_cron, expires=session_end)
 async def post_qa_agenda(job: JobCtx) -> None:
     """At the session's start: the agenda, with the people who might know each answer @-mentioned."""
     items = await agenda(job, job.period)
@@ -96,17 +107,19 @@ async def post_qa_agenda(job: JobCtx) -> None:
         await job.post(ChatRef(room_id=group.room_id), "\n".join(lines), mentions=tuple(mentions))
 
 
-@router.job("remind_qa_session", catch_up="latest", cron=reminder_cron)
+@router.job("remind_qa_session", catch_up="latest", cron=reminder_cron, expires=session_of_reminder)
 async def remind_qa_session(job: JobCtx) -> None:
-    """The day before the session: what is on the agenda, so people can prepare."""
+    """The day before the session: what is on the agenda, so people can prepare (caught up on the session's day
+    itself, it says today; once the session has started it is not posted)."""
     if not job.ccfg.questions.remind:
         return
-    local = job.period.astimezone(job.app.config.community_tz(job.ccfg)) + timedelta(days=1)
-    session = datetime(local.year, local.month, local.day, local.hour, local.minute, tzinfo=local.tzinfo)
+    session = session_of_reminder(job)
     items = await agenda(job, session)
     if not items:
         return
-    lines = [job.t("session.reminder", session=session_label(job, session), count=len(items))]
+    tz = job.app.config.community_tz(job.ccfg)
+    day = "session.today" if job.now.astimezone(tz).date() == session.date() else "session.tomorrow"
+    lines = [job.t("session.reminder", day=job.t(day), session=session_label(job, session), count=len(items))]
     lines += [job.t("session.item", ref=f"Q{q.number}", title=q.title, asker=asker) for q, asker in items]
     lines.append(job.t("session.reminder_footer"))
     await job.post_to_groups("\n".join(lines))

@@ -55,12 +55,6 @@ def too_long(text: str, limit: int) -> bool:
     return visible_length(text) > limit or len(text) > 2 * limit
 
 
-def has_control_chars(text: str, *, multiline: bool = False) -> bool:
-    """Control characters that cannot be shown (line breaks and tabs are fine in multi-line texts)."""
-    allowed = "\n\t" if multiline else ""
-    return any(unicodedata.category(ch) == "Cc" and ch not in allowed for ch in text)
-
-
 def clip(text: str, limit: int = 20) -> str:
     """Echo what a member typed, shortened visibly ("…") so a quote is never mistaken for the whole."""
     return text if len(text) <= limit else text[:limit - 1] + "…"

@@ -11,13 +11,15 @@ from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 
+from bot.cleaning import clean
 from bot.config import CommunityConfig
 from bot.context import BaseCtx, Ctx
 from bot.errors import CommandError
 from bot.router import Router
 from bot.weeks import week_stamp, weekly_cron
+from handlers import ranking
 from handlers.questions import session_label
-from handlers.refs import find_answer, parse_ref, split_first
+from handlers.refs import NUMBER, find_answer, parse_ref, split_first
 from handlers.text import clip, too_long
 from models import LedgerAccount, LedgerEntry, Member
 from models.ledger import POINTS, Insufficient, account, balance_of, post
@@ -97,16 +99,16 @@ async def give(ctx: BaseCtx, giver: Member, receiver: Member, amount: int, *, an
 
 def parse_points(ctx: BaseCtx, token: str) -> int:
     """A whole, positive number of points no larger than the weekly allowance."""
-    if re.fullmatch(r"\d+", token):
-        amount = int(token)
+    if re.fullmatch(r"[0-9]+", token):
+        amount = int(token) if len(token) <= 12 else None       # a longer number is over any allowance
         if amount == 0:
             raise CommandError("tip.zero")
-        if amount > ctx.ccfg.tips.weekly_allowance:
+        if amount is None or amount > ctx.ccfg.tips.weekly_allowance:
             raise CommandError("tip.over_allowance", amount=clip(token, 12), allowance=ctx.ccfg.tips.weekly_allowance)
         return amount
-    if re.fullmatch(r"[-−]\d+(?:\.\d+)?", token):
+    if re.fullmatch(r"[-−][0-9]+(?:\.[0-9]+)?", token):
         raise CommandError("tip.negative")
-    if re.fullmatch(r"\d+[.,]\d+", token):
+    if re.fullmatch(r"[0-9]+[.,][0-9]+", token):
         raise CommandError("tip.whole")
     raise CommandError("tip.usage")
 
@@ -115,7 +117,7 @@ def parse_points(ctx: BaseCtx, token: str) -> int:
 async def tip(ctx: Ctx) -> None:
     """Give points from your weekly allowance to a member (@name) or to an answer's author (A37)."""
     first, rest = split_first(ctx.args)
-    number = parse_ref(first, "A") if first and not first.isdigit() else None
+    number = parse_ref(first, "A") if first and not NUMBER.match(first) else None
     answer = None
     if number is not None:
         answer = await find_answer(ctx, number)
@@ -131,7 +133,7 @@ async def tip(ctx: Ctx) -> None:
     if not amount_token:
         raise CommandError("tip.usage")
     amount = parse_points(ctx, amount_token)
-    reason = reason.strip() or None
+    reason = clean(reason).strip() or None
     if reason is not None and too_long(reason, REASON_LIMIT):
         raise CommandError("tip.reason_too_long", limit=REASON_LIMIT)
     if receiver.deleted_at is not None:
@@ -150,11 +152,17 @@ async def tip(ctx: Ctx) -> None:
 async def points(ctx: Ctx) -> None:
     """Your allowance left this week and the points you have received."""
     week = ctx.week_start()
-    await ctx.reply("points.show", left=await allowance_left(ctx, ctx.member),
-                    allowance=ctx.ccfg.tips.weekly_allowance,
-                    reset=session_label(ctx, week + timedelta(days=7)),
-                    week=await points_received(ctx, ctx.member.id, since=week),
-                    total=await points_received(ctx, ctx.member.id))
+    text = ctx.t("points.show", left=await allowance_left(ctx, ctx.member),
+                 allowance=ctx.ccfg.tips.weekly_allowance,
+                 reset=session_label(ctx, week + timedelta(days=7)),
+                 week=await points_received(ctx, ctx.member.id, since=week),
+                 total=await points_received(ctx, ctx.member.id))
+    hidden = int(await ctx.db.scalar(ranking.tips_query(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
+        LedgerEntry.member_id == ctx.member.id, LedgerEntry.unit == POINTS, LedgerEntry.kind == "tip",
+        ~ranking.counted_tips())))
+    if hidden:
+        text += "\n" + ctx.t("points.hidden", points=hidden)
+    await ctx.reply_text(text)
 
 
 def week_cron(ccfg: CommunityConfig) -> str:

@@ -7,7 +7,7 @@ from sqlalchemy import select, update
 
 from bot import outbox, roster
 from bot.outbox import split_text
-from bot.adapters.base import ChatRef, JoinEvent
+from bot.adapters.base import ChatRef, JoinEvent, LeaveEvent
 from bot.context import BaseCtx, EventCtx
 from bot.router import Router
 from handlers import privacy
@@ -59,6 +59,24 @@ async def welcome(ctx: EventCtx) -> None:
                    purpose=WELCOME, not_before=ctx.now + window)
 
 
+@router.on_leave
+async def unwelcome(ctx: EventCtx) -> None:
+    """Someone who leaves while their welcome waits is taken out of it; a welcome left to nobody is dropped."""
+    assert isinstance(ctx.event, LeaveEvent)
+    pending = await outbox.find_pending(ctx.db, ChatRef(room_id=ctx.group.room_id), WELCOME)
+    for row in pending:
+        if ctx.event.user_id not in row.mentions:
+            continue
+        parts = [r for r in pending if r.cause == row.cause]        # a long welcome is stored in parts
+        if not await outbox.withdraw(ctx.db, parts):
+            return                     # it is being sent right now
+        rest = [u for u in row.mentions if u != ctx.event.user_id]
+        if rest:
+            await ctx.post(ChatRef(room_id=ctx.group.room_id), await _welcome_text(ctx, rest), mentions=rest,
+                           purpose=WELCOME, not_before=row.not_before)
+        return
+
+
 @router.job("post_new_members", catch_up="latest")
 async def post_new_members(job: JobCtx) -> None:
     """Introduce last week's newcomers from their profiles (姓名 and 公司 only while groups are small)."""
@@ -77,7 +95,8 @@ async def post_new_members(job: JobCtx) -> None:
         here = [(m, p) for m, p in rows if await roster.in_room(job.db, group.room_id, m.user_id)]
         if not here:
             continue
-        lines = [job.t("newcomers.title", start=start.astimezone(tz).strftime("%m.%d"),
+        title = "newcomers.title_late" if job.late else "newcomers.title"     # late: not "last week" any more
+        lines = [job.t(title, start=start.astimezone(tz).strftime("%m.%d"),
                        end=(end - timedelta(days=1)).astimezone(tz).strftime("%m.%d"), count=len(here))]
         mentions = []
         for member, profile in here[:MAX_LISTED]:

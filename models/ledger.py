@@ -8,10 +8,11 @@ Mistakes are fixed by a reversing entry, never by editing.
 """
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 from sqlalchemy import (BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint,
-                        func, select, update)
+                        func, select, text, update)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.orm.attributes import set_committed_value
@@ -82,6 +83,26 @@ Index("ix_ledger_entries_member", LedgerEntry.member_id, LedgerEntry.unit, Ledge
 Index("ix_ledger_entries_kind", LedgerEntry.community_id, LedgerEntry.unit, LedgerEntry.kind, LedgerEntry.created_at)
 
 
+def _lock_key(community_id: str) -> int:
+    """A stable 64-bit advisory lock key per community."""
+    digest = hashlib.blake2b(f"qunbot:community:{community_id}".encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+async def lock_community(db: AsyncSession, community_id: str) -> None:
+    """Serialise the ledger writers of one community (commands and jobs, in every bot process) until this
+    transaction ends. Each entry's number is the community's next one, so two writers interleaving would collide;
+    with this lock the later one waits and then reads the new numbers. On PostgreSQL a transaction-scoped advisory
+    lock; SQLite lets one transaction write at a time anyway."""
+    if db.bind.dialect.name != "postgresql":
+        return
+    held = db.info.setdefault("community_locks", {})       # community -> the transaction holding its lock
+    transaction = db.get_transaction()
+    if held.get(community_id) is not transaction:
+        await db.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": _lock_key(community_id)})
+        held[community_id] = transaction
+
+
 async def account(db: AsyncSession, community_id: str, unit: str, key: str, *, member_id: int | None = None,
                   week: datetime | None = None, may_go_negative: bool = False) -> LedgerAccount:
     """The account `key`, opened (empty) on first use."""
@@ -115,6 +136,7 @@ async def post(db: AsyncSession, debit: LedgerAccount, credit: LedgerAccount, am
         raise ValueError("ledger amounts are positive")
     if debit.community_id != credit.community_id or debit.unit != credit.unit:
         raise ValueError("an entry moves one unit within one community")
+    await lock_community(db, debit.community_id)
     existing = await find_entry(db, debit.community_id, debit.unit, key)
     if existing is not None:
         return existing, False

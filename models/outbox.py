@@ -10,6 +10,7 @@ from sqlalchemy.orm import Mapped, mapped_column
 from models.base import Base, UTCDateTime
 
 PENDING, SENDING, SENT, FAILED, LOST, SHED = "pending", "sending", "sent", "failed", "lost", "shed"
+CANCELLED = "cancelled"         # withdrawn before it was sent (a welcome to someone who left meanwhile)
 
 
 class OutboxMessage(Base):

@@ -12,18 +12,24 @@ from typing import TYPE_CHECKING
 
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from bot.adapters.base import ChatRef
 from bot.context import BaseCtx
 from bot.router import JobSpec
 from models import Community, Group, JobCursor, JobRun
+from models.ledger import lock_community
 
 if TYPE_CHECKING:
     from bot.app import App
 
 log = logging.getLogger("qunbot.scheduler")
 _TICK = timedelta(microseconds=1)
+CONFLICT_ATTEMPTS = 3           # a run that met a concurrent write is run again, this many times in all
+
+
+class _AlreadyRan(Exception):
+    """Another process (or an earlier run of this one) recorded this (job, community, period)."""
 
 
 @dataclass
@@ -31,6 +37,12 @@ class JobCtx(BaseCtx):
     """A job run for one community and one period (the fire time it stands for)."""
 
     period: datetime = None  # type: ignore[assignment]
+
+    @property
+    def late(self) -> bool:
+        """Run in a later week than its period (caught up after downtime): "last week" would no longer be true,
+        so an announcement names the week by its dates and says it is late."""
+        return self.week_start(self.now) > self.week_start(self.period)
 
     async def groups(self) -> list[Group]:
         rows = await self.db.scalars(select(Group).where(Group.community_id == self.community.id, Group.enabled)
@@ -112,20 +124,26 @@ class Scheduler:
     async def _run(self, job: JobSpec, community_id: str, period: datetime, now: datetime) -> bool:
         """Run one period in one transaction with its run record, so it happens once across processes.
 
+        Only a conflict on that record means the period already ran. A run that met another concurrent write (a
+        ledger entry number taken by a tip in another process, SQLite's write lock held past its timeout) is
+        rolled back and run again, like a command. The community's commands and jobs take turns (its lock here,
+        the ledger's community lock across processes).
+
         False when a ledger job failed: its period is retried with backoff (later periods wait for it). A failed
         announcement is recorded and not retried: a late post is worse than none.
         """
         try:
-            async with self.app.sessions.begin() as db:
-                db.add(JobRun(job=job.name, community_id=community_id, period=period, status="done", ran_at=now))
-                await db.flush()
-                await self._advance(db, job.name, community_id, period)
-                ctx = JobCtx(app=self.app, db=db, community=await db.get(Community, community_id),
-                             ccfg=self.app.community_config(community_id), now=now,
-                             locale=self.app.locale_of(community_id), cause=f"job:{job.name}:{period.isoformat()}",
-                             period=period)
-                await job.func(ctx)
-        except IntegrityError:
+            async with self.app.community_locks[community_id]:
+                for attempt in range(1, CONFLICT_ATTEMPTS + 1):
+                    try:
+                        await self._attempt(job, community_id, period, now)
+                        break
+                    except (IntegrityError, OperationalError) as exc:
+                        if attempt == CONFLICT_ATTEMPTS:
+                            raise
+                        log.warning("%s for %s at %s met a concurrent write (%s); retrying", job.name, community_id,
+                                    period.isoformat(), type(exc.orig).__name__)
+        except _AlreadyRan:
             log.info("%s for %s at %s already ran", job.name, community_id, period.isoformat())
         except Exception:
             key = (community_id, job.name)
@@ -137,11 +155,43 @@ class Scheduler:
                               period.isoformat(), failures, delay)
                 return False
             log.exception("%s for %s at %s failed", job.name, community_id, period.isoformat())
-            async with self.app.sessions.begin() as db:
-                db.add(JobRun(job=job.name, community_id=community_id, period=period, status="failed", ran_at=now))
-                await self._advance(db, job.name, community_id, period)
+            try:
+                async with self.app.sessions.begin() as db:
+                    await self._claim(db, job, community_id, period, now, status="failed")
+            except _AlreadyRan:
+                pass
         self.app.wake()
         return True
+
+    async def _attempt(self, job: JobSpec, community_id: str, period: datetime, now: datetime) -> None:
+        async with self.app.sessions.begin() as db:
+            run = await self._claim(db, job, community_id, period, now, status="done")
+            if job.catch_up == "each":
+                await lock_community(db, community_id)       # before reading what the ledger job will write on
+            ctx = JobCtx(app=self.app, db=db, community=await db.get(Community, community_id),
+                         ccfg=self.app.community_config(community_id), now=now,
+                         locale=self.app.locale_of(community_id), cause=f"job:{job.name}:{period.isoformat()}",
+                         period=period)
+            if job.catch_up == "latest":
+                until = job.expires(ctx) if job.expires else self.next_fire_after((community_id, job.name), period)
+                if until is not None and now >= until:
+                    log.info("%s for %s at %s is no longer true at %s; skipped", job.name, community_id,
+                             period.isoformat(), now.isoformat())
+                    run.status = "skipped"
+                    return
+            await job.func(ctx)
+
+    async def _claim(self, db, job: JobSpec, community_id: str, period: datetime, now: datetime, *,
+                     status: str) -> JobRun:
+        """Record the run of this period (raising _AlreadyRan when it is recorded already) and move the cursor."""
+        run = JobRun(job=job.name, community_id=community_id, period=period, status=status, ran_at=now)
+        db.add(run)
+        try:
+            await db.flush()
+        except IntegrityError:
+            raise _AlreadyRan from None
+        await self._advance(db, job.name, community_id, period)
+        return run
 
     @staticmethod
     async def _advance(db, job: str, community_id: str, period: datetime) -> None:

@@ -95,6 +95,10 @@ async def test_undo_is_for_treasurers_too(chat):
     ("-5", "金额不能是负数；记错了请用 /基金 撤销 编号。"),
     ("0", "金额必须大于 0。"),
     ("999999999999", "「999999999999」太大了，请检查是否多打了数字。"),
+    ("1" * 5000, "「" + "1" * 19 + "…」太大了，请检查是否多打了数字。"),     # beyond what int() reads at all
+    ("0" * 5000 + "1" * 5000, "「" + "0" * 19 + "…」太大了，请检查是否多打了数字。"),
+    ("²００", "「²００」不是金额。写法如 200、¥1,000.50、200元（最多两位小数）。"),   # digits, but not ASCII ones
+    ("٣٠٠", "「٣٠٠」不是金额。写法如 200、¥1,000.50、200元（最多两位小数）。"),
 ])
 async def test_malformed_amounts_are_refused_with_their_reason_and_nothing_is_recorded(chat, amount, reply):
     assert await chat.say(f"/fund in @张三 {amount} 入群费", "u_owner", mentions=["u1"]) == [reply]
@@ -197,6 +201,10 @@ async def test_each_entry_is_undone_on_its_own(chat):
     ("/fund undo", "用法：/基金 撤销 编号（编号见 /基金 流水）"),
     ("/fund undo x", "用法：/基金 撤销 编号（编号见 /基金 流水）"),
     ("/fund undo -1", "用法：/基金 撤销 编号（编号见 /基金 流水）"),
+    ("/基金 撤销 ²", "用法：/基金 撤销 编号（编号见 /基金 流水）"),
+    ("/基金 撤销 ⑴", "用法：/基金 撤销 编号（编号见 /基金 流水）"),
+    ("/基金 撤销 １", "用法：/基金 撤销 编号（编号见 /基金 流水）"),
+    ("/基金 撤销 " + "9" * 5000, "用法：/基金 撤销 编号（编号见 /基金 流水）"),
 ])
 async def test_undo_of_what_is_not_there(chat, text, reply):
     await chat.say("/fund in 200 入群费", "u_owner")
@@ -206,12 +214,31 @@ async def test_undo_of_what_is_not_there(chat, text, reply):
 
 # ---- the log -------------------------------------------------------------------------------------------------
 
-async def test_the_log_shows_the_latest_fifteen_newest_first(chat):
-    for n in range(1, 17):
+async def test_the_log_pages_through_every_entry_newest_first(chat):
+    for n in range(1, 33):
         await chat.say(f"/fund in {n} 捐赠", "u_owner")
     [log] = await chat.say("/基金 流水", "u1")
     lines = log.split("\n")
-    assert lines[0] == "最近 15 笔（新的在前）："
-    assert lines[1] == "#16 11.23 捐赠 ¥16.00 · 未署名 · 老王 记账"
-    assert lines[-1] == "#2 11.23 捐赠 ¥2.00 · 未署名 · 老王 记账"
-    assert len(lines) == 16
+    assert lines[0] == "共 32 笔，第 1/3 页（新的在前）："
+    assert lines[1] == "#32 11.23 捐赠 ¥32.00 · 未署名 · 老王 记账"
+    assert lines[15] == "#18 11.23 捐赠 ¥18.00 · 未署名 · 老王 记账"
+    assert lines[16:] == ["更早的记录：/基金 流水 2"]
+    [page2] = await chat.say("/基金 流水 2", "u1")
+    assert page2.split("\n")[0] == "共 32 笔，第 2/3 页（新的在前）："
+    assert page2.split("\n")[1] == "#17 11.23 捐赠 ¥17.00 · 未署名 · 老王 记账"
+    assert page2.endswith("#3 11.23 捐赠 ¥3.00 · 未署名 · 老王 记账\n更早的记录：/基金 流水 3")
+    [page3] = await chat.say("/fund log 3", "u1")
+    assert page3 == ("共 32 笔，第 3/3 页（新的在前）：\n#2 11.23 捐赠 ¥2.00 · 未署名 · 老王 记账\n"
+                     "#1 11.23 捐赠 ¥1.00 · 未署名 · 老王 记账")     # the oldest entry, and no more pages
+
+
+@pytest.mark.parametrize("text, reply", [
+    ("/基金 流水 4", "账本只有 3 页，没有第 4 页。"),
+    ("/基金 流水 0", "用法：/基金 流水 [页码]，例如 /基金 流水 2 查看更早的记录"),
+    ("/基金 流水 二", "用法：/基金 流水 [页码]，例如 /基金 流水 2 查看更早的记录"),
+    ("/基金 流水 ²", "用法：/基金 流水 [页码]，例如 /基金 流水 2 查看更早的记录"),
+])
+async def test_a_log_page_that_is_not_there(chat, text, reply):
+    for n in range(1, 32):
+        await chat.say(f"/fund in {n} 捐赠", "u_owner")
+    assert await chat.say(text, "u1") == [reply]

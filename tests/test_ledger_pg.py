@@ -138,3 +138,43 @@ async def test_a_question_numbered_by_another_process_meanwhile_is_run_again_and
         await first.close()
         await second.close()
         await pg.drop_database(name)
+
+
+async def test_a_weekly_payout_waits_for_another_process_ledger_write_instead_of_colliding(caplog):
+    """The payout job and a treasurer's entry in another process would take the same entry number: the job waits
+    for the community's ledger lock, then numbers after it, and pays once."""
+    from bot.context import BaseCtx
+    from handlers.fund import cash
+    from models.ledger import post
+
+    url, name, first, second = await _two_processes()
+    try:
+        await first.say("/基金 入账 5200 捐赠", "u_owner")                    # entry #1
+        await first.say("/提问 怎么做增长\n背景", "u1")
+        await first.say("/回答 Q1 先找种子用户", "u2")
+        await first.say("/打赏 A1 10", "u1")
+        monday = datetime.fromisoformat("2026-11-30T00:00:30+08:00")
+        await first.tick(datetime.fromisoformat("2026-11-29T23:59:00+08:00"))
+        app = second.app
+        second.clock.set(monday)
+        with caplog.at_level(logging.INFO, logger="qunbot.scheduler"):
+            async with app.sessions() as db:
+                await db.begin()
+                ctx = BaseCtx(app=app, db=db, community=await app.lookups.community(db, "growth"),
+                              ccfg=app.community_config("growth"), now=monday, locale="zh_CN", cause="other-process")
+                # An ops fee (#2, not committed yet): no account in common with the payout, only the numbering.
+                await post(db, await cash(ctx, "external"), await cash(ctx, "ops"), 100_00, kind="ops_fee",
+                           key="in:other-process", cause="other-process", now=monday)
+                task = asyncio.create_task(first.tick(monday))
+                await _hold_until_waited_for(name, db, task)
+        async with first.app.sessions() as db:
+            entries = [(e.number, e.kind) for e in await db.scalars(
+                select(LedgerEntry).where(LedgerEntry.unit == "fen").order_by(LedgerEntry.number))]
+            results = await db.scalar(select(func.count()).select_from(WeeklyResult))
+        assert entries == [(1, "donation"), (2, "ops_fee"), (3, "reward")]
+        assert results == 1
+        assert "already ran" not in caplog.text
+    finally:
+        await first.close()
+        await second.close()
+        await pg.drop_database(name)

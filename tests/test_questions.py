@@ -85,7 +85,7 @@ async def test_ask_with_a_background_of_several_lines(chat):
     assert await chat.say("/ask 如何做用户增长\n我们是教育 SaaS\n试过投放，转化很低", "u1") == [
         created(1, "如何做用户增长")]
     [shown] = await chat.say("/q Q1", "u2")
-    assert "背景：我们是教育 SaaS\n试过投放，转化很低" in shown
+    assert "背景：我们是教育 SaaS\n> 试过投放，转化很低" in shown       # later lines are quoted
 
 
 async def test_ask_title_only_asks_for_the_background_in_private(chat):
@@ -161,7 +161,7 @@ async def test_ask_flow_expires(chat):
 @pytest.mark.parametrize("text, reply", [
     ("增" * 61, "标题太长了，最多 60 字；背景请写在第二行以后。"),
     ("标题\n" + "背" * 1001, "背景太长了，最多 1000 字。"),
-    ("标\x07题", "内容里有无法显示的控制字符，请去掉后再发。"),
+    ("\ufe0f\n背景", "请在第一行写上问题的标题，背景写在后面几行。"),      # a title of nothing visible
 ])
 async def test_bad_ask_input_creates_nothing(chat, text, reply):
     assert await chat.say(f"/ask {text}", "u1") == [reply]
@@ -235,7 +235,7 @@ async def test_answer_of_several_lines(chat):
     await ask(chat, "如何做用户增长")
     assert await chat.say("/answer Q1 三点：\n1. 转介绍\n2. 内容", "u2") == [notified("张三", "Q1", "A1")]
     [shown] = await chat.say("/q Q1", "u3")
-    assert "\nA1 李四：三点：\n1. 转介绍\n2. 内容" in shown
+    assert "\nA1 李四：三点：\n> 1. 转介绍\n> 2. 内容" in shown
 
 
 async def test_answer_mentions_the_asker(chat):
@@ -340,6 +340,24 @@ async def test_the_askers_own_answer_cannot_be_best(chat):
     assert "⭐" not in (await chat.say("/q Q1", "u1"))[0]
 
 
+@pytest.mark.parametrize("author", ["u3", "u_owner"])
+async def test_nobody_marks_their_own_answer_best(chat, author):
+    """A moderator (or owner) who answered someone else's question cannot award themselves."""
+    await ask(chat, "如何做用户增长")
+    await chat.say("/answer Q1 转介绍", author)
+    assert await chat.say("/best Q1 A1", author) == ["不能把自己的回答 A1 设为最佳，请由提问者或另一位版主来选 Q1 的最佳回答。"]
+    assert "⭐" not in (await chat.say("/q Q1", "u1"))[0]
+    other = "u_owner" if author == "u3" else "u3"
+    name = {"u3": "王五", "u_owner": "老王"}[author]
+    assert await chat.say("/best Q1 A1", other) == [best_ok("Q1", "A1", name)]      # another moderator may
+
+
+async def test_the_asker_may_mark_a_moderators_answer_best(chat):
+    await ask(chat, "如何做用户增长")
+    await chat.say("/answer Q1 转介绍", "u3")
+    assert await chat.say("/best Q1 A1", "u1") == [best_ok("Q1", "A1", "王五")]
+
+
 async def test_best_twice_says_already(chat):
     await ask(chat, "如何做用户增长")
     await chat.say("/answer Q1 转介绍", "u2")
@@ -364,12 +382,32 @@ async def test_best_can_be_changed(chat):
     ("/best Q1 Q1", "用法：/最佳 Q12 A37"),
     ("/best Q1 A9", "没有找到回答 A9。回答编号以 A 开头，发送 /问题 Q编号 可以看到。"),
     ("/best Q9 A1", not_found("Q9")),
+    ("/最佳 ⑴", "用法：/最佳 Q12 A37"),                       # digits that are not ASCII digits
+    ("/最佳 Q1 A²", "用法：/最佳 Q12 A37"),
+    ("/最佳 Q1 ٣", "用法：/最佳 Q12 A37"),
+    ("/最佳 Q1 A" + "1" * 5000, "用法：/最佳 Q12 A37"),
 ])
 async def test_best_with_bad_ids_changes_nothing(chat, text, reply):
     await ask(chat, "如何做用户增长")
     await chat.say("/answer Q1 转介绍", "u2")
     assert await chat.say(text, "u1") == [reply]
     assert "⭐" not in (await chat.say("/q Q1", "u1"))[0]
+
+
+@pytest.mark.parametrize("text, reply", [
+    ("/问题 ²", "用法：/问题 Q12"),
+    ("/问题 Q²", "用法：/问题 Q12"),
+    ("/问题 １", "用法：/问题 Q12"),
+    ("/回答 ² 好问题", "用法：/回答 Q12 你的回答（可以多行）"),
+    ("/回答 ٣ 好问题", "用法：/回答 Q12 你的回答（可以多行）"),
+    ("/关闭 ⑴", "用法：/关闭 Q12"),
+    ("/修改 A² 新内容", "用法：/修改 Q12 新标题（后面几行是新背景）或 /修改 A37 新内容"),
+    ("/隐藏 Q³", "用法：/隐藏 Q12 或 /隐藏 A37"),
+    ("/挑战 ²", "用法：/挑战 Q12"),
+])
+async def test_ids_with_digits_that_are_not_ascii_get_the_usage(chat, text, reply):
+    await ask(chat, "如何做用户增长")
+    assert await chat.say(text, "u3") == [reply]
 
 
 # ---- closing ---------------------------------------------------------------------------------------------------

@@ -168,9 +168,12 @@ async def test_the_post_shows_the_result_as_it_was_paid(chat):
     await fund_pool(chat)
     await score_week(chat)
     await chat.tick(sh("2026-11-30T08:00:00"))               # paid at midnight: 张三 first with 45
-    assert await chat.say("/hide A1", "u_owner") == ["A1 已隐藏，不再出现在列表、问答议程和排行里。"]
-    await chat.tick(POSTED)
     first, second, third = split(weekly_pool(POOL, 52))
+    assert await chat.say("/hide A1", "u_owner") == [
+        "A1 已隐藏，不再出现在列表、问答议程和排行里。\n"
+        "A1 计入了已经发放的周奖励，这些奖励保留（之后的排行和总榜不再计入）；群主可以用 /基金 撤销 编号 收回：\n"
+        f"#2 11.23–11.29 张三 {yuan(first)}"]
+    await chat.tick(POSTED)
     [post] = ranking_posts(chat)
     # the amounts paid and the places they were paid for go together
     assert post["text"].split("\n")[1:4] == [

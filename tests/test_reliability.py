@@ -3,6 +3,7 @@ import logging
 from datetime import timedelta
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 
 from bot.app import ROUTERS
 from bot.context import Ctx
@@ -100,7 +101,6 @@ async def test_serve_survives_a_failing_round(make_chat, caplog):
     import asyncio
     import contextlib
 
-    from sqlalchemy.exc import OperationalError
 
     c = await make_chat()
     app = c.app
@@ -195,3 +195,56 @@ async def test_a_failing_adapter_is_restarted_then_given_up_when_configured(make
     assert starts == 2
     messages = [r.getMessage() for r in caplog.records]
     assert any("restart 1 in" in m for m in messages) and any("giving up after 2" in m for m in messages)
+
+
+class LockedOnce:
+    """Join and leave hooks whose first call meets a database locked past its timeout."""
+
+    def __init__(self) -> None:
+        self.calls = 0
+        self.router = Router()
+        self.router.on_join(self.hook)
+        self.router.on_leave(self.hook)
+
+    async def hook(self, ctx) -> None:
+        self.calls += 1
+        if self.calls == 1:
+            raise OperationalError("INSERT INTO room_members ...", {}, Exception("database is locked"))
+
+
+async def test_a_join_that_met_a_locked_database_is_handled_again(make_chat, caplog):
+    locked = LockedOnce()
+    c = await make_chat(routers=(*ROUTERS, locked.router))
+    with caplog.at_level(logging.WARNING, logger="qunbot.dispatch"):
+        await c.join("u4")
+        rows = await c.flush()
+    assert locked.calls == 2
+    assert [r["mentions"] for r in rows] == [["u4"]] and rows[0]["text"].startswith("欢迎 @赵六 加入")
+    assert "met a concurrent write" in caplog.text and "could not be handled" not in caplog.text
+    assert (await c.say("/tip @赵六 1", "u1", mentions=["u4"]))[0].startswith("张三 打赏了 @赵六")   # recorded
+
+
+async def test_a_leave_that_met_a_locked_database_is_handled_again(make_chat):
+    locked = LockedOnce()
+    c = await make_chat(routers=(*ROUTERS, locked.router))
+    await c.leave("u3")
+    assert locked.calls == 2
+    assert await c.say("/tip @王五 1", "u1", mentions=["u3"]) == ["@王五 不在本群里。"]
+
+
+async def test_a_member_list_that_met_a_locked_database_is_applied_again(make_chat, monkeypatch):
+    from bot import roster
+
+    c = await make_chat()
+    real, calls = roster.sync_room, []
+
+    async def locked_once(*args, **kw):
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("UPDATE room_members ...", {}, Exception("database is locked"))
+        await real(*args, **kw)
+
+    monkeypatch.setattr(roster, "sync_room", locked_once)
+    await c.members("r1", ["u_owner", "u1", "u2", "u3", "u4"])
+    assert len(calls) == 2
+    assert (await c.say("/tip @赵六 1", "u1", mentions=["u4"]))[0].startswith("张三 打赏了 @赵六")

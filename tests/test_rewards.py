@@ -1,5 +1,6 @@
 """Weekly rewards: at the week's start the week's pool (pool balance // weeks left) is split over the top scorers
 as payables, once per week, also when the bot was down; /fund paid records the money handed over."""
+import pytest
 from sqlalchemy import select
 
 from models import JobRun
@@ -224,6 +225,22 @@ async def test_a_partial_payment_then_the_rest(make_chat):
                                                   "1. 张三 ¥50.00（已付）"]
 
 
+@pytest.mark.parametrize("word", ["全部", "all"])
+async def test_paid_all_of_one_member(chat, word):
+    await paid_week(chat)
+    assert await chat.say(f"/基金 已付 @李四 {word}", "u_owner", mentions=["u2"]) == ["已确认付款：\n#5 李四 ¥30.00"]
+    assert await fund_lines(chat, "2.", "3.") == ["2. 李四 ¥30.00（已付）", "3. 王五 ¥20.00（待付）"]
+
+
+@pytest.mark.parametrize("words", ["1 2 3", "10 元", "全部 10", "10 全部"])
+async def test_paid_with_more_than_one_amount_gets_the_usage_and_pays_nothing(chat, words):
+    await paid_week(chat)
+    assert await chat.say(f"/基金 已付 @李四 {words}", "u_owner", mentions=["u2"]) == [
+        "用法：/基金 已付 @成员 [金额]，或 /基金 已付 全部"]
+    assert await fund_lines(chat, "2.") == ["2. 李四 ¥30.00（待付）"]
+    assert await chat.say("/基金 已付 全部 李四", "u_owner") == ["用法：/基金 已付 @成员 [金额]，或 /基金 已付 全部"]
+
+
 async def test_paid_all_settles_everyone(chat):
     await paid_week(chat)
     assert await chat.say("/fund paid all", "u_owner") == [
@@ -330,7 +347,7 @@ async def test_down_across_two_week_boundaries_runs_each_payout_once_and_posts_o
     assert await payout_runs(chat) == [(WEEK1_PAID, "done"), (sh("2026-12-07T00:00:00"), "done")]
     [post] = ranking_posts(chat)                              # the second week nobody scored: no post for it
     assert post["at"] == "2026-12-07T05:00:00+08:00"
-    assert post["text"].startswith("🏆 上周分享排行（11.23–11.29）：\n1. @张三 45 分")
+    assert post["text"].startswith("🏆 11.23–11.29 的分享排行（迟发）：\n1. @张三 45 分")     # named by its dates
 
 
 async def test_down_past_two_ranking_posts_pays_every_week_and_posts_only_the_latest_week(chat):

@@ -3,7 +3,9 @@ import logging
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from bot.adapters.recording import RecordingAdapter
 from bot.app import App, ROUTERS
@@ -236,3 +238,52 @@ async def test_failing_ledger_job_is_retried_with_backoff_and_later_periods_wait
     assert job.periods[-2:] == [first, second]
     assert await job_runs(c) == [(first, "done"), (second, "done")]
     assert posts(c) == ["周报 2026-11-23 10:00", "周报 2026-11-30 10:00"]
+
+
+# ---- conflicts with concurrent writes ----------------------------------------------------------------------
+
+class Collider:
+    """A ledger job whose first attempt meets a concurrent write (as when a tip in another process took the ledger
+    entry number it was about to use)."""
+
+    def __init__(self, error) -> None:
+        self.attempts: list[datetime] = []
+        self.error = error
+        self.router = Router()
+
+        @self.router.job("post_new_members", catch_up="each")
+        async def post_new_members(job: JobCtx) -> None:
+            self.attempts.append(job.period)
+            await job.post_to_groups(f"周报 {job.period.astimezone(SH):%Y-%m-%d %H:%M}")
+            if len(self.attempts) == 1:
+                raise self.error
+
+    def routers(self) -> tuple[Router, ...]:
+        return (*(r for r in ROUTERS if r is not welcome.router), self.router)
+
+
+@pytest.mark.parametrize("error", [
+    IntegrityError("INSERT INTO ledger_entries ...", {}, Exception("UNIQUE constraint failed: ledger_entries.number")),
+    OperationalError("UPDATE ledger_accounts ...", {}, Exception("database is locked")),
+])
+async def test_a_job_that_met_a_concurrent_write_runs_again_at_once(make_chat, caplog, error):
+    job = Collider(error)
+    c = await make_chat(routers=job.routers())
+    with caplog.at_level(logging.INFO, logger="qunbot.scheduler"):
+        await c.tick(sh("2026-11-23T10:00:30"))
+    assert job.attempts == [MISSED[0], MISSED[0]]
+    assert posts(c) == ["周报 2026-11-23 10:00"]                  # the first attempt's post was rolled back
+    assert await job_runs(c) == [(MISSED[0], "done")]
+    assert "already ran" not in caplog.text and "met a concurrent write" in caplog.text
+
+
+async def test_only_the_run_record_means_already_ran(make_chat, caplog):
+    job = Recorder("each")
+    c = await make_chat(routers=job.routers())
+    async with c.app.sessions.begin() as db:                        # another process ran this period already
+        db.add(JobRun(job="post_new_members", community_id="growth", period=MISSED[0], status="done",
+                      ran_at=MISSED[0]))
+    with caplog.at_level(logging.INFO, logger="qunbot.scheduler"):
+        await c.tick(sh("2026-11-23T10:00:30"))
+    assert job.runs == [] and posts(c) == []
+    assert "post_new_members for growth at 2026-11-23T10:00:00+08:00 already ran" in caplog.text

@@ -39,6 +39,11 @@ def agenda_rows(rows) -> list[dict]:
     return [r for r in rows if r.get("text", "").startswith("📌")]
 
 
+def announcements(rows) -> list[dict]:
+    """Agendas and reminders."""
+    return [r for r in rows if r.get("text", "").startswith(("📌", "⏰"))]
+
+
 # ---- the agenda ------------------------------------------------------------------------------------------------
 
 async def test_agenda_is_posted_when_the_session_starts(chat):
@@ -118,6 +123,30 @@ async def test_agenda_missed_while_down_is_posted_on_coming_back(chat):
     assert len(agenda_rows(chat.sent)) == 1
 
 
+async def test_an_agenda_missed_until_the_session_ended_is_not_posted(chat, caplog):
+    await ask(chat, "如何做用户增长", "u1")
+    await chat.tick(SESSION - timedelta(hours=1))
+    with caplog.at_level("INFO", logger="qunbot.scheduler"):
+        await chat.driver.restart(SESSION + timedelta(days=6))          # back the next Tuesday morning
+    await chat.flush()
+    assert agenda_rows(chat.sent) == []
+    assert "post_qa_agenda for growth at 2026-11-25T20:00:00+08:00 is no longer true" in caplog.text
+    await ask(chat, "之后的问题", "u2")                                   # past the cutoff for 12.2: on 12.9
+    [post] = agenda_rows(await chat.tick(SESSION + timedelta(days=14, minutes=1)))    # on time
+    assert post["text"].startswith("📌 12.9（周三）20:00 问答开始了！本期 1 个问题")
+
+
+@pytest.mark.parametrize("back, posted", [(20, True), (45, False)])
+async def test_an_agenda_is_caught_up_while_its_session_lasts(make_chat, back, posted):
+    c = await make_chat(questions={"session_minutes": 30})
+    await ask(c, "如何做用户增长", "u1")
+    await c.tick(SESSION - timedelta(hours=1))
+    await c.driver.restart(SESSION + timedelta(minutes=back))
+    await c.flush()
+    assert [r["at"] for r in agenda_rows(c.sent)] == ([(SESSION + timedelta(minutes=back)).isoformat()] if posted
+                                                      else [])
+
+
 # ---- the reminder ----------------------------------------------------------------------------------------------
 
 async def test_reminder_the_day_before(chat):
@@ -128,6 +157,20 @@ async def test_reminder_the_day_before(chat):
     assert post["room"] == "r1" and post["at"] == REMINDER.isoformat()
     assert post["text"] == (f"⏰ 明天 {THIS_WEEK} 问答，本期 2 个问题，欢迎提前准备：\n"
                             f"Q1「如何做用户增长」— 张三\nQ2「怎么定价」— 李四\n{REMINDER_FOOTER}")
+
+
+@pytest.mark.parametrize("back, posted", [
+    (REMINDER + timedelta(hours=2), [f"⏰ 明天 {THIS_WEEK} 问答，本期 1 个问题"]),        # the same evening
+    (sh("2026-11-25T10:00:00"), [f"⏰ 今天 {THIS_WEEK} 问答，本期 1 个问题"]),           # the session's day
+    (SESSION + timedelta(minutes=10), ["📌 "]),            # the session started: its agenda, no reminder
+])
+async def test_a_reminder_missed_while_down_says_what_is_still_true(chat, back, posted):
+    await ask(chat, "如何做用户增长", "u1")
+    await chat.tick(REMINDER - timedelta(hours=1))
+    await chat.driver.restart(back)
+    await chat.flush()
+    rows = announcements(chat.sent)
+    assert len(rows) == len(posted) and all(r["text"].startswith(p) for r, p in zip(rows, posted)), rows
 
 
 async def test_no_reminder_without_questions(chat):

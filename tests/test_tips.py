@@ -124,6 +124,10 @@ async def test_the_weekly_allowance_comes_from_config(make_chat):
     ("/打赏 @李四 101", ["u2"], "101 分超过了每周额度（100 分）。"),
     ("/打赏 A1 500", [], "500 分超过了每周额度（100 分）。"),
     ("/打赏 @李四 abc", ["u2"], USAGE),
+    ("/打赏 @李四 ²", ["u2"], USAGE),                      # digits that are not ASCII digits
+    ("/打赏 @李四 ٣", ["u2"], USAGE),
+    ("/打赏 A¹ 5", [], USAGE),
+    ("/打赏 @李四 " + "9" * 5000, ["u2"], "9" * 11 + "… 分超过了每周额度（100 分）。"),
     ("/打赏 @李四 十", ["u2"], USAGE),
     ("/打赏 @李四 讲得透彻", ["u2"], USAGE),
     ("/打赏 @李四", ["u2"], USAGE),

@@ -189,3 +189,49 @@ async def test_a_join_merged_just_before_the_send_is_in_the_message_sent(chat, m
     assert joined
     assert [(r["mentions"], r["text"].split("\n")[0]) for r in rows] == [
         (["u4", "u_mod"], "欢迎 @赵六 @小版 加入「增长学习社」！")]
+
+
+async def test_someone_who_leaves_within_the_window_is_not_welcomed(chat):
+    await chat.join("u4", at=JOIN_AT)
+    await chat.join("u_mod", at=JOIN_AT + timedelta(seconds=10))
+    await chat.leave("u4")
+    [row] = await chat.flush()
+    assert row["mentions"] == ["u_mod"] and row["text"].startswith("欢迎 @小版 加入「增长学习社」！\n")
+    assert "赵六" not in row["text"]
+    assert at(row) == JOIN_AT + timedelta(seconds=60)          # the window of the first join still holds
+
+
+async def test_a_welcome_left_to_nobody_is_dropped(chat):
+    await chat.join("u4", at=JOIN_AT)
+    await chat.leave("u4")
+    assert await chat.flush() == []
+    await chat.join("u4", at=JOIN_AT + timedelta(seconds=30))   # back again: welcomed once, after a new window
+    [row] = await chat.flush()
+    assert row["mentions"] == ["u4"] and at(row) == JOIN_AT + timedelta(seconds=90)
+
+
+async def test_a_long_welcome_in_parts_is_withdrawn_whole(make_chat):
+    c = await make_chat(top_pacing={"max_chars": 100}, rules=["规则" * 30, "第二条" * 20])
+    await c.join("u4", at=JOIN_AT)
+    await c.leave("u4")
+    assert await c.flush() == []
+
+
+async def test_a_weekly_post_caught_up_in_the_same_week_still_says_last_week(chat):
+    await chat.join("u4", at=JOIN_AT)
+    await chat.flush()
+    await chat.tick(NEXT_MONDAY_10 - timedelta(hours=1))
+    await chat.driver.restart(NEXT_MONDAY_10 + timedelta(days=6))        # back on Sunday
+    await chat.flush()
+    [post] = [r for r in chat.sent if "新成员" in r["text"]]
+    assert post["text"].startswith("上周新成员（11.23–11.29，共 1 位）")
+
+
+async def test_a_weekly_post_caught_up_late_names_its_week(chat):
+    await chat.join("u4", at=JOIN_AT)
+    await chat.flush()
+    await chat.tick(NEXT_MONDAY_10 - timedelta(hours=1))
+    await chat.driver.restart(NEXT_MONDAY_10 + timedelta(days=6, hours=23))   # back the Monday after, at 09:00
+    await chat.flush()
+    [post] = [r for r in chat.sent if "新成员" in r["text"]]
+    assert post["text"].startswith("11.23–11.29 的新成员（共 1 位，迟发），欢迎认识一下：\n• @赵六")

@@ -6,6 +6,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Awaitable, Callable, Protocol, Sequence
 
+from bot.cleaning import clean
+
 
 class MessageKind(str, enum.Enum):
     TEXT = "text"
@@ -30,6 +32,9 @@ class Member:
     user_id: str
     name: str
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", clean(self.name, multiline=False))
+
 
 @dataclass(frozen=True, slots=True)
 class IncomingMessage:
@@ -39,6 +44,9 @@ class IncomingMessage:
     sender_name: the sender's current group nickname (or contact name in private chat).
     mention_ids: user ids the platform says the message @-mentions (the bot's own id excluded).
     reply_token: what the platform needs to answer this very message (WeCom req_id), if anything.
+
+    Text and names are cleaned on arrival (bot.cleaning): a text message keeps its line breaks; a link's title or a
+    file's name, like every name, is one line.
     """
 
     event_id: str
@@ -52,6 +60,10 @@ class IncomingMessage:
     url: str | None = None
     reply_token: str | None = None
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "text", clean(self.text, multiline=self.kind == MessageKind.TEXT))
+        object.__setattr__(self, "sender_name", clean(self.sender_name, multiline=False))
+
 
 @dataclass(frozen=True, slots=True)
 class JoinEvent:
@@ -61,6 +73,9 @@ class JoinEvent:
     name: str
     at: datetime
     inviter_id: str | None = None
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "name", clean(self.name, multiline=False))
 
 
 @dataclass(frozen=True, slots=True)
