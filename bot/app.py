@@ -23,7 +23,7 @@ from handlers import (challenges, directory, fund, help, profile, questions, ran
                       welcome)
 from handlers.text import warm_up
 from models import Community, Group, Member, OutboxMessage, RoleGrant
-from models.db import create_engine, sessionmaker, upgrade
+from models.db import create_engine, insert_ignoring_conflicts, sessionmaker, startup_lock, upgrade
 from scheduler.core import Scheduler
 
 log = logging.getLogger("qunbot")
@@ -65,9 +65,11 @@ class App:
         return self.config.community_locale(self._communities[community_id])
 
     async def start(self, *, migrate: bool = True) -> None:
-        if migrate:
-            await upgrade(self.engine)
-        await self._sync_config()
+        # Processes starting together on one database take turns to migrate it and write config.yaml's rows.
+        async with startup_lock(self.engine):
+            if migrate:
+                await upgrade(self.engine)
+            await self._sync_config()
         await self.sender.recover()
         await self.scheduler.load()
         # jieba's dictionary takes about a second to load; do it before events arrive, off the event loop.
@@ -96,12 +98,10 @@ class App:
                     else:
                         group.community_id, group.enabled, group.size_hint = cfg.id, True, g.size
                         group.name, group.source = g.name or group.name, "config"
-                for user_id in {*cfg.owners, *cfg.moderators, *cfg.treasurers}:
-                    exists = await db.scalar(select(Member.id).where(Member.community_id == cfg.id,
-                                                                     Member.user_id == user_id))
-                    if exists is None:
-                        db.add(Member(community_id=cfg.id, user_id=user_id, display_name=user_id,
-                                      first_seen_at=now))
+                # A running process may be adding the same people as they speak.
+                await db.execute(insert_ignoring_conflicts(db, Member), [
+                    dict(community_id=cfg.id, user_id=user_id, display_name=user_id, first_seen_at=now)
+                    for user_id in sorted({*cfg.owners, *cfg.moderators, *cfg.treasurers})])
 
     async def _send_failed(self, db: AsyncSession, row: OutboxMessage, now: datetime) -> None:
         """A group message the platform refused for good: owners and moderators are told in private, so a
