@@ -46,7 +46,7 @@ def database_url(raw: str) -> str:
     backend = "postgresql" if backend == "postgres" else backend
     async_driver = ASYNC_DRIVERS.get(backend)
     if async_driver is None or driver not in ("", async_driver):
-        raise DatabaseUrlError(f"qunbot cannot use the database {shown(url)}; write {URL_EXAMPLES}")
+        raise DatabaseUrlError(f"qunbot cannot use the database {_shown(url)}; write {URL_EXAMPLES}")
     if backend == "postgresql":
         try:
             import asyncpg  # noqa: F401
@@ -56,9 +56,9 @@ def database_url(raw: str) -> str:
     return url.set(drivername=f"{backend}+{async_driver}").render_as_string(hide_password=False)
 
 
-def shown(url: str | URL) -> str:
+def _shown(url: URL) -> str:
     """A URL fit for a log line or a message: the password replaced by ***."""
-    return (make_url(url) if isinstance(url, str) else url).render_as_string(hide_password=True)
+    return url.render_as_string(hide_password=True)
 
 
 def _masked(raw: str) -> str:
@@ -70,9 +70,8 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def sqlite_file(url: str | URL) -> Path | None:
+def _sqlite_file(url: URL) -> Path | None:
     """The file of a SQLite database; None for PostgreSQL and in-memory SQLite."""
-    url = make_url(url) if isinstance(url, str) else url
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:") \
             or url.query.get("mode") == "memory":
         return None
@@ -141,8 +140,9 @@ async def startup_lock(engine: AsyncEngine) -> AsyncIterator[None]:
     database take turns instead of both creating the tables. The lock ends with the process that holds it: a
     PostgreSQL session advisory lock, or for a SQLite file an flock on `<file>.startup-lock` beside it (in-memory
     SQLite belongs to one process). Raises DatabaseUnavailable when the database cannot be opened."""
-    async with _connection(engine) as conn:
-        if engine.dialect.name == "postgresql":
+    path = _sqlite_file(engine.url)
+    if engine.dialect.name == "postgresql":
+        async with _connection(engine) as conn:
             await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": STARTUP_LOCK_KEY})
             await conn.commit()
             try:
@@ -150,17 +150,23 @@ async def startup_lock(engine: AsyncEngine) -> AsyncIterator[None]:
             finally:
                 # Closing this session releases the lock, whatever state an interrupted start left it in.
                 await conn.invalidate()
-            return
-    path = sqlite_file(engine.url)
-    if path is None or fcntl is None:
-        yield
-        return
-    lock_path = path.with_name(path.name + ".startup-lock")
+    elif path is None or fcntl is None:
+        async with _connection(engine):
+            yield
+    else:
+        # The lock file first: a missing directory is told before SQLite is asked to open a file there.
+        async with _file_lock(path.with_name(path.name + ".startup-lock"), engine.url), _connection(engine):
+            yield
+
+
+@asynccontextmanager
+async def _file_lock(path: Path, url: URL) -> AsyncIterator[None]:
+    """An exclusive flock on `path` beside the database at `url`, waited for without blocking the event loop."""
     try:
-        lock_file = open(lock_path, "a")
+        lock_file = open(path, "a")
     except OSError as exc:
-        raise DatabaseUnavailable(f"cannot open the database {shown(engine.url)}: {lock_path}: {exc.strerror}") \
-            from None
+        reason = f"{path}: {exc.strerror}" if path.parent.is_dir() else f"there is no directory {path.parent}"
+        raise DatabaseUnavailable(f"cannot open the database {_shown(url)}: {reason}") from None
     with lock_file:
         waiting = False
         while True:
@@ -169,10 +175,10 @@ async def startup_lock(engine: AsyncEngine) -> AsyncIterator[None]:
                 break
             except BlockingIOError:
                 if not waiting:
-                    log.info("another process is starting on %s; waiting for it", path)
+                    log.info("another process is starting on %s; waiting for it", url.database)
                     waiting = True
-                # Polled, so waiting never blocks the event loop and a cancelled start leaves no thread behind
-                # that would take the lock later.
+                # Polled rather than waited for in a thread: a cancelled start leaves no thread behind that
+                # would take the lock later.
                 await asyncio.sleep(0.05)
         try:
             yield
@@ -187,7 +193,7 @@ async def _connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         conn = await engine.connect()
     except (OSError, DBAPIError) as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0] or type(exc).__name__
-        raise DatabaseUnavailable(f"cannot open the database {shown(engine.url)}: {reason}") from None
+        raise DatabaseUnavailable(f"cannot open the database {_shown(engine.url)}: {reason}") from None
     try:
         yield conn
     finally:

@@ -204,7 +204,7 @@ def test_a_database_in_a_missing_directory_is_one_line_naming_the_setting(comman
     assert main(commands(config_file, script, db)[command]) == 1
     assert one_line(capsys.readouterr().err) == (
         f"qunbot: --db: cannot open the database sqlite+aiosqlite:///{tmp_path / 'no-such-dir' / 'qunbot.db'}: "
-        "unable to open database file")
+        f"there is no directory {tmp_path / 'no-such-dir'}")
 
 
 def test_a_postgresql_server_that_is_down_is_one_line_without_the_password(tmp_path, capsys):
