@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
 from typing import Coroutine
 
@@ -105,9 +106,12 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         app = App(config, adapter, SystemClock(), database_url=database_url)
-        await app.start()
-        log.info("qunbot is running with the %s adapter", kind)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):     # systemctl stop, docker stop, Ctrl-C: wind down
+            loop.add_signal_handler(sig, app.stop, sig.name)
         try:
+            await app.start()
+            log.info("qunbot is running with the %s adapter", kind)
             await app.serve()
         finally:
             await adapter.close()
@@ -115,8 +119,7 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     try:
         return _run_async(args, main())
-    except KeyboardInterrupt:
-        log.info("stopped")
+    except KeyboardInterrupt:                           # Ctrl-C before the bot was listening for it
         return 0
     except Exception as exc:
         log.error("the %s adapter stopped: %s", kind, exc)
