@@ -24,10 +24,13 @@ from handlers import (challenges, directory, fund, help, profile, questions, ran
                       welcome)
 from handlers.text import warm_up
 from models import Community, Group, Member, OutboxMessage, RoleGrant
-from models.db import create_engine, sessionmaker, upgrade
+from models.db import create_engine, insert_ignoring_conflicts, sessionmaker, startup_lock, upgrade
 from scheduler.core import Scheduler
 
 log = logging.getLogger("qunbot")
+# On SIGTERM/SIGINT the events in hand finish and the outbox sends what is due within this many seconds
+# (docker stop kills after 10).
+STOP_GRACE_SECONDS = 5.0
 
 # Every capability's router, in the order /help lists them (jobs due at the same time run in this order too:
 # a week's rewards are paid before its ranking is posted).
@@ -57,6 +60,12 @@ class App:
         self.scheduler = Scheduler(self, [job for r in routers for job in r.jobs])
         self._communities = {c.id: c for c in config.communities}
         self._wake = asyncio.Event()
+        self._stopping = asyncio.Event()        # set by stop()
+        self._stop_cause = ""
+        self._in_hand = 0                       # events being handled now
+        self._idle = asyncio.Event()
+        self._idle.set()
+        self._not_taken = 0                     # events that arrived while stopping
 
     def community_config(self, community_id: str) -> CommunityConfig:
         return self._communities[community_id]
@@ -69,9 +78,11 @@ class App:
         return self.config.community_locale(self._communities[community_id])
 
     async def start(self, *, migrate: bool = True) -> None:
-        if migrate:
-            await upgrade(self.engine)
-        await self._sync_config()
+        # Processes starting together on one database take turns to migrate it and write config.yaml's rows.
+        async with startup_lock(self.engine):
+            if migrate:
+                await upgrade(self.engine)
+            await self._sync_config()
         await self.sender.recover()
         await self.scheduler.load()
         # jieba's dictionary takes about a second to load; do it before events arrive, off the event loop.
@@ -100,12 +111,10 @@ class App:
                     else:
                         group.community_id, group.enabled, group.size_hint = cfg.id, True, g.size
                         group.name, group.source = g.name or group.name, "config"
-                for user_id in {*cfg.owners, *cfg.moderators, *cfg.treasurers}:
-                    exists = await db.scalar(select(Member.id).where(Member.community_id == cfg.id,
-                                                                     Member.user_id == user_id))
-                    if exists is None:
-                        db.add(Member(community_id=cfg.id, user_id=user_id, display_name=user_id,
-                                      first_seen_at=now))
+                # A running process may be adding the same people as they speak.
+                await db.execute(insert_ignoring_conflicts(db, Member), [
+                    dict(community_id=cfg.id, user_id=user_id, display_name=user_id, first_seen_at=now)
+                    for user_id in sorted({*cfg.owners, *cfg.moderators, *cfg.treasurers})])
 
     async def _send_failed(self, db: AsyncSession, row: OutboxMessage, now: datetime) -> None:
         """A group message the platform refused for good: owners and moderators are told in private, so a
@@ -141,8 +150,27 @@ class App:
             await outbox.enqueue(db, self.pacing, ChatRef(user_id=user_id), text, now=now, cause=cause)
 
     async def handle(self, event: IncomingEvent) -> bool:
-        """Handle one event; True when something was queued in answer to it."""
-        return await self.dispatcher.handle(event)
+        """Handle one event; True when something was queued in answer to it. Once stopping, new events are not
+        taken."""
+        if self._stopping.is_set():
+            self._not_taken += 1
+            return False
+        self._in_hand += 1
+        self._idle.clear()
+        try:
+            return await self.dispatcher.handle(event)
+        finally:
+            self._in_hand -= 1
+            if not self._in_hand:
+                self._idle.set()
+
+    def stop(self, cause: str = "request") -> None:
+        """Begin stopping (a signal handler calls this): no new events are taken, and serve() returns once the
+        events in hand have finished, the outbox has sent what is due and the adapter is closed."""
+        if not self._stopping.is_set():
+            self._stop_cause = cause
+            self._stopping.set()
+        self._wake.set()
 
     def wake(self) -> None:
         self._wake.set()
@@ -156,16 +184,20 @@ class App:
         await self.sender.send_due(now)
 
     async def serve(self) -> None:
-        """Run for real: the adapter feeds events while this loop runs jobs and sends, sleeping in between.
+        """Run for real: the adapter feeds events while this loop runs jobs and sends, sleeping in between,
+        until stop() (then it winds down and returns) or the adapter gives up (then it raises).
 
         A failing round (the database locked or unreachable for a moment) is logged and retried with backoff;
         it never stops the bot.
         """
+        if self._stopping.is_set():             # stopped while starting: no adapter to close
+            await self._wind_down(None)
+            return
         adapter_task = asyncio.create_task(self._supervise_adapter(), name="adapter")
         failures = 0
         me = asyncio.current_task()
         try:
-            while not adapter_task.done():
+            while not adapter_task.done() and not self._stopping.is_set():
                 self._wake.clear()
                 try:
                     await self.run_due(self.clock.now())
@@ -187,10 +219,50 @@ class App:
                                            return_when=asyncio.FIRST_COMPLETED)
                     finally:
                         wake.cancel()
+            if self._stopping.is_set():
+                await self._wind_down(adapter_task)
+                return
             adapter_task.result()
         finally:
             adapter_task.cancel()
             await asyncio.gather(adapter_task, return_exceptions=True)   # its connection closes before we return
+
+    async def _wind_down(self, adapter_task: asyncio.Task | None) -> None:
+        """Between rounds: the events in hand finish and the outbox sends what is due, both within
+        STOP_GRACE_SECONDS; then the adapter closes, and one line says what was left."""
+        deadline = asyncio.get_running_loop().time() + STOP_GRACE_SECONDS
+        cut_off = ""
+        try:
+            await asyncio.wait_for(self._idle.wait(), STOP_GRACE_SECONDS)
+        except asyncio.TimeoutError:
+            # Closing the adapter cancels them: their transactions roll back, so nothing is half done.
+            cut_off = f", events cut off unfinished: {self._in_hand}"
+        sent, waiting = 0, "?"
+        try:
+            if adapter_task is not None:        # stopped while starting: nothing is connected to send through
+                sent = await self._send_due_before(deadline)
+            waiting = str(await self.sender.pending())
+        except Exception:
+            log.exception("sending the outbox while stopping failed")
+        if adapter_task is not None:
+            await self.adapter.close()
+            await asyncio.wait({adapter_task}, timeout=STOP_GRACE_SECONDS)
+        not_taken = f", events not taken: {self._not_taken}" if self._not_taken else ""
+        log.info("stopped on %s (messages sent while stopping: %d, left waiting for the next start: %s%s%s)",
+                 self._stop_cause, sent, waiting, not_taken, cut_off)
+
+    async def _send_due_before(self, deadline: float) -> int:
+        """Send what falls due before `deadline` (event-loop time), pacing allowing; how many went out. A send
+        already begun is not cut short: interrupted, it would count as lost at the next start."""
+        loop = asyncio.get_running_loop()
+        sent = 0
+        while (due := await self.sender.next_due()) is not None:
+            wait = max(0.0, (due - self.clock.now()).total_seconds())
+            if loop.time() + wait >= deadline:
+                break
+            await asyncio.sleep(wait)
+            sent += await self.sender.send_due(self.clock.now())
+        return sent
 
     async def _supervise_adapter(self) -> None:
         """Keep the platform connection up: restart a failed or dropped adapter with exponential backoff and
@@ -216,7 +288,11 @@ class App:
                     raise
                 delay = min(cfg.retry_max_seconds, 2 ** (failures - 1)) * random.uniform(0.5, 1.0)
                 log.warning("%s adapter: down (%s); restart %d in %.1f s", self.adapter.name, exc, failures, delay)
-                await asyncio.sleep(delay)
+                try:
+                    await asyncio.wait_for(self._stopping.wait(), delay)
+                    return                       # stopping: no restart
+                except asyncio.TimeoutError:
+                    pass
 
     async def close(self) -> None:
         await self.engine.dispose()

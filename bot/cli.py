@@ -4,7 +4,9 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import sys
+from typing import Coroutine
 
 from bot.config import Config, ConfigError, load_config
 from bot.gateway_cli import add_parser as add_gateway_parser
@@ -21,6 +23,32 @@ def _load(path: str) -> Config:
         raise SystemExit(2) from None
 
 
+def _database(args: argparse.Namespace) -> str | None:
+    """--db as the bot connects with it (sqlite:///… and postgresql://… work as typed); exits 2 naming --db when
+    qunbot cannot use it."""
+    from models.db import DatabaseUrlError, database_url
+
+    if args.db is None:
+        return None
+    try:
+        return database_url(args.db)
+    except DatabaseUrlError as exc:
+        print(f"qunbot: --db: {exc}", file=sys.stderr)
+        raise SystemExit(2) from None
+
+
+def _run_async(args: argparse.Namespace, main: Coroutine) -> int:
+    """Run the command's coroutine; a database that cannot be opened is one line naming its setting, exit 1."""
+    from models.db import DatabaseUnavailable
+
+    try:
+        asyncio.run(main)
+    except DatabaseUnavailable as exc:
+        print(f"qunbot: {'--db' if args.db else 'database.url'}: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
 def _logging(verbose: bool, stream=sys.stderr) -> None:
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=stream,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -30,6 +58,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     from bot.simulate import ScriptError, parse_script, simulate
 
     config = _load(args.config)
+    database_url = _database(args)
     try:
         with open(args.script, encoding="utf-8-sig") as fh:   # a BOM (Windows editors) is not an error
             events = parse_script(fh.read())
@@ -41,8 +70,7 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.ERROR, stream=sys.stderr)
     sys.stdout.reconfigure(encoding="utf-8")
-    asyncio.run(simulate(config, events, sys.stdout, database_url=args.db))
-    return 0
+    return _run_async(args, simulate(config, events, sys.stdout, database_url=database_url))
 
 
 def cmd_console(args: argparse.Namespace) -> int:
@@ -52,13 +80,13 @@ def cmd_console(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING, stream=sys.stderr)
     # `qunbot console` plays with its own database: its clock can be moved ahead, which must not touch the
     # real bot's data. `qunbot run` with adapter.type console is the real thing and uses config.yaml's.
-    database_url = args.db or (CONSOLE_DB if args.command == "console" else None)
-    asyncio.run(run_console(config, database_url=database_url))
-    return 0
+    database_url = _database(args) or (CONSOLE_DB if args.command == "console" else None)
+    return _run_async(args, run_console(config, database_url=database_url))
 
 
 def cmd_run(args: argparse.Namespace) -> int:
     config = _load(args.config)
+    database_url = _database(args)
     kind = config.adapter.type
     if kind == "console":
         return cmd_console(args)
@@ -77,23 +105,25 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 2
 
     async def main() -> None:
-        app = App(config, adapter, SystemClock(), database_url=args.db)
-        await app.start()
-        log.info("qunbot is running with the %s adapter", kind)
+        app = App(config, adapter, SystemClock(), database_url=database_url)
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):     # systemctl stop, docker stop, Ctrl-C: wind down
+            loop.add_signal_handler(sig, app.stop, sig.name)
         try:
+            await app.start()
+            log.info("qunbot is running with the %s adapter", kind)
             await app.serve()
         finally:
             await adapter.close()
             await app.close()
 
     try:
-        asyncio.run(main())
-    except KeyboardInterrupt:
-        log.info("stopped")
+        return _run_async(args, main())
+    except KeyboardInterrupt:                           # Ctrl-C before the bot was listening for it
+        return 0
     except Exception as exc:
         log.error("the %s adapter stopped: %s", kind, exc)
         return 1
-    return 0
 
 
 def _platform_adapter(config: Config):
@@ -117,22 +147,23 @@ def _platform_adapter(config: Config):
 
 
 def cmd_db(args: argparse.Namespace) -> int:
-    from models.db import create_engine, current_revision, upgrade
+    from models.db import create_engine, current_revision, startup_lock, upgrade
 
     config = _load(args.config)
-    url = args.db or config.database.url
+    url = _database(args) or config.database.url
 
     async def main() -> None:
         engine = create_engine(url)
         try:
-            if args.action == "upgrade":
-                await upgrade(engine)
-            print(await current_revision(engine) or "(empty)")
+            async with startup_lock(engine):            # bots may be starting on this database right now
+                if args.action == "upgrade":
+                    await upgrade(engine)
+                revision = await current_revision(engine)
+            print(revision or "(empty)")
         finally:
             await engine.dispose()
 
-    asyncio.run(main())
-    return 0
+    return _run_async(args, main())
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -124,7 +124,14 @@ class AdapterConfig(_Strict):
 
 
 class DatabaseConfig(_Strict):
-    url: str = "sqlite+aiosqlite:///qunbot.db"
+    url: str = Field("sqlite+aiosqlite:///qunbot.db", description="sqlite:///path or postgresql://user:pw@host/db")
+
+    @field_validator("url")
+    @classmethod
+    def _url(cls, value: str) -> str:
+        from models.db import database_url     # here: `qunbot gateway` reads this module, needs no SQLAlchemy
+
+        return database_url(value)
 
 
 class ScheduleConfig(_Strict):

@@ -4,12 +4,14 @@ from __future__ import annotations
 import argparse
 import os
 import shutil
+import signal
 import subprocess
 import sys
 from pathlib import Path
 
 GATEWAY_DIR = Path(__file__).resolve().parent / "gateway"
 PUPPETS = ("mock", "wechat4u")
+STOP_SECONDS = 5.0          # after SIGTERM/SIGINT the gateway gets this long to stop before it is killed
 
 
 def gateway_command(args: argparse.Namespace, node: str) -> list[str]:
@@ -43,10 +45,47 @@ def cmd_gateway(args: argparse.Namespace) -> int:
     if args.fixture and not Path(args.fixture).is_file():
         print(f"qunbot: no such fixture file: {args.fixture}", file=sys.stderr)
         return 2
+    return run_until_stopped(gateway_command(args, node))
+
+
+class _Stop(Exception):
+    """Raised by the signal handler to leave the unbounded wait for the gateway."""
+
+
+def run_until_stopped(cmd: list[str]) -> int:
+    """Run the gateway until it ends. SIGTERM or SIGINT is passed on to it and it is waited for, and killed if it
+    has not stopped within STOP_SECONDS, so no gateway is left behind listening on its port."""
+    child: subprocess.Popen[bytes] | None = None
+    stopping = False
+
+    def forward(signum: int, _frame: object) -> None:
+        nonlocal stopping
+        first, stopping = not stopping, True
+        if child is not None:
+            child.send_signal(signum)
+            if first:
+                raise _Stop
+
+    previous = {sig: signal.signal(sig, forward) for sig in (signal.SIGTERM, signal.SIGINT)}
     try:
-        return subprocess.call(gateway_command(args, node), cwd=os.getcwd())
-    except KeyboardInterrupt:
-        return 130
+        try:
+            child = subprocess.Popen(cmd, cwd=os.getcwd())
+            if not stopping:
+                return child.wait()
+            child.terminate()                   # the signal came while it was starting
+        except _Stop:
+            pass
+        try:
+            code = child.wait(timeout=STOP_SECONDS)
+        except subprocess.TimeoutExpired:
+            print(f"qunbot: the gateway did not stop within {STOP_SECONDS:g} s; killed it", file=sys.stderr)
+            child.kill()
+            child.wait()
+            return 1
+        return 0 if code <= 0 else code         # < 0: ended by the signal passed on
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> argparse.ArgumentParser:

@@ -167,6 +167,12 @@ class OutboxSender:
             heads = await self._heads(db)
         return min(heads.values(), default=None)
 
+    async def pending(self) -> int:
+        """How many messages wait to be sent (a stopping bot leaves them for the next start)."""
+        async with self.sessions() as db:
+            return await db.scalar(select(func.count()).select_from(OutboxMessage)
+                                   .where(OutboxMessage.status == PENDING)) or 0
+
     async def _shed(self, db: AsyncSession) -> None:
         """Keep at most pacing.max_queue pending messages per chat: the newest beyond it are dropped, loudly."""
         full = await db.execute(

@@ -1,20 +1,85 @@
-"""Engine and sessions (SQLite in WAL mode by default, PostgreSQL at scale) and Alembic upgrades."""
+"""Engine and sessions (SQLite in WAL mode by default, PostgreSQL at scale), Alembic upgrades, and the lock
+that lets processes start together on one database."""
 from __future__ import annotations
 
+import asyncio
+import logging
+import re
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import AsyncIterator
 
-from sqlalchemy import Connection, Insert, event
-from sqlalchemy.engine import make_url
-from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+from sqlalchemy import Connection, Insert, event, text
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.ext.asyncio import (AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker,
+                                    create_async_engine)
 
+try:
+    import fcntl
+except ImportError:                     # Windows: no flock, and no lock file (run one process per database there)
+    fcntl = None  # type: ignore[assignment]
+
+log = logging.getLogger("qunbot.db")
 MIGRATIONS = Path(__file__).with_name("migrations")
+ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
+URL_EXAMPLES = "sqlite:///path/to/qunbot.db or postgresql://user:password@host/dbname"
+STARTUP_LOCK_KEY = 0x71756E626F74       # "qunbot": PostgreSQL advisory lock key held while a process starts
+
+
+class DatabaseUrlError(ValueError):
+    """A database URL qunbot cannot use; the message says why in one line, without the password."""
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be opened (server down, wrong credentials, directory missing); one line, no password."""
+
+
+def database_url(raw: str) -> str:
+    """The URL to connect with, for what people write: sqlite:///path and postgresql://… (or postgres://…) get
+    the async drivers qunbot uses (sqlite+aiosqlite, postgresql+asyncpg); anything else raises DatabaseUrlError."""
+    try:
+        url = make_url(raw.strip())
+    except ArgumentError:
+        raise DatabaseUrlError(f"{_masked(raw)!r} is not a database URL; write {URL_EXAMPLES}") from None
+    backend, _, driver = url.drivername.partition("+")
+    backend = "postgresql" if backend == "postgres" else backend
+    async_driver = ASYNC_DRIVERS.get(backend)
+    if async_driver is None or driver not in ("", async_driver):
+        raise DatabaseUrlError(f"qunbot cannot use the database {_shown(url)}; write {URL_EXAMPLES}")
+    if backend == "postgresql":
+        try:
+            import asyncpg  # noqa: F401
+        except ImportError:
+            raise DatabaseUrlError("PostgreSQL needs the asyncpg driver, which is not installed: "
+                                   "pip install -e '.[postgres]'") from None
+    return url.set(drivername=f"{backend}+{async_driver}").render_as_string(hide_password=False)
+
+
+def _shown(url: URL) -> str:
+    """A URL fit for a log line or a message: the password replaced by ***."""
+    return url.render_as_string(hide_password=True)
+
+
+def _masked(raw: str) -> str:
+    """Text that failed to parse as a URL may still carry a password (user:password@host)."""
+    return re.sub(r"([^:/@]+):[^@]*@", r"\1:***@", raw)
 
 
 def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
+def _sqlite_file(url: URL) -> Path | None:
+    """The file of a SQLite database; None for PostgreSQL and in-memory SQLite."""
+    if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:") \
+            or url.query.get("mode") == "memory":
+        return None
+    return Path(url.database)
+
+
 def create_engine(url: str) -> AsyncEngine:
+    url = database_url(url)
     if is_sqlite(url):
         # Sessions always end their own transaction, so the pool's extra rollback on return is a wasted
         # round trip to aiosqlite's thread on every command.
@@ -67,6 +132,72 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the schema to `revision` (the initial revision creates everything)."""
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade, engine.url.render_as_string(hide_password=False), revision)
+
+
+@asynccontextmanager
+async def startup_lock(engine: AsyncEngine) -> AsyncIterator[None]:
+    """Held while a process migrates the schema and writes config.yaml's rows: processes starting together on one
+    database take turns instead of both creating the tables. The lock ends with the process that holds it: a
+    PostgreSQL session advisory lock, or for a SQLite file an flock on `<file>.startup-lock` beside it (in-memory
+    SQLite belongs to one process). Raises DatabaseUnavailable when the database cannot be opened."""
+    path = _sqlite_file(engine.url)
+    if engine.dialect.name == "postgresql":
+        async with _connection(engine) as conn:
+            await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": STARTUP_LOCK_KEY})
+            await conn.commit()
+            try:
+                yield
+            finally:
+                # Closing this session releases the lock, whatever state an interrupted start left it in.
+                await conn.invalidate()
+    elif path is None or fcntl is None:
+        async with _connection(engine):
+            yield
+    else:
+        # The lock file first: a missing directory is told before SQLite is asked to open a file there.
+        async with _file_lock(path.with_name(path.name + ".startup-lock"), engine.url), _connection(engine):
+            yield
+
+
+@asynccontextmanager
+async def _file_lock(path: Path, url: URL) -> AsyncIterator[None]:
+    """An exclusive flock on `path` beside the database at `url`, waited for without blocking the event loop."""
+    try:
+        lock_file = open(path, "a")
+    except OSError as exc:
+        reason = f"{path}: {exc.strerror}" if path.parent.is_dir() else f"there is no directory {path.parent}"
+        raise DatabaseUnavailable(f"cannot open the database {_shown(url)}: {reason}") from None
+    with lock_file:
+        waiting = False
+        while True:
+            try:
+                fcntl.flock(lock_file, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if not waiting:
+                    log.info("another process is starting on %s; waiting for it", url.database)
+                    waiting = True
+                # Polled rather than waited for in a thread: a cancelled start leaves no thread behind that
+                # would take the lock later.
+                await asyncio.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock_file, fcntl.LOCK_UN)
+
+
+@asynccontextmanager
+async def _connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
+    """A connection, or DatabaseUnavailable saying in one line why there is none."""
+    try:
+        conn = await engine.connect()
+    except (OSError, DBAPIError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0] or type(exc).__name__
+        raise DatabaseUnavailable(f"cannot open the database {_shown(engine.url)}: {reason}") from None
+    try:
+        yield conn
+    finally:
+        await conn.close()
 
 
 async def current_revision(engine: AsyncEngine) -> str | None:
