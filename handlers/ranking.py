@@ -7,7 +7,7 @@ from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
 from typing import Callable, Iterable
 
-from sqlalchemy import bindparam, func, or_, select
+from sqlalchemy import bindparam, func, or_, select, true
 
 from bot.config import ScoreConfig
 from bot.context import BaseCtx, Ctx
@@ -84,7 +84,7 @@ async def lines(ctx: BaseCtx, start: datetime | None, end: datetime,
     ids = None if member_ids is None else list(member_ids)
 
     def of(column):
-        return column.in_(ids) if ids is not None else True
+        return column.in_(ids) if ids is not None else true()
 
     found: dict[int, Score] = {}
 
