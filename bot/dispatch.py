@@ -10,7 +10,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Awaitable, Callable, TypeVar
 
 from sqlalchemy import insert, select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox, roster
@@ -22,6 +22,7 @@ from bot.i18n import t
 from bot.roles import Role, allowed
 from bot.router import CommandSpec, ParsedCommand, parse_command
 from models import Community, DmChoice, Flow, Group, Member, ProcessedEvent, RoleGrant
+from models.db import met_another_transaction
 
 if TYPE_CHECKING:
     from bot.app import App
@@ -107,8 +108,8 @@ class Dispatcher:
                 try:
                     async with self.app.sessions.begin() as db:
                         return await work(db)
-                except (IntegrityError, OperationalError) as exc:
-                    if attempt == CONFLICT_ATTEMPTS:
+                except DBAPIError as exc:
+                    if attempt == CONFLICT_ATTEMPTS or not met_another_transaction(exc):
                         raise
                     log.warning("%s met a concurrent write (%s); retrying", what, type(exc.orig).__name__)
         raise AssertionError("unreachable")
@@ -370,16 +371,11 @@ class Dispatcher:
             if isinstance(event, JoinEvent):
                 member = await roster.record_join(db, community_id, event.room_id, event.user_id, event.name,
                                                   event.inviter_id, now)
-                hooks = self.joins
+                await self._hooks(db, group, event, member, self.joins, now)
             else:
                 await roster.record_leave(db, event.room_id, event.user_id, now)
                 member = await roster.get_member(db, community_id, event.user_id)
-                hooks = self.leaves
-            ctx = EventCtx(app=self.app, db=db, community=await self.lookups.community(db, community_id),
-                           ccfg=self.community_config(community_id), now=now, locale=self.app.locale_of(community_id),
-                           cause=event.event_id, event=event, group=group, member=member)
-            for hook in hooks:
-                await hook(ctx)
+                await self._hooks(db, group, event, member, self.leaves, now)
 
         try:
             await self._transact(community_id, f"{type(event).__name__} {event.event_id}", work)
@@ -391,6 +387,15 @@ class Dispatcher:
         self.lookups.forget_size(event.room_id)
         self.app.wake()
 
+    async def _hooks(self, db: AsyncSession, group: Group, event: JoinEvent | LeaveEvent, member: Member | None,
+                     hooks: list, now: datetime) -> None:
+        community_id = group.community_id
+        ctx = EventCtx(app=self.app, db=db, community=await self.lookups.community(db, community_id),
+                       ccfg=self.community_config(community_id), now=now, locale=self.app.locale_of(community_id),
+                       cause=event.event_id, event=event, group=group, member=member)
+        for hook in hooks:
+            await hook(ctx)
+
     async def _members(self, event: MembersEvent) -> None:
         group = await self.lookups.served_group(event.room_id)
         if group is None:
@@ -398,7 +403,12 @@ class Dispatcher:
 
         async def work(db: AsyncSession) -> None:
             await self._claim(db, event.event_id)
-            await roster.sync_room(db, group.community_id, event.room_id, event.members, self.app.clock.now())
+            now = self.app.clock.now()
+            # Someone the list no longer has left (wechaty tells no leave when a member quits on their own).
+            for user_id in await roster.sync_room(db, group.community_id, event.room_id, event.members, now):
+                member = await roster.get_member(db, group.community_id, user_id)
+                await self._hooks(db, group, LeaveEvent(f"{event.event_id}:left:{user_id}", event.room_id, user_id,
+                                                        now), member, self.leaves, now)
 
         try:
             await self._transact(group.community_id, f"member list {event.event_id}", work)

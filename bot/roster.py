@@ -71,16 +71,19 @@ async def record_leave(db: AsyncSession, room_id: str, user_id: str, at: datetim
 
 
 async def sync_room(db: AsyncSession, community_id: str, room_id: str, members: Sequence[PlatformMember],
-                    at: datetime) -> None:
-    """Apply the platform's full member list: listed users are present, everyone else has left."""
+                    at: datetime) -> list[str]:
+    """Apply the platform's full member list: listed users are present, everyone else has left (returned: the
+    users it found gone)."""
     listed = {m.user_id for m in members}
     for m in members:
         await touch(db, community_id, m.user_id, m.name, at, room_id=room_id)
-    await db.execute(
+    gone = await db.scalars(
         update(RoomMember)
         .where(RoomMember.room_id == room_id, RoomMember.present.is_(True), RoomMember.user_id.not_in(listed))
-        .values(present=False, left_at=at)
+        .values(present=False, left_at=at).returning(RoomMember.user_id)
+        .execution_options(synchronize_session=False)
     )
+    return sorted(gone)
 
 
 async def group_size(db: AsyncSession, group: Group) -> int:

@@ -21,7 +21,7 @@ from bot.weeks import week_start
 from handlers.refs import NUMBER, split_first
 from handlers.text import clip, too_long
 from models import LedgerAccount, LedgerEntry, Member, WeeklyResult
-from models.ledger import FEN, Insufficient, account, post, reverse
+from models.ledger import FEN, Insufficient, account, lock_community, post, reverse
 
 router = Router()
 
@@ -101,6 +101,7 @@ async def fund(ctx: Ctx) -> None:
         return
     if not allowed(Role.TREASURER, ctx.roles):
         raise CommandError("common.forbidden", role=ctx.t("role.treasurer"))
+    await lock_community(ctx.db, ctx.community.id)
     await {"in": _income, "undo": _undo, "paid": _paid}[sub](ctx, rest)
 
 
@@ -171,16 +172,16 @@ async def _paid(ctx: Ctx, rest: str) -> None:
     if payees:
         if len(payees) > 1:
             raise CommandError("fund.one_payee")
-        if len(words) > 1:
-            raise CommandError("fund.paid_usage")
         query = query.where(LedgerAccount.member_id == payees[0].id)
     elif not everything:
         raise CommandError("fund.paid_usage")
     part = None                     # all that is owed, unless an amount is given for one member
     if payees and words and not everything:
         try:
-            part = parse_amount(words[0])
+            part = parse_amount(" ".join(words))         # "20", "20 元", "¥ 1,000"
         except AmountError as exc:
+            if len(words) > 1:
+                raise CommandError("fund.paid_usage") from None
             raise CommandError(f"fund.amount_{exc.reason}", amount=clip(words[0])) from None
     owed = list(await ctx.db.scalars(query.order_by(LedgerAccount.id)))
     if not owed:
@@ -197,6 +198,13 @@ async def _paid(ctx: Ctx, rest: str) -> None:
         name = await ctx.db.scalar(select(Member.display_name).where(Member.id == payable.member_id))
         lines.append(ctx.t("fund.paid_line", n=entry.number, name=name, amount=format_fen(amount)))
     await ctx.reply("fund.paid_ok", lines="\n".join(lines))
+
+
+async def owed_to(ctx: BaseCtx, member_ids: list[int]) -> dict[int, int]:
+    """Rewards still owed (payable, not yet handed over) per member."""
+    return {m: int(b) for m, b in await ctx.db.execute(select(LedgerAccount.member_id, LedgerAccount.balance).where(
+        LedgerAccount.community_id == ctx.community.id, LedgerAccount.unit == FEN, LedgerAccount.kind == "payable",
+        LedgerAccount.member_id.in_(member_ids)))}
 
 
 def _account_label(ctx: BaseCtx, acc: LedgerAccount) -> str:

@@ -54,13 +54,15 @@ def check_value(ctx: BaseCtx, field: str, value: str) -> str:
     return value
 
 
-def parse_form(ctx: BaseCtx, text: str) -> dict[str, str]:
-    """'城市=北京; 职位=产品经理' -> {'city': '北京', 'title': '产品经理'}; CommandError on any bad pair."""
+def parse_form(ctx: BaseCtx, text: str, *, echo: bool = True) -> dict[str, str]:
+    """'城市=北京; 职位=产品经理' -> {'city': '北京', 'title': '产品经理'}; CommandError on any bad pair, quoting it
+    unless `echo` is off (a large group: the part may be someone's 姓名 or 公司)."""
     fields: dict[str, str] = {}
-    for part in _PAIR_SPLIT.split(text):
-        if not part.strip():
-            continue
+    parts = [part for part in _PAIR_SPLIT.split(text) if part.strip()]
+    for n, part in enumerate(parts, 1):
         m = _KEY_VALUE.match(part)
+        if not m and not echo:
+            raise CommandError("signup.bad_pair_n", n=n)
         if not m:
             raise CommandError("signup.bad_pair", part=part.strip()[:30])
         key = m.group(1).strip().lower()
@@ -172,26 +174,31 @@ async def tell(ctx: Ctx, chat: ChatRef, text: str) -> None:
 async def signup(ctx: Ctx) -> None:
     """One-line signup (fields given) or a guided one (no fields); both end with the consent step."""
     if ctx.args:
-        fields = parse_form(ctx, ctx.args)
-        await open_flow(ctx, ctx.chat, "signup", "consent", {"fields": fields, "index": 0})
+        fields = parse_form(ctx, ctx.args, echo=ctx.is_private or await privacy.shares_everything(ctx))
+        await open_flow(ctx, ctx.chat, "signup", "consent", {"fields": fields})
         await ctx.reply_text(await consent_text(ctx, fields))
         return
     chat = flow_chat(ctx)
-    order = list(GUIDED_ORDER)
-    if chat.room_id is not None and not await privacy.shares_everything(ctx):
-        order = [f for f in order if f not in privacy.PRIVATE_FIELDS]    # not asked in a large group
-    await open_flow(ctx, chat, "signup", "ask", {"fields": {}, "index": 0, "order": order})
+    order = await _guided_order(ctx, chat)
+    await open_flow(ctx, chat, "signup", "ask", {"fields": {}, "field": order[0]})
     if not ctx.is_private and chat != ctx.chat:
         await ctx.reply("signup.moved_to_dm", mentions=(ctx.sender_id,), name=ctx.member.display_name)
     intro = ctx.t("signup.guided_intro", total=len(order), minutes=ctx.app.config.signup_timeout_minutes)
     if len(order) < len(GUIDED_ORDER):
         intro += ctx.t("signup.private_later")
-    await tell(ctx, chat, intro + "\n" + _question(ctx, order, 0))
+    await tell(ctx, chat, intro + "\n" + _question(ctx, order, order[0]))
 
 
-def _question(ctx: BaseCtx, order: list[str], index: int) -> str:
-    field = order[index]
-    return ctx.t("signup.ask", n=index + 1, total=len(order), field=ctx.t(f"field.{field}"),
+async def _guided_order(ctx: Ctx, chat: ChatRef) -> list[str]:
+    """The fields a guided signup asks for in `chat`: in a group at the privacy threshold (the fallback where
+    the bot cannot talk in private) not 姓名 and 公司. Decided at every step: a group can grow meanwhile."""
+    if chat.room_id is not None and not await privacy.shares_everything(ctx):
+        return [f for f in GUIDED_ORDER if f not in privacy.PRIVATE_FIELDS]
+    return list(GUIDED_ORDER)
+
+
+def _question(ctx: BaseCtx, order: list[str], field: str) -> str:
+    return ctx.t("signup.ask", n=order.index(field) + 1, total=len(order), field=ctx.t(f"field.{field}"),
                  example=ctx.t(f"example.{field}"), limit=LIMITS[field])
 
 
@@ -213,22 +220,22 @@ async def guided_answer(ctx: Ctx) -> bool:
         return True
     data = dict(flow.data)
     fields = dict(data["fields"])
-    index = data["index"]
-    order = data.get("order") or list(GUIDED_ORDER)
+    asked = data.get("field") or GUIDED_ORDER[data.get("index", 0)]
     answer = ctx.event.text.strip()
     if answer.lower() not in SKIP_WORDS:
-        fields[order[index]] = check_value(ctx, order[index], answer)
-    index += 1
+        fields[asked] = check_value(ctx, asked, answer)
     flow.expires_at = ctx.now + flow_timeout(ctx)
-    if index < len(order):
-        flow.data = {"fields": fields, "index": index, "order": order}
-        await tell(ctx, chat, _question(ctx, order, index))
+    order = await _guided_order(ctx, chat)
+    later = [f for f in GUIDED_ORDER[GUIDED_ORDER.index(asked) + 1:] if f in order]
+    if later:
+        flow.data = {"fields": fields, "field": later[0]}
+        await tell(ctx, chat, _question(ctx, order, later[0]))
         return True
     if not fields:
         await ctx.db.delete(flow)
         await tell(ctx, chat, ctx.t("signup.nothing_given"))
         return True
-    flow.step, flow.data = "consent", {"fields": fields, "index": index}
+    flow.step, flow.data = "consent", {"fields": fields}
     await tell(ctx, chat, await consent_text(ctx, fields))
     return True
 
@@ -327,7 +334,7 @@ async def profile(ctx: Ctx) -> None:
         return
     if current is None:
         raise CommandError("profile.none")
-    fields = parse_form(ctx, args)
+    fields = parse_form(ctx, args, echo=ctx.is_private or await privacy.shares_everything(ctx))
     await save_profile(ctx, ctx.member, fields, replace=False)
     merged = current.fields()
     await reply_with_nickname(ctx, "profile.updated", merged,

@@ -11,13 +11,14 @@ from bot.context import BaseCtx, Ctx
 from bot.errors import CommandError
 from bot.roles import Role
 from bot.router import Router
-from handlers import challenges, ranking
+from handlers import challenges, fund, ranking
 from handlers.fund import week_span
 from handlers.refs import REF, find_answer, find_question, is_moderator, parse_ref, split_first
 from handlers.profile import SKIP_WORDS, flow_chat, flow_expired, load_flow, open_flow, tell
 from handlers.text import too_long
 from bot.money import format_fen
 from models import Answer, LedgerEntry, Member, Question, WeeklyResult
+from models.ledger import lock_community
 from models.questions import CLOSED, OPEN
 
 router = Router()
@@ -252,6 +253,7 @@ async def questions(ctx: Ctx) -> None:
 @router.command("best", aliases=("最佳",))
 async def best(ctx: Ctx) -> None:
     """Mark the best answer of a question (the asker or a moderator; nobody their own answer)."""
+    await lock_community(ctx.db, ctx.community.id)      # scores change: not while a payout or a hide runs
     moderator = is_moderator(ctx)
     question, rest = await _question_arg(ctx, "best.usage", moderator=moderator)
     number = parse_ref(rest, "A") if rest else None
@@ -270,7 +272,14 @@ async def best(ctx: Ctx) -> None:
         raise CommandError("best.self", answer=f"A{item.number}", ref=f"Q{question.number}")
     if question.best_answer_id == item.id:
         raise CommandError("best.already", answer=f"A{item.number}")
-    question.best_answer_id, question.best_marked_at, question.best_marked_by = item.id, ctx.now, ctx.sender_id
+
+    def change() -> None:
+        question.best_answer_id, question.best_marked_at, question.best_marked_by = item.id, ctx.now, ctx.sender_id
+
+    if question.best_answer_id is None:
+        change()
+    else:       # the earlier best leaves the all-time totals of a week already paid (its payout stands)
+        await ranking.rescore(ctx, question, change)
     author = await ctx.db.get(Member, item.author_id)
     mentions = () if author.deleted_at else (author.user_id,)
     await ctx.reply("best.ok", mentions=mentions, answer=f"A{item.number}", ref=f"Q{question.number}",
@@ -325,7 +334,8 @@ async def edit(ctx: Ctx) -> None:
 
 @router.command("hide", aliases=("隐藏",), role=Role.MODERATOR)
 async def hide(ctx: Ctx) -> None:
-    """Hide a question or answer (moderators): it leaves listings, the agenda and the ranking."""
+    """Hide a question or answer (moderators): it leaves listings, the agenda, the ranking and payouts."""
+    await lock_community(ctx.db, ctx.community.id)
     item, ref, _ = await _item(ctx, "hide.usage", moderator=True)
     if item.hidden:
         raise CommandError("hide.already", ref=ref)
@@ -340,6 +350,7 @@ async def hide(ctx: Ctx) -> None:
 @router.command("unhide", aliases=("取消隐藏",), role=Role.MODERATOR)
 async def unhide(ctx: Ctx) -> None:
     """Show a hidden question or answer again (moderators)."""
+    await lock_community(ctx.db, ctx.community.id)
     item, ref, _ = await _item(ctx, "unhide.usage", moderator=True)
     if not item.hidden:
         raise CommandError("unhide.not_hidden", ref=ref)
@@ -359,7 +370,11 @@ async def _paid_before(ctx: Ctx, ref: str, paid: list[WeeklyResult]) -> list[str
         LedgerEntry.id.in_([r.entry_id for r in paid])))).all())
     names = dict((await ctx.db.execute(select(Member.id, Member.display_name).where(
         Member.id.in_([r.member_id for r in paid])))).all())
+    owed = await fund.owed_to(ctx, [r.member_id for r in paid])
     lines = [ctx.t("hide.paid", ref=ref)]
-    lines += [ctx.t("hide.paid_line", n=entries[r.entry_id], name=names[r.member_id], amount=format_fen(r.amount),
-                    span=week_span(ctx, r.week)) for r in paid]
+    for r in paid:
+        # A reward still owed can be reversed; one handed over needs its payment reversed first.
+        status = ctx.t("fund.owed") if owed.get(r.member_id, 0) >= r.amount else ctx.t("hide.settled")
+        lines.append(ctx.t("hide.paid_line", n=entries[r.entry_id], name=names[r.member_id],
+                           amount=format_fen(r.amount), span=week_span(ctx, r.week), status=status))
     return lines

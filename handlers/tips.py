@@ -22,7 +22,7 @@ from handlers.questions import session_label
 from handlers.refs import NUMBER, find_answer, parse_ref, split_first
 from handlers.text import clip, too_long
 from models import LedgerAccount, LedgerEntry, Member
-from models.ledger import POINTS, Insufficient, account, balance_of, post
+from models.ledger import POINTS, Insufficient, account, balance_of, lock_community, post
 from scheduler.core import JobCtx
 
 router = Router()
@@ -116,6 +116,7 @@ def parse_points(ctx: BaseCtx, token: str) -> int:
 @router.command("tip", aliases=("打赏",))
 async def tip(ctx: Ctx) -> None:
     """Give points from your weekly allowance to a member (@name) or to an answer's author (A37)."""
+    await lock_community(ctx.db, ctx.community.id)      # an answer hidden meanwhile in another process is seen
     first, rest = split_first(ctx.args)
     number = parse_ref(first, "A") if first and not NUMBER.match(first) else None
     answer = None

@@ -11,7 +11,7 @@ from typing import AsyncIterator
 
 from sqlalchemy import Connection, Insert, event, text
 from sqlalchemy.engine import URL, make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
+from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import (AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker,
                                     create_async_engine)
 
@@ -64,6 +64,18 @@ def _shown(url: URL) -> str:
 def _masked(raw: str) -> str:
     """Text that failed to parse as a URL may still carry a password (user:password@host)."""
     return re.sub(r"([^:/@]+):[^@]*@", r"\1:***@", raw)
+
+
+# PostgreSQL's serialization failure and deadlock: the transaction lost a race, not its meaning.
+_LOST_RACE_SQLSTATES = ("40001", "40P01")
+
+
+def met_another_transaction(exc: BaseException) -> bool:
+    """A write that met another transaction's (a number or key taken first, a lock held past the timeout, a
+    deadlock): rolled back whole, the transaction can simply run again."""
+    if isinstance(exc, (IntegrityError, OperationalError)):
+        return True
+    return isinstance(exc, DBAPIError) and getattr(exc.orig, "sqlstate", None) in _LOST_RACE_SQLSTATES
 
 
 def is_sqlite(url: str) -> bool:

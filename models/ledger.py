@@ -105,7 +105,8 @@ async def lock_community(db: AsyncSession, community_id: str) -> None:
 
 async def account(db: AsyncSession, community_id: str, unit: str, key: str, *, member_id: int | None = None,
                   week: datetime | None = None, may_go_negative: bool = False) -> LedgerAccount:
-    """The account `key`, opened (empty) on first use."""
+    """The account `key`, opened (empty) on first use (holding the community's ledger lock, like every write)."""
+    await lock_community(db, community_id)
     found = await db.scalar(select(LedgerAccount).where(LedgerAccount.community_id == community_id,
                                                         LedgerAccount.unit == unit, LedgerAccount.key == key))
     if found is not None:
@@ -178,6 +179,7 @@ async def hand_over_allowance(db: AsyncSession, community_id: str, old_member_id
                               week: datetime) -> None:
     """A member who deleted their data continues under a new roster row: this week's allowance goes with them,
     so deleting cannot mint a second one. Past weeks stay with the pseudonym (history is not relinked)."""
+    await lock_community(db, community_id)
     for acc in list(await db.scalars(select(LedgerAccount).where(
             LedgerAccount.community_id == community_id, LedgerAccount.kind == "allowance",
             LedgerAccount.member_id == old_member_id, LedgerAccount.week == week))):

@@ -12,12 +12,13 @@ from typing import TYPE_CHECKING
 
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
-from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from bot.adapters.base import ChatRef
 from bot.context import BaseCtx
 from bot.router import JobSpec
 from models import Community, Group, JobCursor, JobRun
+from models.db import met_another_transaction
 from models.ledger import lock_community
 
 if TYPE_CHECKING:
@@ -138,8 +139,8 @@ class Scheduler:
                     try:
                         await self._attempt(job, community_id, period, now)
                         break
-                    except (IntegrityError, OperationalError) as exc:
-                        if attempt == CONFLICT_ATTEMPTS:
+                    except DBAPIError as exc:
+                        if attempt == CONFLICT_ATTEMPTS or not met_another_transaction(exc):
                             raise
                         log.warning("%s for %s at %s met a concurrent write (%s); retrying", job.name, community_id,
                                     period.isoformat(), type(exc.orig).__name__)

@@ -19,6 +19,15 @@ from bot.simulate import Driver, output_line
 from models.db import create_engine, upgrade
 
 START = datetime.fromisoformat("2026-11-23T09:00:00+08:00")   # a Monday
+
+
+def head_revision() -> str:
+    """The newest schema revision (what `qunbot db upgrade` prints once done)."""
+    from alembic.script import ScriptDirectory
+
+    from models.db import alembic_config
+
+    return ScriptDirectory.from_config(alembic_config("sqlite://")).get_current_head()
 NAMES = {"u_owner": "老王", "u1": "张三", "u2": "李四", "u3": "王五", "u4": "赵六", "u_mod": "小版"}
 
 

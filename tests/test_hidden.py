@@ -1,7 +1,11 @@
 """Hidden questions and answers: they do not score and are not paid, members cannot reach them by id, moderators
 still can; a payout made before the hiding stands, while the all-time totals and later weeks leave the item out."""
 import pytest
+from sqlalchemy import select
 
+from bot.context import BaseCtx
+from handlers import ranking
+from models import JobRun, ScoreTotal
 from tests.test_ranking import EMPTY, POSTED
 from tests.test_rewards import fund_pool, ranking_posts, rewards, split, weekly_pool, yuan
 from tests.test_scheduler import sh
@@ -100,7 +104,7 @@ async def test_hiding_after_the_payout_keeps_it_and_corrects_the_totals(chat):
     assert await chat.say("/隐藏 A1", "u3") == [
         "A1 已隐藏，不再出现在列表、问答议程和排行里。\n"
         "A1 计入了已经发放的周奖励，这些奖励保留（之后的排行和总榜不再计入）；群主可以用 /基金 撤销 编号 收回：\n"
-        f"#2 11.23–11.29 赵六 {yuan(first)}"]
+        f"#2 11.23–11.29 赵六 {yuan(first)}（待付）"]
     assert await rewards(chat) == [f"周奖励 {yuan(first)} · 赵六", f"周奖励 {yuan(second)} · 王五"]   # it stands
     [all_time] = await chat.say("/排行 全部", "u1")
     assert all_time.split("\n")[1:-1] == ["1. 王五 30 分（打赏 20 · 最佳 0 · 帮助 1 人）"]
@@ -112,3 +116,68 @@ async def test_hiding_after_the_payout_keeps_it_and_corrects_the_totals(chat):
     assert all_time.split("\n")[1:3] == ["1. 赵六 110 分（打赏 100 · 最佳 0 · 帮助 1 人）",
                                          "2. 王五 30 分（打赏 20 · 最佳 0 · 帮助 1 人）"]
     assert len(await rewards(chat)) == 2
+
+
+async def totals_and_recount(chat) -> tuple[dict, dict]:
+    """The stored all-time totals, and the same recounted from scratch over every paid week as things stand now
+    (hidden items left out): they must always agree."""
+    app = chat.app
+    async with app.sessions() as db:
+        ctx = BaseCtx(app=app, db=db, community=await app.lookups.community(db, "growth"),
+                      ccfg=app.community_config("growth"), now=chat.clock.now(), locale="zh_CN", cause="check")
+        left_out = await ranking.excluded(ctx)
+        recount: dict[int, ranking.Score] = {}
+        for end in await db.scalars(select(JobRun.period).where(JobRun.job == "pay_weekly_rewards",
+                                                                JobRun.status == "done")):
+            start, _ = ctx.last_completed_week(end)
+            for member_id, lines in (await ranking.lines(ctx, start, end)).items():
+                if member_id not in left_out:
+                    recount[member_id] = recount.get(member_id, ranking.Score(member_id)).plus(lines)
+        stored = {t.member_id: (t.points, t.best_answers, t.helped) for t in await db.scalars(select(ScoreTotal))}
+    as_tuples = {m: (s.points, s.best_answers, s.helped) for m, s in recount.items()}
+    nonzero = lambda d: {m: v for m, v in d.items() if any(v)}    # noqa: E731
+    return nonzero(stored), nonzero(as_tuples)
+
+
+async def test_a_best_answer_changed_after_its_week_was_paid_moves_in_the_all_time_totals(chat):
+    await chat.say("/提问 怎么做增长\n背景", "u1")
+    await chat.say("/回答 Q1 广告", "u2")                     # A1
+    await chat.say("/回答 Q1 认真的回答", "u4")               # A2
+    await chat.say("/最佳 Q1 A1", "u1")
+    await chat.tick(sh("2026-11-30T08:00:00"))                # week 1 paid with A1 best
+    await chat.say("/最佳 Q1 A2", "u1", at=WEEK2)             # the asker changes their mind
+    stored, recount = await totals_and_recount(chat)
+    assert stored == recount
+    await chat.say("/隐藏 A1", "u3")
+    [all_time] = await chat.say("/排行 全部", "u1")
+    assert not any("李四" in line and "最佳 1" in line for line in all_time.split("\n")), all_time
+    stored, recount = await totals_and_recount(chat)
+    assert stored == recount
+    await chat.tick(sh("2026-12-07T08:00:00"))                # week 2 paid with A2 best
+    await chat.say("/隐藏 Q1", "u3")
+    stored, recount = await totals_and_recount(chat)
+    assert stored == recount == {}
+    await chat.say("/取消隐藏 Q1", "u3")
+    await chat.say("/取消隐藏 A1", "u3")
+    stored, recount = await totals_and_recount(chat)
+    assert stored == recount and recount
+
+
+async def test_all_time_totals_agree_with_a_recount_through_hides_unhides_and_undone_rewards(chat):
+    await fund_pool(chat)
+    await chat.say("/提问 怎么做增长\n背景", "u1")
+    await chat.say("/回答 Q1 一", "u2")                       # A1
+    await chat.say("/回答 Q1 二", "u4")                       # A2
+    await chat.say("/打赏 A1 30", "u1")
+    await chat.say("/最佳 Q1 A2", "u1")
+    await chat.tick(sh("2026-11-30T08:00:00"))
+    await chat.say("/打赏 A1 20", "u3", at=WEEK2)
+    await chat.say("/提问 第二个\n背景", "u4")
+    await chat.say("/回答 Q2 三", "u2")
+    await chat.tick(sh("2026-12-07T08:00:00"))
+    steps = [("/隐藏 A1", "u3"), ("/基金 撤销 2", "u_owner"), ("/隐藏 Q1", "u3"), ("/取消隐藏 A1", "u3"),
+             ("/最佳 Q1 A1", "u1"), ("/取消隐藏 Q1", "u3"), ("/隐藏 Q2", "u3"), ("/最佳 Q1 A2", "u3")]
+    for text, user in steps:
+        await chat.say(text, user)
+        stored, recount = await totals_and_recount(chat)
+        assert stored == recount, text

@@ -178,3 +178,74 @@ async def test_a_weekly_payout_waits_for_another_process_ledger_write_instead_of
         await first.close()
         await second.close()
         await pg.drop_database(name)
+
+
+async def _other_process(app, db, at=None):
+    from bot.context import BaseCtx
+
+    return BaseCtx(app=app, db=db, community=await app.lookups.community(db, "growth"),
+                   ccfg=app.community_config("growth"), now=at or datetime.fromisoformat("2026-11-23T09:30:00+08:00"),
+                   locale="zh_CN", cause="other-process")
+
+
+async def test_a_tip_waits_for_an_answer_hidden_in_another_process_and_is_refused():
+    from sqlalchemy import update
+
+    from models import Answer
+    from models.ledger import lock_community
+
+    url, name, first, second = await _two_processes()
+    try:
+        await first.say("/提问 怎么做增长\n背景", "u1")
+        await first.say("/回答 Q1 广告", "u2")
+        async with second.app.sessions() as db:
+            await db.begin()
+            await lock_community(db, "growth")                  # as /隐藏 A1 does first
+            await db.execute(update(Answer).where(Answer.number == 1).values(hidden=True, hidden_by="u_owner"))
+            task = asyncio.create_task(first.driver.handle(IncomingMessage(
+                "pg-tip-hidden", "r1", "u3", "王五", "/打赏 A1 30", first.clock.now())))
+            await _hold_until_waited_for(name, db, task)
+        replies = [r["text"] for r in await first.flush()]
+        assert replies == ["没有找到回答 A1。回答编号以 A 开头，发送 /问题 Q编号 可以看到。"]
+        async with first.app.sessions() as db:
+            assert await db.scalar(select(func.count()).where(LedgerEntry.kind == "tip")) == 0
+    finally:
+        await first.close()
+        await second.close()
+        await pg.drop_database(name)
+
+
+async def test_opening_an_account_takes_the_ledger_lock_so_two_tips_do_not_deadlock(caplog):
+    """Another process opens 赵六's received-points account (as a tip to him does) while 李四's first tip of the
+    week to him runs here: one waits for the other instead of each holding what the other needs."""
+    from bot import roster
+    from handlers import tips
+    from models.ledger import POINTS, account
+
+    url, name, first, second = await _two_processes()
+    try:
+        await first.members("r1", ["u_owner", "u1", "u2", "u3", "u4"])
+        app = second.app
+        with caplog.at_level(logging.WARNING):
+            async with app.sessions() as db:
+                await db.begin()
+                ctx = await _other_process(app, db, second.clock.now())
+                receiver = await roster.get_member(db, "growth", "u4")
+                await account(db, "growth", POINTS, f"received:{receiver.id}", member_id=receiver.id)
+                task = asyncio.create_task(first.driver.handle(IncomingMessage(
+                    "pg-tip-first", "r1", "u2", "李四", "/打赏 @赵六 5", first.clock.now(), mention_ids=("u4",))))
+                for _ in range(2000):
+                    if await _waiting_on_a_lock(name):
+                        break
+                    await asyncio.sleep(0)
+                # ... and this process's tip goes on to post, needing what the other one may hold.
+                await tips.give(ctx, await roster.get_member(db, "growth", "u1"), receiver, 3)
+                await db.commit()
+                await task
+        replies = [r["text"] for r in await first.flush()]
+        assert len(replies) == 1 and replies[0].startswith("李四 打赏了 @赵六 5 分"), replies
+        assert "deadlock" not in caplog.text
+    finally:
+        await first.close()
+        await second.close()
+        await pg.drop_database(name)

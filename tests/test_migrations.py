@@ -6,7 +6,7 @@ from sqlalchemy import text
 from models import Base
 from models.db import create_engine, current_revision, upgrade
 from tests import pg
-from tests.conftest import Chat, make_config
+from tests.conftest import Chat, head_revision, make_config
 
 
 async def _diff(engine):
@@ -17,7 +17,7 @@ async def _diff(engine):
 async def test_sqlite_migration_matches_models(tmp_path):
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
     await upgrade(engine)
-    assert await current_revision(engine) == "0002"
+    assert await current_revision(engine) == head_revision() == "0003"
     assert await _diff(engine) == []
     async with engine.connect() as conn:
         assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
@@ -29,7 +29,7 @@ def test_db_upgrade_command(tmp_path, capsys):
 
     url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
     assert main(["db", "upgrade", "--config", "config.yaml", "--db", url]) == 0
-    assert capsys.readouterr().out.strip() == "0002"
+    assert capsys.readouterr().out.strip() == head_revision()
 
 
 async def test_postgresql_migration_and_a_conversation():
@@ -49,3 +49,29 @@ async def test_postgresql_migration_and_a_conversation():
         await chat.close()
     finally:
         await pg.drop_database(name)
+
+
+async def test_text_stored_before_cleaning_is_cleaned_by_the_upgrade(db_url):
+    chat = Chat(make_config(), db_url)
+    await chat.start()
+    await chat.say("/提问 怎么做增长\n背景", "u1")
+    await chat.say("/回答 Q1 先找种子用户", "u2")
+    await chat.say("/基金 入账 200 捐赠 年会", "u_owner")
+    await chat.signup("u2", "城市=北京")
+    # What a bot of before could have stored: format characters, a forged line, a name of nothing visible.
+    async with chat.app.sessions.begin() as db:
+        await db.execute(text("UPDATE questions SET title = :t, body = :b"),
+                         {"t": "怎么\u202e做增长", "b": "背景\u200b\n第二行"})
+        await db.execute(text("UPDATE answers SET body = :b"), {"b": "先找\u2067种子\u2069用户"})
+        await db.execute(text("UPDATE ledger_entries SET reason = :r"), {"r": "年会\n#9 伪造的一行"})
+        await db.execute(text("UPDATE profiles SET city = :c"), {"c": "北\u200d京"})
+        await db.execute(text("UPDATE members SET display_name = :n WHERE user_id = 'u3'"), {"n": "\u200b\u3164"})
+        await db.execute(text("UPDATE alembic_version SET version_num = '0002'"))
+    await upgrade(chat.app.engine)
+    async with chat.app.sessions() as db:
+        assert (await db.execute(text("SELECT title, body FROM questions"))).one() == ("怎么做增长", "背景\n第二行")
+        assert (await db.execute(text("SELECT body FROM answers"))).scalar() == "先找种子用户"
+        assert (await db.execute(text("SELECT reason FROM ledger_entries"))).scalar() == "年会 #9 伪造的一行"
+        assert (await db.execute(text("SELECT city FROM profiles"))).scalar() == "北京"
+        assert (await db.execute(text("SELECT display_name FROM members WHERE user_id = 'u3'"))).scalar() == "u3"
+    await chat.close()

@@ -103,3 +103,24 @@ async def test_below_the_threshold_the_group_sees_the_nickname_with_the_name(mak
     assert consent.startswith("请确认你的资料：\n姓名：张伟伟\n公司：腾讯云\n城市：苏州\n")
     assert (await c.say("/同意", "u1"))[0].endswith("建议群昵称：苏州-张伟伟")
     assert private_texts(c, "u1") == []
+
+
+async def test_a_group_that_grows_during_a_guided_signup_is_not_asked_for_name_and_company(make_chat):
+    c = await make_chat(capabilities=frozenset({Capability.MENTION_IDS, Capability.MEMBER_LIST}),
+                        privacy_threshold=6, members=("u_owner", "u1", "u2", "u3", "u4"))
+    assert (await c.say("/登记", "u1"))[0].startswith("@张三 我们来登记你的资料，一共 9 项，")
+    for answer in ("苏州", "产品经理", "教育", "跳过", "增长"):
+        await c.say(answer, "u1")
+    await c.join("u9", name="小明")                           # six members now: at the threshold
+    await c.flush()                                           # (its welcome)
+    [asked] = await c.say("跳过", "u1")                        # 诉求 answered
+    assert asked == "@张三 （7/7）你的兴趣？例如：跑步, 读书（最多 100 字）"      # 姓名 and 公司 are not asked
+    [consent] = await c.say("读书", "u1")
+    assert consent.startswith("@张三 请确认你的资料：\n城市：苏州\n")
+
+
+async def test_a_bad_form_in_a_large_group_is_not_quoted_back(make_chat):
+    c = await make_chat(privacy_threshold=3)
+    assert await c.say("/登记 城市=北京; 公司 腾讯科技", "u1") == ["看不懂第 2 段，请写成 字段=内容，多个字段用分号隔开。"]
+    assert await c.dm("/登记 城市=北京; 公司 腾讯科技", "u1") == [
+        "看不懂「公司 腾讯科技」，请写成 字段=内容，多个字段用分号隔开。"]            # in private it may

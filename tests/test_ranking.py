@@ -122,7 +122,7 @@ async def test_monday_post_lists_scores_and_rewards_and_mentions_the_winners(cha
                 f"1. @张三 45 分（打赏 5 · 最佳 1 · 帮助 1 人），奖励 {yuan(first)}\n"
                 f"2. @李四 30 分（打赏 20 · 最佳 0 · 帮助 1 人），奖励 {yuan(second)}\n"
                 f"3. @王五 7 分（打赏 7 · 最佳 0 · 帮助 0 人），奖励 {yuan(third)}\n"
-                f"本周奖池共发出 {yuan(first + second + third)}，前 3 名按 50%/30%/20% 分配；同分平分所占名次的奖金，"
+                f"这一周的奖池共发出 {yuan(first + second + third)}，前 3 名按 50%/30%/20% 分配；同分平分所占名次的奖金，"
                 "不足一分的零头和无人领取的份额留在奖励池。奖励由群主线下发放，/基金 查看公开账本。\n"
                 + FORMULA}]
     await chat.tick(sh("2026-12-01T12:00:00"))
@@ -141,7 +141,7 @@ async def test_only_rewarded_members_are_mentioned(make_chat):
         f"1. @张三 10 分（打赏 10 · 最佳 0 · 帮助 0 人），奖励 {yuan(shared)}",
         f"1. @李四 10 分（打赏 10 · 最佳 0 · 帮助 0 人），奖励 {yuan(shared)}",
         "3. 赵六 3 分（打赏 3 · 最佳 0 · 帮助 0 人）",
-        f"本周奖池共发出 {yuan(2 * shared)}，前 2 名按 60%/40% 分配；同分平分所占名次的奖金，不足一分的零头和无人领取的份额留在奖励池。"
+        f"这一周的奖池共发出 {yuan(2 * shared)}，前 2 名按 60%/40% 分配；同分平分所占名次的奖金，不足一分的零头和无人领取的份额留在奖励池。"
         "奖励由群主线下发放，/基金 查看公开账本。"]
 
 
@@ -172,7 +172,7 @@ async def test_the_post_shows_the_result_as_it_was_paid(chat):
     assert await chat.say("/hide A1", "u_owner") == [
         "A1 已隐藏，不再出现在列表、问答议程和排行里。\n"
         "A1 计入了已经发放的周奖励，这些奖励保留（之后的排行和总榜不再计入）；群主可以用 /基金 撤销 编号 收回：\n"
-        f"#2 11.23–11.29 张三 {yuan(first)}"]
+        f"#2 11.23–11.29 张三 {yuan(first)}（待付）"]
     await chat.tick(POSTED)
     [post] = ranking_posts(chat)
     # the amounts paid and the places they were paid for go together

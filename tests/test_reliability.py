@@ -242,7 +242,7 @@ async def test_a_member_list_that_met_a_locked_database_is_applied_again(make_ch
         calls.append(1)
         if len(calls) == 1:
             raise OperationalError("UPDATE room_members ...", {}, Exception("database is locked"))
-        await real(*args, **kw)
+        return await real(*args, **kw)
 
     monkeypatch.setattr(roster, "sync_room", locked_once)
     await c.members("r1", ["u_owner", "u1", "u2", "u3", "u4"])

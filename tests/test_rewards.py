@@ -232,7 +232,13 @@ async def test_paid_all_of_one_member(chat, word):
     assert await fund_lines(chat, "2.", "3.") == ["2. 李四 ¥30.00（已付）", "3. 王五 ¥20.00（待付）"]
 
 
-@pytest.mark.parametrize("words", ["1 2 3", "10 元", "全部 10", "10 全部"])
+@pytest.mark.parametrize("amount", ["20 元", "¥ 20", "20.00 元"])
+async def test_a_part_paid_written_with_a_space(chat, amount):
+    await paid_week(chat)
+    assert await chat.say(f"/基金 已付 @李四 {amount}", "u_owner", mentions=["u2"]) == ["已确认付款：\n#5 李四 ¥20.00"]
+
+
+@pytest.mark.parametrize("words", ["1 2 3", "10 20", "全部 10", "10 全部"])
 async def test_paid_with_more_than_one_amount_gets_the_usage_and_pays_nothing(chat, words):
     await paid_week(chat)
     assert await chat.say(f"/基金 已付 @李四 {words}", "u_owner", mentions=["u2"]) == [

@@ -235,3 +235,12 @@ async def test_a_weekly_post_caught_up_late_names_its_week(chat):
     await chat.flush()
     [post] = [r for r in chat.sent if "新成员" in r["text"]]
     assert post["text"].startswith("11.23–11.29 的新成员（共 1 位，迟发），欢迎认识一下：\n• @赵六")
+
+
+async def test_someone_the_member_list_no_longer_has_is_taken_out_of_the_welcome(chat):
+    """On WeChat a member who quits on their own causes no leave event; the next member list shows it."""
+    await chat.join("u4", at=JOIN_AT)
+    await chat.join("u_mod", at=JOIN_AT + timedelta(seconds=5))
+    await chat.members("r1", ["u_owner", "u1", "u2", "u3", "u_mod"])
+    [row] = await chat.flush()
+    assert row["mentions"] == ["u_mod"] and row["text"].startswith("欢迎 @小版 加入")
