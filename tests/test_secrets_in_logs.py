@@ -221,15 +221,15 @@ async def test_the_callback_token_and_key_are_not_logged(all_logs):
     client = TestClient(TestServer(adapter.web_app(on_event)))
     await client.start_server()
     crypto = WecomCrypto(CALLBACK_TOKEN, AES_KEY)
-    wecom = Wecom(client, crypto)
+    wecom = Wecom(client, crypto, clock.now)
     try:
-        timestamp = str(int(clock.now().timestamp()))
-        echostr = crypto.encrypt("echo-1")
-        for signature, echo in ((crypto.signature(timestamp, "n1", echostr), echostr),     # the URL check
-                                ("0" * 40, echostr),                                        # a forged one
-                                (crypto.signature(timestamp, "n1", "AAAA"), "AAAA")):       # does not decrypt
-            await client.get("/wecom/callback", params={"msg_signature": signature, "timestamp": timestamp,
-                                                        "nonce": "n1", "echostr": echo})
+        assert (await wecom.verify_url("echo-1")).status == 200
+        assert (await wecom.verify_url("echo-1", signature="0" * 40)).status == 403
+        assert (await wecom.verify_url("echo-1", timestamp="946684800")).status == 403       # signed in 2000
+        timestamp = wecom.timestamp()
+        assert (await client.get("/wecom/callback", params={                               # does not decrypt
+            "msg_signature": crypto.signature(timestamp, "n1", "AAAA"), "timestamp": timestamp, "nonce": "n1",
+            "echostr": "AAAA"})).status == 400
         answered = await wecom.post(message("m1", "/帮助", response_url=http.response_url("r1")))
         assert wecom.open(await answered.json(), answered.nonce)["stream"]["content"] == "命令列表"
         assert (await wecom.post(message("m2", "/帮助", response_url=http.response_url("r2")),
@@ -237,6 +237,8 @@ async def test_the_callback_token_and_key_are_not_logged(all_logs):
         assert (await wecom.post("{}", crypto=WecomCrypto(CALLBACK_TOKEN, OTHER_AES_KEY))).status == 400
         assert (await wecom.post("{}", raw=b"not json")).status == 400
         assert (await wecom.post("{'msgid': ")).status == 400
+        assert (await wecom.post(message("m3", "/帮助", response_url=http.response_url("r3")),
+                                 timestamp="946684800")).status == 403
     finally:
         await client.close()
         await adapter.close()

@@ -43,6 +43,7 @@ from bot.adapters.base import (
     Member,
     MembersEvent,
     MessageKind,
+    OnEvent,
     Outgoing,
     SendError,
 )
@@ -316,7 +317,7 @@ class WechatyAdapter:
         self._bot: Any = None
         self._scheduler: Any = None
         self._self_id: str | None = None
-        self._on_event: Callable[[IncomingEvent], Awaitable[None]] | None = None
+        self._on_event: OnEvent | None = None
         self._queue: asyncio.Queue[_TranslateJob] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = asyncio.Event()
@@ -325,7 +326,7 @@ class WechatyAdapter:
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
-    async def run(self, on_event: Callable[[IncomingEvent], Awaitable[None]]) -> None:
+    async def run(self, on_event: OnEvent) -> None:
         """Connect and deliver events to `on_event`, one at a time in the order wechaty emits them, until close().
 
         Raises when the connection fails or the service ends the event stream, so a supervisor can restart
