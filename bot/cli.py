@@ -5,6 +5,7 @@ import argparse
 import asyncio
 import logging
 import sys
+from typing import Iterable
 
 from bot.config import Config, ConfigError, load_config
 from bot.gateway_cli import add_parser as add_gateway_parser
@@ -22,7 +23,7 @@ def _load(path: str) -> Config:
         raise SystemExit(2) from None
 
 
-def _logging(verbose: bool, secrets: set[str], stream=sys.stderr) -> None:
+def _logging(verbose: bool, stream=sys.stderr, secrets: Iterable[str] = ()) -> None:
     """Log to stderr; `secrets` are masked in every line, also in those of handlers libraries add later."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=stream,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -68,7 +69,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if kind == "simulate":
         print("qunbot: adapter.type 'simulate' is for `qunbot simulate --script FILE`", file=sys.stderr)
         return 2
-    _logging(args.verbose, config_secrets(config, args.db))
+    _logging(args.verbose, secrets=config_secrets(config, args.db))
     from bot.adapters.base import AdapterStopped
     from bot.app import App
     from bot.clock import SystemClock
