@@ -6,10 +6,11 @@ import asyncio
 import logging
 import signal
 import sys
-from typing import Coroutine
+from typing import Coroutine, Iterable
 
 from bot.config import Config, ConfigError, load_config
 from bot.gateway_cli import add_parser as add_gateway_parser
+from bot.redaction import config_secrets, mask_secrets_in_logs
 
 log = logging.getLogger("qunbot")
 CONSOLE_DB = "sqlite+aiosqlite:///qunbot-console.db"
@@ -49,9 +50,11 @@ def _run_async(args: argparse.Namespace, main: Coroutine) -> int:
     return 0
 
 
-def _logging(verbose: bool, stream=sys.stderr) -> None:
+def _logging(verbose: bool, stream=sys.stderr, secrets: Iterable[str] = ()) -> None:
+    """Log to stderr; `secrets` are masked in every line, also in those of handlers libraries add later."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=stream,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    mask_secrets_in_logs(secrets)
 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
@@ -93,7 +96,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     if kind == "simulate":
         print("qunbot: adapter.type 'simulate' is for `qunbot simulate --script FILE`", file=sys.stderr)
         return 2
-    _logging(args.verbose)
+    _logging(args.verbose, secrets=config_secrets(config, args.db))
     from bot.adapters.base import AdapterStopped
     from bot.app import App
     from bot.clock import SystemClock

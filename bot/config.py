@@ -91,6 +91,11 @@ class WecomCallbackConfig(_Strict):
     path: str = "/wecom/callback"
     passive_reply_seconds: float = Field(3.0, ge=0, le=4.5, description="answer inside the HTTP response when "
                                                                          "ready this soon; else via response_url")
+    # WeCom gives up on a callback after 5 s without an answer and sends it again, three times at most (developer
+    # document 回调配置, path/90930): even a retry that kept the first try's timestamp is about 20 s old. The
+    # default leaves room for a host clock a few minutes off.
+    max_clock_skew_seconds: int = Field(300, ge=30, description="refuse a callback whose timestamp is further than "
+                                                                "this from this host's clock (a replay)")
 
     @field_validator("encoding_aes_key")
     @classmethod

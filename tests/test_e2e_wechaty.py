@@ -148,9 +148,11 @@ async def test_a_wrong_token_is_a_clear_error(gateway: Gateway) -> None:
     with pytest.raises(Exception) as failure:
         await asyncio.wait_for(adapter.run(ignore), 30)
     message = str(failure.value)
-    # The service answers UNAUTHENTICATED: 'Invalid Wechaty TOKEN "not-the-token"'; the error names the setting.
-    assert "not-the-token" in message and "adapter.wechaty.token" in message, message
+    # The service answers UNAUTHENTICATED: 'Invalid Wechaty TOKEN "not-the-token"'; the error names the setting,
+    # never the token itself.
+    assert "UNAUTHENTICATED" in message and "adapter.wechaty.token" in message, message
     assert "WECHATY_PUPPET_SERVICE_TOKEN" in message, message
+    assert "not-the-token" not in message and failure.value.__cause__ is None, message
 
 
 async def test_the_bot_survives_a_gateway_restart_mid_conversation(bot: Bot) -> None:

@@ -7,12 +7,14 @@ import base64
 import hashlib
 import json
 import logging
-from typing import Any
+from datetime import datetime
+from typing import Any, Awaitable, Callable, TypeVar
 
 import aiohttp
 import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
+from pydantic import ValidationError
 
 from bot.adapters.base import AdapterStopped, ChatRef, IncomingMessage, Outgoing, SendError, Unconfirmed
 from bot.adapters.wecom_callback import WecomCallbackAdapter
@@ -29,6 +31,7 @@ PATH = "/wecom/callback"
 GROUP = "wrGROUP1"          # a group whose robot webhook key is configured
 BARE = "wrGROUP2"           # a group without one
 KEY = "k-group-1"
+T = TypeVar("T")
 
 
 class FakeWecomHttp:
@@ -82,18 +85,25 @@ class FakeWecomHttp:
 
 
 class FakeApp:
-    """Stands in for App.handle: records events; answers those in `answer_now` at once (the app dedupes ids)."""
+    """Stands in for App.handle: records events; answers those in `answer_now` at once (the app dedupes ids), and
+    returns `verdict` (True: a reply is queued, False: the bot will not answer, None: cannot tell) or raises it."""
 
     def __init__(self) -> None:
         self.adapter: WecomCallbackAdapter | None = None
         self.events: list[IncomingMessage] = []
         self.answer_now: dict[str, str] = {}
+        self.verdict: bool | None | Exception = None
+        self.returned = asyncio.Event()
 
-    async def __call__(self, event: IncomingMessage) -> None:
+    async def __call__(self, event: IncomingMessage) -> bool | None:
         first = all(e.event_id != event.event_id for e in self.events)
         self.events.append(event)
         if first and event.text in self.answer_now:
             await self.adapter.send(reply_to(event, self.answer_now[event.text]))
+        self.returned.set()
+        if isinstance(self.verdict, Exception):
+            raise self.verdict
+        return self.verdict
 
 
 def reply_to(event: IncomingMessage, text: str) -> Outgoing:
@@ -114,17 +124,29 @@ def message(msgid: str, text: str, *, response_url: str, chat: str | None = GROU
 
 
 class Wecom:
-    """WeCom's side of the callback: signs and encrypts requests to the adapter's endpoint."""
+    """WeCom's side of the callback: signs and encrypts requests to the adapter's endpoint, timestamped by `now`."""
 
-    def __init__(self, client: TestClient, crypto: WecomCrypto) -> None:
+    def __init__(self, client: TestClient, crypto: WecomCrypto, now: Callable[[], datetime]) -> None:
         self.client = client
         self.crypto = crypto
+        self.now = now
         self._nonce = 0
 
+    def timestamp(self, seconds_ago: float = 0) -> str:
+        return str(int(self.now().timestamp() - seconds_ago))
+
+    async def verify_url(self, plain: str, *, timestamp: str | None = None, signature: str | None = None):
+        """WeCom's URL check with an echostr that decrypts to `plain`."""
+        timestamp = timestamp or self.timestamp()
+        echostr = self.crypto.encrypt(plain)
+        return await self.client.get(PATH, params={
+            "msg_signature": signature or self.crypto.signature(timestamp, "263014780", echostr),
+            "timestamp": timestamp, "nonce": "263014780", "echostr": echostr})
+
     async def post(self, body: dict[str, Any] | str, *, signature: str | None = None, raw: bytes | None = None,
-                   crypto: WecomCrypto | None = None):
+                   crypto: WecomCrypto | None = None, timestamp: str | None = None):
         self._nonce += 1
-        nonce, timestamp = f"nonce{self._nonce}", "1764000000"
+        nonce, timestamp = f"nonce{self._nonce}", timestamp or self.timestamp()
         plain = body if isinstance(body, str) else json.dumps(body, ensure_ascii=False)
         encrypted = (crypto or self.crypto).encrypt(plain)
         params = {"msg_signature": signature or self.crypto.signature(timestamp, nonce, encrypted),
@@ -166,7 +188,7 @@ async def bot(fake, clock):
     app.adapter = adapter
     client = TestClient(TestServer(adapter.web_app(app)))
     await client.start_server()
-    yield adapter, app, Wecom(client, WecomCrypto(TOKEN, AES_KEY))
+    yield adapter, app, Wecom(client, WecomCrypto(TOKEN, AES_KEY), clock.now)
     await client.close()
     await adapter.close()
 
@@ -180,10 +202,7 @@ def quick(adapter: WecomCallbackAdapter) -> None:
 
 async def test_url_verification_answers_the_plain_echostr(bot):
     _, _, wecom = bot
-    echostr = wecom.crypto.encrypt("1616140317555161061")
-    signature = wecom.crypto.signature("1409659589", "263014780", echostr)
-    resp = await wecom.client.get(PATH, params={"msg_signature": signature, "timestamp": "1409659589",
-                                                "nonce": "263014780", "echostr": echostr})
+    resp = await wecom.verify_url("1616140317555161061")
     assert resp.status == 200
     assert await resp.read() == b"1616140317555161061"
 
@@ -191,17 +210,16 @@ async def test_url_verification_answers_the_plain_echostr(bot):
 async def test_url_verification_survives_an_unencoded_plus(bot):
     _, _, wecom = bot
     echostr = next(e for e in (wecom.crypto.encrypt("42") for _ in range(200)) if "+" in e)
-    signature = wecom.crypto.signature("1", "2", echostr)
-    resp = await wecom.client.get(f"{PATH}?msg_signature={signature}&timestamp=1&nonce=2&echostr={echostr}")
+    timestamp = wecom.timestamp()
+    signature = wecom.crypto.signature(timestamp, "2", echostr)
+    resp = await wecom.client.get(f"{PATH}?msg_signature={signature}&timestamp={timestamp}&nonce=2&echostr={echostr}")
     assert resp.status == 200 and await resp.text() == "42"
 
 
 async def test_url_verification_with_a_forged_signature_is_refused_and_logged(bot, caplog):
     _, _, wecom = bot
-    echostr = wecom.crypto.encrypt("1616140317555161061")
     with caplog.at_level(logging.WARNING, logger="bot.adapters.wecom_callback"):
-        resp = await wecom.client.get(PATH, params={"msg_signature": "0" * 40, "timestamp": "1", "nonce": "2",
-                                                    "echostr": echostr})
+        resp = await wecom.verify_url("1616140317555161061", signature="0" * 40)
     assert resp.status == 403
     assert "1616140317555161061" not in await resp.text()
     assert "wrong signature" in caplog.text and "127.0.0.1" in caplog.text
@@ -392,21 +410,88 @@ async def test_a_replay_after_a_slow_reply_does_not_free_the_used_response_url(b
     assert fake.webhook == [(KEY, {"msgtype": "markdown", "markdown": {"content": "part 2"}})]
 
 
-async def test_a_failing_handler_still_gets_an_answer(bot, fake, caplog):
+async def timed(request: Awaitable[T]) -> tuple[T, float]:
+    """What a request returned, and how many seconds it took."""
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    answer = await request
+    return answer, loop.time() - began
+
+
+@pytest.mark.parametrize("verdict", [False, RuntimeError("database down")])
+async def test_a_message_the_bot_will_not_answer_is_answered_empty_at_once(bot, fake, caplog, verdict):
+    """An unserved group, a redelivery, ordinary chat, a handler that failed: WeCom is not kept waiting."""
+    adapter, app, wecom = bot
+    adapter.passive_reply_seconds = 4.5
+    app.verdict = verdict
+    resp, took = await timed(wecom.post(message("m1", "今天天气不错", response_url=fake.response_url("r1"))))
+    assert resp.status == 200 and await resp.read() == b""
+    assert took < adapter.passive_reply_seconds / 2, f"held for {took:.1f} s"
+    assert [e.event_id for e in app.events] == ["wecom:m1"]
+    if isinstance(verdict, Exception):
+        assert "handling message wecom:m1 failed" in caplog.text
+
+
+@pytest.mark.parametrize("verdict", [True, None])
+async def test_a_reply_queued_after_the_handler_returned_goes_back_in_the_response(bot, fake, verdict):
+    """True (a reply is queued) or None (cannot tell): the reply, sent after the commit, is still waited for."""
+    adapter, app, wecom = bot
+    app.verdict = verdict
+    posting = asyncio.create_task(wecom.post(message("m1", "/排行", response_url=fake.response_url("r1"))))
+    await asyncio.wait_for(app.returned.wait(), 5)
+    await adapter.send(reply_to(app.events[0], "本周排行"))
+    resp = await posting
+    assert wecom.open(await resp.json(), resp.nonce)["stream"]["content"] == "本周排行"
+    assert fake.responses == []
+
+
+@pytest.mark.parametrize("verdict", [True, None])
+async def test_while_a_reply_may_come_the_request_is_held_for_the_passive_reply_window(bot, fake, verdict):
+    adapter, app, wecom = bot
+    adapter.passive_reply_seconds = 0.2
+    app.verdict = verdict
+    resp, took = await timed(wecom.post(message("m1", "/排行", response_url=fake.response_url("r1"))))
+    assert took >= 0.2
+    assert resp.status == 200 and await resp.read() == b""            # the reply will take the response_url
+
+
+# ---- timestamps ------------------------------------------------------------------------------------------
+
+async def test_a_callback_signed_in_the_year_2000_is_refused_and_logged(bot, fake, caplog):
+    _, app, wecom = bot
+    with caplog.at_level(logging.WARNING, logger="bot.adapters.wecom_callback"):
+        resp = await wecom.post(message("m1", "/签到", response_url=fake.response_url("r1")), timestamp="946684800")
+    assert resp.status == 403
+    assert app.events == []
+    assert "refused as a replay" in caplog.text and "127.0.0.1" in caplog.text
+
+
+async def test_a_url_check_signed_long_ago_is_refused(bot, caplog):
+    _, _, wecom = bot
+    with caplog.at_level(logging.WARNING, logger="bot.adapters.wecom_callback"):
+        resp = await wecom.verify_url("1616140317555161061", timestamp=wecom.timestamp(seconds_ago=3600))
+    assert resp.status == 403 and "1616140317555161061" not in await resp.text()
+    assert "refused as a replay" in caplog.text
+
+
+@pytest.mark.parametrize("window, seconds_ago, accepted", [
+    (None, 290, True), (None, -290, True),            # the default allows five minutes either way
+    (None, 310, False), (None, -310, False),
+    (3600, 1800, True), (60, 90, False),               # adapter.wecom.callback.max_clock_skew_seconds
+])
+async def test_callbacks_are_accepted_within_the_clock_window(bot, fake, window, seconds_ago, accepted):
     adapter, app, wecom = bot
     quick(adapter)
+    if window is not None:
+        adapter.config = adapter.config.model_copy(update={"max_clock_skew_seconds": window})
+    resp = await wecom.post(message("m1", "/签到", response_url=fake.response_url("r1")),
+                            timestamp=wecom.timestamp(seconds_ago=seconds_ago))
+    assert (resp.status, len(app.events)) == ((200, 1) if accepted else (403, 0))
 
-    async def broken(event):
-        raise RuntimeError("database down")
 
-    client = TestClient(TestServer(adapter.web_app(broken)))
-    await client.start_server()
-    try:
-        resp = await Wecom(client, wecom.crypto).post(message("m1", "/帮助", response_url=fake.response_url("r")))
-        assert resp.status == 200
-    finally:
-        await client.close()
-    assert "handling message wecom:m1 failed" in caplog.text
+def test_the_clock_window_leaves_room_for_wecom_s_retries():
+    with pytest.raises(ValidationError):
+        WecomCallbackConfig(token=TOKEN, encoding_aes_key=AES_KEY, max_clock_skew_seconds=10)
 
 
 # ---- scheduled posts and the webhook ---------------------------------------------------------------------

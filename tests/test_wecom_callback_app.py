@@ -65,7 +65,7 @@ async def deployment(fake, db_url):
     d = Deployment(app, adapter, None, fake, clock)                        # type: ignore[arg-type]
     client = TestClient(TestServer(adapter.web_app(d.handle)))
     await client.start_server()
-    d.wecom = Wecom(client, WecomCrypto(TOKEN, AES_KEY))
+    d.wecom = Wecom(client, WecomCrypto(TOKEN, AES_KEY), clock.now)
     yield d
     await client.close()
     await adapter.close()

@@ -155,11 +155,19 @@ class Unconfirmed(SendError):
         super().__init__(message, transient=False)
 
 
+OnEvent = Callable[[IncomingEvent], Awaitable[bool | None]]
+
+
 class Adapter(Protocol):
+    """A chat platform. run() hands each event to on_event, the app's handler, which returns True when a reply
+    to that event was queued, False when the bot will not answer it (an unserved group, a redelivery, ordinary chat,
+    a command from someone it ignores), and None when it cannot tell. An adapter that holds the platform's request
+    open for the reply (WeCom's callback) lets it go at once on False."""
+
     name: str
     capabilities: frozenset[Capability]
 
-    async def run(self, on_event: Callable[[IncomingEvent], Awaitable[None]]) -> None: ...
+    async def run(self, on_event: OnEvent) -> None: ...
 
     async def send(self, out: Outgoing) -> None: ...
 

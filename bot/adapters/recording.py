@@ -1,9 +1,9 @@
 """An adapter for simulated time: everything sent is handed to a callback (simulate, console, tests)."""
 from __future__ import annotations
 
-from typing import Awaitable, Callable, Sequence
+from typing import Callable, Sequence
 
-from bot.adapters.base import Capability, Member, Outgoing
+from bot.adapters.base import Capability, Member, OnEvent, Outgoing
 
 ALL_CAPABILITIES = frozenset(Capability)
 
@@ -19,7 +19,7 @@ class RecordingAdapter:
         self.capabilities = capabilities
         self._members = members
 
-    async def run(self, on_event: Callable[..., Awaitable[None]]) -> None:
+    async def run(self, on_event: OnEvent) -> None:
         raise RuntimeError("simulated chats are driven by bot.simulate.Driver, not by run()")
 
     async def send(self, out: Outgoing) -> None:

@@ -12,7 +12,11 @@ their sources):
   disabled (Node `PuppetServer({tls: {disable: true}})` or WECHATY_PUPPET_SERVICE_NO_TLS_INSECURE_SERVER=true);
   there is nothing to switch on the Python side.
 - The token travels as the HTTP/2 `:authority` (`channel._authority = token`); the 1.x Node server accepts
-  that as `authorization: Wechaty <token>`, so a token is needed against such a server.
+  that as `authorization: Wechaty <token>`, so a token is needed against such a server. `_init_puppet` reads it
+  from the puppet's options when the stream opens.
+- `PuppetService.__init__` logs, at WARNING, every token it finds (in its options and in the variables
+  WECHATY_PUPPET_SERVICE_TOKEN, TOKEN and token) whenever it also has an endpoint, and the service's
+  UNAUTHENTICATED answer quotes the token it refused. hpack, under grpclib, logs each header it encodes at DEBUG.
 - Without an endpoint the client asks a remote discovery host for one, hence the endpoint is mandatory here.
 - `Wechaty.start()` sleeps 60 s and recurses on network errors, stops the whole asyncio loop on
   `WechatyPuppetError` and prints-and-swallows anything else. `run()` therefore drives the same three steps
@@ -39,6 +43,7 @@ from bot.adapters.base import (
     Member,
     MembersEvent,
     MessageKind,
+    OnEvent,
     Outgoing,
     SendError,
 )
@@ -89,6 +94,8 @@ def _import_wechaty() -> ModuleType:
     # is both noise and personal data in our logs; default it to warnings unless the operator chose a level.
     # Its loggers read WECHATY_LOG once, at import time.
     os.environ.setdefault("WECHATY_LOG", "warn")
+    # The token is an HTTP/2 header of every call, and hpack logs the headers it encodes at DEBUG.
+    logging.getLogger("hpack").setLevel(logging.INFO)
     try:
         import pyee
         import pyee.asyncio
@@ -101,6 +108,13 @@ def _import_wechaty() -> ModuleType:
         # WechatyOptions uses a PuppetOptions() instance as a dataclass default; Python 3.11 rejects
         # unhashable defaults, and a plain dataclass with eq=True is unhashable.
         wechaty_puppet.schemas.puppet.PuppetOptions.__hash__ = object.__hash__  # type: ignore[method-assign]
+
+        import wechaty_puppet_service.puppet
+
+        # The puppet gets the endpoint and token this adapter resolved, never the environment's, so that its
+        # constructor, which logs every token it finds next to an endpoint, finds none (see run()).
+        wechaty_puppet_service.puppet.get_token = lambda: None
+        wechaty_puppet_service.puppet.get_endpoint = lambda: None
 
         import wechaty
     except ImportError as exc:
@@ -268,6 +282,11 @@ def _is_unauthenticated(exc: BaseException) -> bool:
     return type(exc).__name__ == "GRPCError" and getattr(status, "name", "") == "UNAUTHENTICATED"
 
 
+def _describe(exc: BaseException) -> str:
+    """A failed call as logs and send errors show it; the service's UNAUTHENTICATED answer quotes the token."""
+    return "GRPCError(UNAUTHENTICATED)" if _is_unauthenticated(exc) else repr(exc)
+
+
 class WechatyAdapter:
     """The Adapter for WeChat through a Wechaty puppet service (see the module docstring)."""
 
@@ -298,7 +317,7 @@ class WechatyAdapter:
         self._bot: Any = None
         self._scheduler: Any = None
         self._self_id: str | None = None
-        self._on_event: Callable[[IncomingEvent], Awaitable[None]] | None = None
+        self._on_event: OnEvent | None = None
         self._queue: asyncio.Queue[_TranslateJob] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
         self._closing = asyncio.Event()
@@ -307,7 +326,7 @@ class WechatyAdapter:
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
-    async def run(self, on_event: Callable[[IncomingEvent], Awaitable[None]]) -> None:
+    async def run(self, on_event: OnEvent) -> None:
         """Connect and deliver events to `on_event`, one at a time in the order wechaty emits them, until close().
 
         Raises when the connection fails or the service ends the event stream, so a supervisor can restart
@@ -325,11 +344,6 @@ class WechatyAdapter:
         self._queue = asyncio.Queue()
         self._self_id = None
 
-        # PuppetService reads these itself; setting them also keeps any code path that consults only the
-        # environment from falling back to the remote discovery host.
-        os.environ[ENDPOINT_ENV] = self._endpoint
-        if self._token:
-            os.environ[TOKEN_ENV] = self._token
         # An in-memory scheduler: the default one keeps its jobs in a SQLite file under ./.wechaty.
         self._scheduler = AsyncIOScheduler()
         bot: Any = None
@@ -338,11 +352,13 @@ class WechatyAdapter:
             bot = wechaty.Wechaty(wechaty.WechatyOptions(
                 name=self._bot_name,
                 puppet="wechaty-puppet-service",
-                puppet_options=PuppetOptions(token=self._token, end_point=self._endpoint),
+                puppet_options=PuppetOptions(end_point=self._endpoint),
                 host="127.0.0.1",
                 port=self._port or _free_local_port(),
                 scheduler=self._scheduler,
             ))
+            # Only now, once the puppet's constructor has logged what it knows (see the module docstring).
+            bot.puppet.options.token = self._token
             await bot.init_puppet()
             # Fresh object pools for this client's classes (see the module docstring).
             for cls in (bot.Contact, bot.ContactSelf, bot.Room, bot.Tag):
@@ -377,9 +393,11 @@ class WechatyAdapter:
                 stream.result()  # re-raises a connection failure
             except Exception as exc:
                 if _is_unauthenticated(exc):
+                    # Not chained: the service's answer quotes the token.
                     raise WechatyConfigError(
-                        f"the wechaty puppet service at {self._endpoint} refused the token ({exc}); check "
-                        f"adapter.wechaty.token in the config or the {TOKEN_ENV} environment variable") from exc
+                        f"the wechaty puppet service at {self._endpoint} refused the token (UNAUTHENTICATED); "
+                        f"check adapter.wechaty.token in the config or the {TOKEN_ENV} environment variable"
+                    ) from None
                 raise
             raise ConnectionError("the wechaty puppet service closed the event stream")
         finally:
@@ -418,8 +436,8 @@ class WechatyAdapter:
             puppet = None
         try:
             await asyncio.wait_for(bot.stop(), _STOP_TIMEOUT_S)
-        except Exception:  # the service may be gone; the local side is torn down anyway
-            log.debug("stopping the wechaty puppet failed", exc_info=True)
+        except Exception as exc:  # the service may be gone; the local side is torn down anyway
+            log.debug("stopping the wechaty puppet failed: %s", _describe(exc))
         if puppet is not None:
             # PuppetService.stop() removes every listener, including the "error" one, while wechaty's own
             # listener tasks may still be awaiting the now closed channel; their failures then reach pyee
@@ -528,8 +546,8 @@ class WechatyAdapter:
             raise
         except Exception as exc:
             if is_transient(exc):
-                raise SendError(f"could not load {what}: {exc!r}", transient=True) from exc
-            raise SendError(f"unknown {what}: {exc!r}", transient=False) from exc
+                raise SendError(f"could not load {what}: {_describe(exc)}", transient=True) from exc
+            raise SendError(f"unknown {what}: {_describe(exc)}", transient=False) from exc
 
     async def _load_room(self, bot: Any, room_id: str) -> Any:
         async def load() -> Any:
@@ -556,7 +574,7 @@ class WechatyAdapter:
         except SendError:
             raise
         except Exception as exc:
-            raise SendError(f"{what} failed: {exc!r}", transient=is_transient(exc)) from exc
+            raise SendError(f"{what} failed: {_describe(exc)}", transient=is_transient(exc)) from exc
 
     async def send(self, out: Outgoing) -> None:
         bot = self._logged_in_bot()

@@ -30,12 +30,12 @@ import logging
 import re
 import time
 from datetime import datetime, timezone
-from typing import Any, Awaitable, Callable, Sequence
+from typing import Any, Callable, Sequence
 
 import aiohttp
 
 from bot.adapters.base import (AdapterStopped, Capability, IncomingEvent, IncomingMessage, Member, MessageKind,
-                               NotConnected, Outgoing, SendError, Unconfirmed)
+                               NotConnected, OnEvent, Outgoing, SendError, Unconfirmed)
 from bot.config import PlatformLimits
 
 log = logging.getLogger(__name__)
@@ -175,7 +175,7 @@ class WecomAdapter:
 
     # -- lifecycle ---------------------------------------------------------------------------------------
 
-    async def run(self, on_event: Callable[[IncomingEvent], Awaitable[None]]) -> None:
+    async def run(self, on_event: OnEvent) -> None:
         """Subscribe and deliver messages until close(); raises when the link drops (the app restarts it with
         backoff), AdapterStopped when the secret is refused or another connection took over."""
         self._closing = False
@@ -240,7 +240,7 @@ class WecomAdapter:
                 if missed >= 2:
                     raise ConnectionError("the wecom server stopped answering heartbeats") from None
 
-    async def _consume(self, on_event: Callable[[IncomingEvent], Awaitable[None]]) -> None:
+    async def _consume(self, on_event: OnEvent) -> None:
         while True:
             event = await self._events.get()
             try:

@@ -15,7 +15,9 @@ Facts this module is built around (developer documents 智能机器人 接收消
   ...}), usable once, within an hour.
 - The bot cannot start a conversation in callback mode: scheduled posts to a group go through that group's robot
   webhook (groups[].webhook_key), which allows 20 messages a minute and 4,096 bytes of markdown.
-- Callbacks may be repeated (WeCom retries a request it got no answer to): the msgid is the dedup key.
+- Callbacks may be repeated (WeCom retries a request it got no answer to): the msgid is the dedup key. A request
+  whose timestamp (part of what the signature covers) is further than config.max_clock_skew_seconds from this
+  host's clock is refused, so a captured request cannot be replayed later, when its msgid is forgotten.
 """
 from __future__ import annotations
 
@@ -27,13 +29,12 @@ from collections import OrderedDict
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import Awaitable, Callable, Mapping, Sequence
+from typing import Callable, Mapping, Sequence
 
 import aiohttp
 from aiohttp import web
 
-from bot.adapters.base import (AdapterStopped, IncomingEvent, IncomingMessage, Member, Outgoing, SendError,
-                               Unconfirmed)
+from bot.adapters.base import AdapterStopped, IncomingMessage, Member, OnEvent, Outgoing, SendError, Unconfirmed
 from bot.adapters.wecom import CAPABILITIES, message_from_body
 from bot.adapters.wecom_crypto import CryptoError, SignatureError, WecomCrypto
 from bot.adapters.wecom_webhook import WebhookClient, post_json
@@ -46,8 +47,6 @@ LIMITS = PlatformLimits(max_bytes=4096, per_minute=20, per_hour=1000)
 RESPONSE_URL_LIFETIME = timedelta(hours=1)
 REMEMBERED_MESSAGES = 10_000            # msgids kept for dedup and response_url bookkeeping (an hour's worth)
 DEFAULT_WEBHOOK_URL = "https://qyapi.weixin.qq.com/cgi-bin/webhook/send"
-
-OnEvent = Callable[[IncomingEvent], Awaitable[None]]
 
 
 @dataclass
@@ -166,6 +165,8 @@ class WecomCallbackAdapter:
             log.warning("wecom: URL check from %s with a wrong signature (is the Token right?)",
                         self._origin(request))
             return web.Response(status=403)
+        if (refused := self._refuse_stale(timestamp, "URL check", self._origin(request))) is not None:
+            return refused
         try:
             plain = self.crypto.decrypt(echostr)
         except CryptoError as exc:
@@ -195,6 +196,8 @@ class WecomCallbackAdapter:
         except SignatureError:
             log.warning("wecom: callback from %s with a wrong signature; ignored", origin)
             return web.Response(status=403)
+        if (refused := self._refuse_stale(timestamp, "callback", origin)) is not None:
+            return refused
         try:
             body = json.loads(self.crypto.decrypt(encrypted))
         except CryptoError as exc:
@@ -214,29 +217,61 @@ class WecomCallbackAdapter:
             waiter = asyncio.get_running_loop().create_future()
             self._waiting[message.event_id] = waiter
         # The message is handled in its own task: it commits even if WeCom hangs up on this request.
-        task = asyncio.create_task(self._deliver(on_event, message), name=f"wecom-{message.event_id}")
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        handling = asyncio.create_task(self._deliver(on_event, message), name=f"wecom-{message.event_id}")
+        self._tasks.add(handling)
+        handling.add_done_callback(self._tasks.discard)
         if waiter is None:                      # a repeated callback: the app ignores its id, nothing to wait for
             return web.Response()
-        left = self.passive_reply_seconds - (asyncio.get_running_loop().time() - started)
         try:
-            text = await asyncio.wait_for(waiter, timeout=max(0.0, left))
-        except asyncio.TimeoutError:
-            return web.Response()               # the reply goes to response_url when it is ready
+            text = await self._passive_reply(waiter, handling, started + self.passive_reply_seconds)
         finally:
             if self._waiting.get(message.event_id) is waiter:
                 del self._waiting[message.event_id]
+        if text is None:
+            return web.Response()
         reply = {"msgtype": "stream", "stream": {"id": uuid.uuid4().hex, "finish": True, "content": text}}
         envelope = self.crypto.reply_envelope(json.dumps(reply, ensure_ascii=False), nonce,
                                               int(self._now().timestamp()))
         return web.json_response(envelope)
 
-    async def _deliver(self, on_event: OnEvent, message: IncomingMessage) -> None:
+    @staticmethod
+    async def _passive_reply(waiter: asyncio.Future[str], handling: asyncio.Task[bool | None],
+                             deadline: float) -> str | None:
+        """The reply's text if it is ready by `deadline` (event-loop time); None at once when the handler says
+        the bot will not answer (or failed), else at the deadline (a later reply goes to the response_url)."""
+        loop = asyncio.get_running_loop()
+        watching: set[asyncio.Future] = {waiter, handling}
+        while not waiter.done():
+            done, _ = await asyncio.wait(watching, timeout=max(0.0, deadline - loop.time()),
+                                         return_when=asyncio.FIRST_COMPLETED)
+            if waiter.done() or not done:
+                break
+            watching.discard(handling)          # the handler returned; True or None: the reply may still come
+            if handling.cancelled() or handling.result() is False:
+                return None
+        return waiter.result() if waiter.done() else None
+
+    async def _deliver(self, on_event: OnEvent, message: IncomingMessage) -> bool | None:
+        """Hand the message to the app; what it says about answering (False when it failed)."""
         try:
-            await on_event(message)
+            return await on_event(message)
         except Exception:
             log.exception("wecom: handling message %s failed", message.event_id)
+            return False
+
+    def _refuse_stale(self, timestamp: str, what: str, origin: str) -> web.Response | None:
+        """The answer to a (correctly signed) request whose timestamp is too far from now; None when it is fine."""
+        try:
+            skew = int(timestamp) - self._now().timestamp()
+        except (ValueError, OverflowError):
+            log.warning("wecom: %s from %s with a timestamp that is not a number of seconds", what, origin)
+            return web.Response(status=400)
+        if abs(skew) <= self.config.max_clock_skew_seconds:
+            return None
+        log.warning("wecom: %s from %s is timestamped %.0f s %s this host's clock (allowed: %d s); refused as a "
+                    "replay (if every request gets this, check the clock)", what, origin, abs(skew),
+                    "behind" if skew < 0 else "ahead of", self.config.max_clock_skew_seconds)
+        return web.Response(status=403)
 
     def _remember(self, message: IncomingMessage) -> None:
         now = self._now()

@@ -38,8 +38,10 @@ async def post_json(session: aiohttp.ClientSession, url: str, payload: dict[str,
     HTTP failures and rate limits). `what` names the destination in errors without revealing credentials."""
     body = json.dumps(payload, ensure_ascii=False).encode()
     try:
+        # WeCom's endpoints answer, they do not redirect; following one would take the key elsewhere, and
+        # aiohttp's error for a redirect loop quotes the URL with the key.
         async with session.post(url, params=params, data=body, headers={"Content-Type": "application/json"},
-                                timeout=aiohttp.ClientTimeout(total=timeout)) as resp:
+                                timeout=aiohttp.ClientTimeout(total=timeout), allow_redirects=False) as resp:
             if resp.status != 200:
                 raise SendError(f"{what} answered HTTP {resp.status}")
             raw = await resp.read()
