@@ -3,6 +3,7 @@ replies passive or through response_url, and the weekly ranking posted through t
 from __future__ import annotations
 
 import asyncio
+import time
 
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
@@ -30,11 +31,12 @@ class Deployment:
     def _done(self, event_id: str) -> asyncio.Event:
         return self.handled.setdefault(event_id, asyncio.Event())
 
-    async def handle(self, event) -> None:
-        await self.app.handle(event)
+    async def handle(self, event) -> bool:
+        answered = await self.app.handle(event)
         if self.send_now:
             await self.app.run_due(self.clock.now())
         self._done(event.event_id).set()
+        return answered
 
     async def say(self, text: str, user: str) -> str:
         """Post a message as WeCom would; the reply it got, passive or through the response_url."""
@@ -94,3 +96,16 @@ async def test_a_week_of_the_community_through_wecom_callbacks(deployment):
         await d.app.sender.send_due(d.clock.now())
     posts = [body["markdown"]["content"] for key, body in d.fake.webhook if key == KEY]
     assert any("上周分享排行" in p and "wangwu" in p for p in posts), posts
+
+
+@pytest.mark.parametrize("chat, text", [
+    ("OTHER_GROUP", "/排行"),                  # a group the bot does not serve
+    (GROUP, "大家好"),                          # ordinary chat that @-mentions the bot
+])
+async def test_what_the_bot_will_not_answer_gets_an_empty_answer_at_once(deployment, chat, text):
+    d = deployment
+    started = time.monotonic()
+    resp = await d.wecom.post(message("quiet-1", text, response_url=d.fake.response_url("q1"), chat=chat))
+    assert resp.status == 200 and await resp.read() == b""
+    assert time.monotonic() - started < 2, "held for the passive-reply window (4 s)"
+    assert d.fake.responses == [] and d.fake.webhook == []
