@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import os
 import signal
 import sys
 from typing import Coroutine, Iterable
@@ -73,7 +74,12 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         return 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.ERROR, stream=sys.stderr)
     sys.stdout.reconfigure(encoding="utf-8")
-    return _run_async(args, simulate(config, events, sys.stdout, database_url=database_url))
+    code = _run_async(args, simulate(config, events, sys.stdout, database_url=database_url))
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:              # the reader left early (`| head`): no traceback at exit
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return code
 
 
 def cmd_console(args: argparse.Namespace) -> int:

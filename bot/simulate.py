@@ -210,14 +210,24 @@ async def simulate(config: Config, events: list[ScriptEvent], out: TextIO, datab
         tmpdir = tempfile.TemporaryDirectory(prefix="qunbot-sim-")
         database_url = f"sqlite+aiosqlite:///{os.path.join(tmpdir.name, 'simulate.db')}"
 
+    reader_gone = False
+
     def emit(msg: Outgoing, at: datetime) -> None:
-        out.write(output_line(msg, at, tz) + "\n")
-        out.flush()
+        nonlocal reader_gone
+        if reader_gone:
+            return
+        try:
+            out.write(output_line(msg, at, tz) + "\n")
+            out.flush()
+        except BrokenPipeError:          # `qunbot simulate ... | head`: the reader has what it wanted
+            reader_gone = True
 
     driver = Driver(config, database_url, events[0].at, emit)
     try:
         await driver.start()
         for ev in events:
+            if reader_gone:
+                break
             if ev.type == "restart":
                 await driver.restart(ev.at)
                 continue

@@ -320,3 +320,16 @@ def test_messages_in_rooms_the_config_does_not_list_are_ignored(tmp_path):
                       text="/roles")
     rows = rows_of(run_simulate(script(MEMBERS, elsewhere, say("09:01:00", "/roles")), tmp_path))
     assert [r["room"] for r in rows] == ["r1"]
+
+
+def test_a_reader_that_stops_early_gets_no_traceback():
+    """`qunbot simulate ... | head -1`: the output ends where the reader stopped reading, quietly."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("QUNBOT_", "WECHATY_"))}
+    proc = subprocess.Popen([sys.executable, "-m", "bot.cli", "simulate", "--config", "config.yaml", "--script",
+                             "examples/week.jsonl"], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    first = proc.stdout.readline()
+    proc.stdout.close()                                 # like `head -1` exiting
+    _, err = proc.communicate(timeout=300)
+    assert json.loads(first)["type"] == "say"
+    assert proc.returncode == 0 and err.decode() == ""
