@@ -20,7 +20,7 @@ from bot.adapters.recording import RecordingAdapter
 from bot.app import App
 from bot.clock import FakeClock
 from bot.config import parse_config
-from handlers.text import cut, items, warm_up
+from bot.text import cut, items, warm_up
 from models import Answer, LedgerAccount, LedgerEntry, Member, Profile, ProfileTerm, Question
 
 SKILLS = ["增长", "文案", "数据分析", "用户运营", "SEO", "投放", "产品设计", "私域", "直播", "社群运营", "融资", "招聘",

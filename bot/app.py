@@ -12,17 +12,20 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import i18n, outbox
-from bot.adapters.base import Adapter, AdapterStopped, ChatRef, IncomingEvent
+from bot.adapters.base import Adapter, AdapterStopped
 from bot.clock import Clock
+from bot.commands import CommandTable
 from bot.config import CommunityConfig, Config
+from bot.context import Runtime
 from bot.dispatch import Dispatcher
+from bot.events import ChatRef, IncomingEvent
 from bot.lookups import Lookups
 from bot.outbox import OutboxSender
 from bot.roles import Role
 from bot.router import Router
-from handlers import (challenges, directory, fund, help, profile, questions, ranking, rewards, roles, sessions, tips,
-                      welcome)
-from handlers.text import warm_up
+from bot.text import warm_up
+from handlers import (challenges, directory, fund, groups, help, profile, questions, ranking, rewards, roles,
+                      sessions, tips, welcome)
 from models import Community, Group, Member, OutboxMessage, RoleGrant
 from models.db import create_engine, insert_ignoring_conflicts, sessionmaker, startup_lock, upgrade
 from scheduler.core import Scheduler
@@ -36,7 +39,7 @@ STOP_GRACE_SECONDS = 5.0
 # a week's rewards are paid before its ranking is posted).
 ROUTERS: tuple[Router, ...] = (
     help.router, profile.router, directory.router, questions.router, tips.router, rewards.router, ranking.router,
-    fund.router, challenges.router, sessions.router, welcome.router, roles.router,
+    fund.router, challenges.router, sessions.router, welcome.router, roles.router, groups.router,
 )
 
 
@@ -49,17 +52,17 @@ class App:
         self.routers = routers
         self.engine = create_engine(database_url or config.database.url)
         self.sessions = sessionmaker(self.engine)
-        # One community's commands and jobs run one at a time in this process (across processes the ledger's
-        # community lock and the database's own locks keep them apart).
-        self.community_locks: dict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
-        self.lookups = Lookups(self)
-        self.dispatcher = Dispatcher(self)
+        self.lookups = Lookups(self.sessions, config, clock)
         # The outbox keeps to the pacing in config.yaml, tightened to what the platform allows.
         self.pacing = config.pacing.within(getattr(adapter, "limits", None))
-        self.sender = OutboxSender(self.sessions, adapter, clock, self.pacing, on_failed=self._send_failed)
-        self.scheduler = Scheduler(self, [job for r in routers for job in r.jobs])
-        self._communities = {c.id: c for c in config.communities}
         self._wake = asyncio.Event()
+        self.runtime = Runtime(config=config, clock=clock, sessions=self.sessions, capabilities=adapter.capabilities,
+                               pacing=self.pacing, commands=CommandTable(s for r in routers for s in r.commands),
+                               lookups=self.lookups, wake=self.wake)
+        self.dispatcher = Dispatcher(self.runtime, routers, adapter.room_members)
+        self.runtime.refresh_members = self.dispatcher.refresh_members
+        self.sender = OutboxSender(self.sessions, adapter, clock, self.pacing, on_failed=self._send_failed)
+        self.scheduler = Scheduler(self.runtime, [job for r in routers for job in r.jobs])
         self._stopping = asyncio.Event()        # set by stop()
         self._stop_cause = ""
         self._in_hand = 0                       # events being handled now
@@ -68,14 +71,18 @@ class App:
         self._not_taken = 0                     # events that arrived while stopping
 
     def community_config(self, community_id: str) -> CommunityConfig:
-        return self._communities[community_id]
+        return self.runtime.community_config(community_id)
 
     def is_configured(self, community_id: str) -> bool:
         """Communities removed from config.yaml keep their data but are no longer served."""
-        return community_id in self._communities
+        return self.runtime.is_configured(community_id)
 
     def locale_of(self, community_id: str) -> str:
-        return self.config.community_locale(self._communities[community_id])
+        return self.runtime.locale_of(community_id)
+
+    @property
+    def community_locks(self) -> dict[str, asyncio.Lock]:
+        return self.runtime.community_locks
 
     async def start(self, *, migrate: bool = True) -> None:
         # Processes starting together on one database take turns to migrate it and write config.yaml's rows.

@@ -9,6 +9,8 @@ import signal
 import sys
 from typing import Coroutine, Iterable
 
+from bot.adapters.base import Adapter
+from bot.clock import Clock, SystemClock
 from bot.config import Config, ConfigError, load_config
 from bot.gateway_cli import add_parser as add_gateway_parser
 from bot.redaction import config_secrets, mask_secrets_in_logs
@@ -105,16 +107,16 @@ def cmd_run(args: argparse.Namespace) -> int:
     _logging(args.verbose, secrets=config_secrets(config, args.db))
     from bot.adapters.base import AdapterStopped
     from bot.app import App
-    from bot.clock import SystemClock
 
+    clock = SystemClock()                               # one clock for the bot and its platform
     try:
-        adapter = _platform_adapter(config)
+        adapter = _platform_adapter(config, clock)
     except (AdapterStopped, ValueError) as exc:
         print(f"qunbot: {exc}", file=sys.stderr)
         return 2
 
     async def main() -> None:
-        app = App(config, adapter, SystemClock(), database_url=database_url)
+        app = App(config, adapter, clock, database_url=database_url)
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):     # systemctl stop, docker stop, Ctrl-C: wind down
             loop.add_signal_handler(sig, app.stop, sig.name)
@@ -135,22 +137,23 @@ def cmd_run(args: argparse.Namespace) -> int:
         return 1
 
 
-def _platform_adapter(config: Config):
+def _platform_adapter(config: Config, clock: Clock) -> Adapter:
     """The adapter config.yaml names, built from its settings (a missing setting raises with its name)."""
     if config.adapter.type == "wecom":
         wecom = config.adapter.wecom
         if wecom.mode == "callback":
             from bot.adapters.wecom_callback import WecomCallbackAdapter
 
-            return WecomCallbackAdapter.from_config(config)
+            return WecomCallbackAdapter.from_config(config, clock=clock.now)
         from bot.adapters.wecom import WecomAdapter
 
-        return WecomAdapter(wecom.bot_id, wecom.secret, url=wecom.url, heartbeat_seconds=wecom.heartbeat_seconds)
+        return WecomAdapter(wecom.bot_id, wecom.secret, url=wecom.url, heartbeat_seconds=wecom.heartbeat_seconds,
+                            clock=clock.now)
     from bot.adapters.wechaty import WechatyAdapter, WechatyConfigError
 
     try:
         return WechatyAdapter(config.adapter.wechaty.endpoint, config.adapter.wechaty.token,
-                              port=config.adapter.wechaty.port)
+                              port=config.adapter.wechaty.port, clock=clock)
     except WechatyConfigError as exc:
         raise ValueError(str(exc)) from None
 

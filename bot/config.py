@@ -311,6 +311,16 @@ class Config(_Strict):
                 room_owner[g.room] = c.id
         return communities
 
+    def community(self, community_id: str) -> CommunityConfig:
+        """The configured community `community_id` (KeyError if config.yaml no longer lists it)."""
+        for community in self.communities:
+            if community.id == community_id:
+                return community
+        raise KeyError(community_id)
+
+    def has_community(self, community_id: str) -> bool:
+        return any(community.id == community_id for community in self.communities)
+
     def community_locale(self, community: CommunityConfig) -> str:
         return community.locale or self.locale
 

@@ -1,60 +1,157 @@
-"""What a handler gets: the transaction, who is speaking where, and ways to answer."""
+"""What a handler or a job gets: its transaction, who is speaking where, and named ways to answer, to read the
+community's calendar and to reach what the running bot shares (capabilities, the registered commands, its caches).
+Everything a handler uses is a member here; the services behind them are the Runtime's, built by bot/app.py."""
 from __future__ import annotations
 
+import asyncio
 import re
+from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Callable, Sequence
+from typing import Any, Awaitable, Callable, Sequence
+from zoneinfo import ZoneInfo
 
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import i18n, outbox, roster, weeks
-from bot.adapters.base import Capability, ChatRef, IncomingMessage, JoinEvent, LeaveEvent
-from bot.config import CommunityConfig
+from bot.clock import Clock
+from bot.commands import CommandTable
+from bot.config import CommunityConfig, Config, PacingConfig
 from bot.errors import CommandError
+from bot.events import Capability, ChatRef, IncomingMessage, JoinEvent, LeaveEvent
+from bot.lookups import Lookups
 from bot.roles import Role
-from models import Community, Group, Member
-
-if TYPE_CHECKING:
-    from bot.app import App
-    from bot.router import CommandSpec
+from models import Community, Group, Member, OutboxMessage
 
 # "@name" at the start or after whitespace (so an e-mail address is not a mention).
 _AT_NAME = re.compile(r"(?<![^\s\u2005\u3000])@([^\s\u2005\u3000@]{1,40})")
 
 
 @dataclass
+class Runtime:
+    """What the running bot shares with every context, the dispatcher and the scheduler; made once by the
+    composition root (bot/app.py)."""
+
+    config: Config
+    clock: Clock
+    sessions: async_sessionmaker[AsyncSession]
+    capabilities: frozenset[Capability]
+    pacing: PacingConfig
+    commands: CommandTable
+    lookups: Lookups
+    wake: Callable[[], None]
+    # One community's commands and jobs run one at a time in this process (across processes the ledger's
+    # community lock and the database's own locks keep them apart).
+    community_locks: defaultdict[str, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
+    # The platform's member list of a room, applied to the roster (the dispatcher's; set by the app).
+    refresh_members: Callable[[str], Awaitable[None]] | None = None
+
+    def community_config(self, community_id: str) -> CommunityConfig:
+        return self.config.community(community_id)
+
+    def is_configured(self, community_id: str) -> bool:
+        """Communities removed from config.yaml keep their data but are no longer served."""
+        return self.config.has_community(community_id)
+
+    def locale_of(self, community_id: str) -> str:
+        return self.config.community_locale(self.config.community(community_id))
+
+    async def context(self, db: AsyncSession, community_id: str, *, cause: str,
+                      now: datetime | None = None) -> BaseCtx:
+        """A plain context for work in `db` on behalf of a community (e.g. a maintenance task)."""
+        return BaseCtx(self, db, await self.lookups.community(db, community_id), self.community_config(community_id),
+                       now or self.clock.now(), self.locale_of(community_id), cause)
+
+
+@dataclass
 class BaseCtx:
-    app: "App"
+    runtime: Runtime = field(repr=False)      # the shared services behind the named members below
     db: AsyncSession
     community: Community
     ccfg: CommunityConfig
     now: datetime
     locale: str
     cause: str
-    after_commit: list[Callable[[], None]] = field(default_factory=list, kw_only=True)
+    after_commit: list[Callable[[], object]] = field(default_factory=list, kw_only=True)
     queued: int = field(default=0, kw_only=True)      # messages queued by this transaction
+
+    # ---- words and time ----------------------------------------------------------------------------------
 
     def t(self, key: str, **params: Any) -> str:
         return i18n.t(self.locale, key, **params)
 
+    @property
+    def config(self) -> Config:
+        """The bot's settings (the community's own are `ccfg`)."""
+        return self.runtime.config
+
+    @property
+    def tz(self) -> ZoneInfo:
+        """The community's time zone."""
+        return self.runtime.config.community_tz(self.ccfg)
+
     def week_start(self, at: datetime | None = None) -> datetime:
         """The start of the community's week containing `at` (default now)."""
-        return weeks.week_start(at or self.now, self.app.config.community_tz(self.ccfg), self.ccfg.week_start)
+        return weeks.week_start(at or self.now, self.tz, self.ccfg.week_start)
 
     def last_completed_week(self, at: datetime | None = None) -> tuple[datetime, datetime]:
         """[start, end) of the community's latest week that ended at or before `at` (default now)."""
-        return weeks.last_completed_week(at or self.now, self.app.config.community_tz(self.ccfg),
-                                         self.ccfg.week_start)
+        return weeks.last_completed_week(at or self.now, self.tz, self.ccfg.week_start)
+
+    def day(self, at: datetime, *, padded: bool = False) -> str:
+        """A day as members read it (12.6; 12/6 in English); `padded` (12.06) where days stand in a column."""
+        return weeks.day(at, self.tz, self.locale, padded=padded)
+
+    def date(self, at: datetime) -> str:
+        """A date with its year (2026.11.23)."""
+        return weeks.date(at, self.tz, self.locale)
+
+    def span(self, start: datetime, *, padded: bool = False) -> str:
+        """The week starting at `start` (11.30–12.6; 11.30–12.06 `padded`)."""
+        return weeks.span(start, self.tz, self.locale, padded=padded)
+
+    def session_label(self, at: datetime) -> str:
+        """A moment with its weekday (11.25（周三）20:00)."""
+        return weeks.moment(at, self.tz, self.locale)
+
+    # ---- what the platform and the bot offer ------------------------------------------------------------
 
     def can(self, capability: Capability) -> bool:
-        return capability in self.app.adapter.capabilities
+        return capability in self.runtime.capabilities
+
+    @property
+    def commands(self) -> CommandTable:
+        """The registered commands (what /help lists)."""
+        return self.runtime.commands
+
+    async def group_size(self, group: Group) -> int:
+        """Members present in a group (or its configured size), cached."""
+        return await self.runtime.lookups.group_size(self.db, group)
+
+    def roles_changed(self) -> None:
+        """Role grants changed in this transaction: cached roles are read again once it commits."""
+        community_id, lookups = self.community.id, self.runtime.lookups
+        self.after_commit.append(lambda: lookups.forget_roles(community_id))
+
+    def group_changed(self, room_id: str) -> None:
+        """A group was enabled or disabled in this transaction: read again once it commits."""
+        lookups = self.runtime.lookups
+        self.after_commit.append(lambda: lookups.forget_group(room_id))
+
+    def refresh_members(self, room_id: str) -> None:
+        """Once this transaction commits, ask the platform for the room's member list (where it has one)."""
+        refresh = self.runtime.refresh_members
+        if refresh is not None:
+            self.after_commit.append(lambda: refresh(room_id))
+
+    # ---- saying things -----------------------------------------------------------------------------------
 
     async def post(self, chat: ChatRef, text: str, *, mentions: Sequence[str] = (), purpose: str | None = None,
-                   not_before: datetime | None = None, reply_to: dict | None = None) -> None:
+                   not_before: datetime | None = None, reply_to: dict[str, Any] | None = None) -> None:
         """Queue a message in this transaction; it goes out after commit, paced."""
         self.queued += 1
-        await outbox.enqueue(self.db, self.app.pacing, chat, text, now=self.now, mentions=mentions,
+        await outbox.enqueue(self.db, self.runtime.pacing, chat, text, now=self.now, mentions=mentions,
                              purpose=purpose, cause=self.cause, not_before=not_before, reply_to=reply_to)
 
     async def post_key(self, chat: ChatRef, key: str, *, mentions: Sequence[str] = (), **params: Any) -> None:
@@ -63,17 +160,28 @@ class BaseCtx:
     async def dm(self, user_id: str, key: str, **params: Any) -> None:
         await self.post_key(ChatRef(user_id=user_id), key, **params)
 
+    async def waiting(self, chat: ChatRef, purpose: str) -> list[OutboxMessage]:
+        """Messages queued for `purpose` in `chat` and not sent yet (e.g. a welcome waiting for more joins)."""
+        return await outbox.find_pending(self.db, chat, purpose)
+
+    async def rewrite_waiting(self, row: OutboxMessage, text: str, mentions: Sequence[str]) -> bool:
+        """Change a waiting message that is stored whole; False when it would no longer fit or is being sent."""
+        return await outbox.rewrite(self.db, self.runtime.pacing, row, text, mentions)
+
+    async def withdraw_waiting(self, rows: Sequence[OutboxMessage]) -> bool:
+        """Cancel the parts of a waiting message; False, changing nothing, when one is being sent already."""
+        return await outbox.withdraw(self.db, rows)
+
 
 @dataclass
 class Ctx(BaseCtx):
     """A command or a message in a chat the bot serves."""
 
-    event: IncomingMessage = None  # type: ignore[assignment]
-    member: Member = None  # type: ignore[assignment]
-    group: Group | None = None
-    roles: set[Role] = field(default_factory=set)
-    command: "CommandSpec | None" = None
-    args: str = ""
+    event: IncomingMessage = field(kw_only=True)
+    member: Member = field(kw_only=True)
+    group: Group | None = field(default=None, kw_only=True)
+    roles: set[Role] = field(default_factory=set, kw_only=True)
+    args: str = field(default="", kw_only=True)
 
     @property
     def is_private(self) -> bool:
@@ -91,7 +199,7 @@ class Ctx(BaseCtx):
     def is_owner(self) -> bool:
         return Role.OWNER in self.roles
 
-    def _reply_to(self) -> dict | None:
+    def _reply_to(self) -> dict[str, Any] | None:
         if self.event.reply_token is None:
             return None
         return {"event_id": self.event.event_id, "token": self.event.reply_token}
@@ -146,6 +254,28 @@ class Ctx(BaseCtx):
 class EventCtx(BaseCtx):
     """A join or leave in a group the bot serves."""
 
-    event: JoinEvent | LeaveEvent = None  # type: ignore[assignment]
-    group: Group = None  # type: ignore[assignment]
-    member: Member | None = None
+    event: JoinEvent | LeaveEvent = field(kw_only=True)
+    group: Group = field(kw_only=True)
+    member: Member | None = field(default=None, kw_only=True)
+
+
+@dataclass
+class JobCtx(BaseCtx):
+    """A job run for one community and one period (the fire time it stands for)."""
+
+    period: datetime = field(kw_only=True)
+
+    @property
+    def late(self) -> bool:
+        """Run in a later week than its period (caught up after downtime): "last week" would no longer be true,
+        so an announcement names the week by its dates and says it is late."""
+        return self.week_start(self.now) > self.week_start(self.period)
+
+    async def groups(self) -> list[Group]:
+        rows = await self.db.scalars(select(Group).where(Group.community_id == self.community.id, Group.enabled)
+                                     .order_by(Group.room_id))
+        return list(rows)
+
+    async def post_to_groups(self, text: str, mentions: tuple[str, ...] = ()) -> None:
+        for group in await self.groups():
+            await self.post(ChatRef(room_id=group.room_id), text, mentions=mentions)

@@ -7,25 +7,25 @@ import inspect
 import logging
 from collections import defaultdict, deque
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Awaitable, Callable, TypeVar
+from typing import Awaitable, Callable, Sequence, TypeVar
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox, roster
-from bot.adapters.base import (Capability, ChatRef, IncomingEvent, IncomingMessage, JoinEvent, LeaveEvent,
-                               MembersEvent, MessageKind)
-from bot.context import Ctx, EventCtx
+from bot.commands import CommandSpec
+from bot.config import CommunityConfig
+from bot.events import (Capability, ChatRef, IncomingEvent, IncomingMessage, JoinEvent, LeaveEvent, Member as
+                        PlatformMember, MembersEvent, MessageKind)
+from bot.context import Ctx, EventCtx, Runtime
 from bot.errors import CommandError
 from bot.i18n import t
 from bot.roles import Role, allowed
-from bot.router import CommandSpec, ParsedCommand, parse_command
+from bot.router import ParsedCommand, Router, parse_command
 from models import Community, DmChoice, Flow, Group, Member, ProcessedEvent, RoleGrant
 from models.db import met_another_transaction
 
-if TYPE_CHECKING:
-    from bot.app import App
 
 log = logging.getLogger("qunbot.dispatch")
 UNBOUND_COMMANDS = {"enable"}       # may be used in a room the bot does not serve yet
@@ -62,26 +62,19 @@ class RateLimiter:
 
 
 class Dispatcher:
-    def __init__(self, app: "App") -> None:
-        self.app = app
-        self.commands: dict[str, CommandSpec] = {}
-        self.specs: list[CommandSpec] = []
-        for router in app.routers:
-            for spec in router.commands:
-                for name in (spec.name, *spec.aliases):
-                    key = name.lower()
-                    if key in self.commands:
-                        raise ValueError(f"command name {name!r} registered twice")
-                    self.commands[key] = spec
-                self.specs.append(spec)
-        self.joins = [h for r in app.routers for h in r.joins]
-        self.leaves = [h for r in app.routers for h in r.leaves]
-        self.texts = [h for r in app.routers for h in r.texts]
-        rl = app.config.rate_limit
+    def __init__(self, runtime: Runtime, routers: Sequence[Router],
+                 room_members: Callable[[str], Awaitable[Sequence[PlatformMember]]]) -> None:
+        self.rt = runtime
+        self.commands = runtime.commands
+        self.room_members = room_members      # the platform's member list of a room
+        self.joins = [h for r in routers for h in r.joins]
+        self.leaves = [h for r in routers for h in r.leaves]
+        self.texts = [h for r in routers for h in r.texts]
+        rl = runtime.config.rate_limit
         self.rate = RateLimiter(rl.commands, rl.per_seconds)
-        self._locks = app.community_locks       # shared with the scheduler: one community's writes never interleave
+        self._locks = runtime.community_locks   # shared with the scheduler: one community's writes never interleave
         self._seen: dict[tuple[str, str], str] = {}
-        self.lookups = app.lookups
+        self.lookups = runtime.lookups
 
     # ---- entry point -------------------------------------------------------------------------------------
 
@@ -106,7 +99,7 @@ class Dispatcher:
         async with self._locks[community_id]:
             for attempt in range(1, CONFLICT_ATTEMPTS + 1):
                 try:
-                    async with self.app.sessions.begin() as db:
+                    async with self.rt.sessions.begin() as db:
                         return await work(db)
                 except DBAPIError as exc:
                     if attempt == CONFLICT_ATTEMPTS or not met_another_transaction(exc):
@@ -116,26 +109,26 @@ class Dispatcher:
 
     # ---- lookups -----------------------------------------------------------------------------------------
 
-    def community_config(self, community_id: str):
-        return self.app.community_config(community_id)
+    def community_config(self, community_id: str) -> CommunityConfig:
+        return self.rt.community_config(community_id)
 
     async def refresh_members(self, room_id: str) -> None:
         """Sync a room's roster from the platform's member list, where the platform has one."""
-        if Capability.MEMBER_LIST not in self.app.adapter.capabilities:
+        if Capability.MEMBER_LIST not in self.rt.capabilities:
             return
         try:
-            members = await self.app.adapter.room_members(room_id)
+            members = await self.room_members(room_id)
         except Exception:
             log.exception("could not list the members of %s", room_id)
             return
         if members:
-            now = self.app.clock.now()
+            now = self.rt.clock.now()
             await self._members(MembersEvent(f"members:{room_id}:{now.isoformat()}", room_id, tuple(members), now))
 
     async def _claim(self, db: AsyncSession, event_id: str) -> None:
         """Record the event id in this transaction; a redelivery fails here with _Duplicate (one INSERT)."""
         try:
-            await db.execute(insert(ProcessedEvent).values(event_id=event_id, handled_at=self.app.clock.now()))
+            await db.execute(insert(ProcessedEvent).values(event_id=event_id, handled_at=self.rt.clock.now()))
         except IntegrityError:
             raise _Duplicate(event_id) from None
 
@@ -148,7 +141,7 @@ class Dispatcher:
             group = await self.lookups.served_group(event.room_id)
             community_id = group.community_id if group is not None else None
         else:
-            async with self.app.sessions() as db:
+            async with self.rt.sessions() as db:
                 community_id, answered = await self._dm_community(db, event, parsed)
             if community_id is None:
                 return answered
@@ -168,10 +161,10 @@ class Dispatcher:
         """The community a private message belongs to (and False), or None and whether the bot answered: it
         asks a member of several communities which one they mean."""
         ids = [cid for cid in await db.scalars(select(Member.community_id).where(Member.user_id == event.sender_id))
-               if self.app.is_configured(cid)]
+               if self.rt.is_configured(cid)]
         if not ids:
             if parsed is not None:
-                return None, await self._answer_once(event, None, self.app.config.locale, "common.not_member")
+                return None, await self._answer_once(event, None, self.rt.config.locale, "common.not_member")
             return None, False
         if len(ids) == 1:
             return ids[0], False
@@ -186,38 +179,38 @@ class Dispatcher:
         if choice is not None and choice.community_id in ids:
             return choice.community_id, False
         names = await self._community_list(db, ids)
-        return None, await self._answer_once(event, None, self.app.locale_of(ids[0]), "common.which_community",
+        return None, await self._answer_once(event, None, self.rt.locale_of(ids[0]), "common.which_community",
                                              communities=names)
 
     async def _community_list(self, db: AsyncSession, ids: list[str]) -> str:
         rows = await db.scalars(select(Community).where(Community.id.in_(ids)).order_by(Community.id))
-        return "\n".join(t(self.app.locale_of(c.id), "common.community_line", id=c.id, name=c.name) for c in rows)
+        return "\n".join(t(self.rt.locale_of(c.id), "common.community_line", id=c.id, name=c.name) for c in rows)
 
     async def _choose(self, event: IncomingMessage, parsed: ParsedCommand, ids: list[str]) -> bool:
         """/use <community id> in private chat, by a member of several communities."""
         wanted = parsed.args.strip().lower()
-        async with self.app.sessions() as db:
+        async with self.rt.sessions() as db:
             if wanted not in ids:
                 names = await self._community_list(db, ids)
-                return await self._answer_once(event, None, self.app.locale_of(ids[0]), "common.which_community",
+                return await self._answer_once(event, None, self.rt.locale_of(ids[0]), "common.which_community",
                                                communities=names)
             community = await db.get(Community, wanted)
-        async with self.app.sessions.begin() as db:
+        async with self.rt.sessions.begin() as db:
             choice = await db.get(DmChoice, event.sender_id)
             if choice is None:
                 db.add(DmChoice(user_id=event.sender_id, community_id=wanted))
             else:
                 choice.community_id = wanted
-        locale = self.app.locale_of(wanted)
+        locale = self.rt.locale_of(wanted)
         return await self._answer_once(event, None, locale, "common.community_chosen", name=community.name)
 
     async def _unbound(self, event: IncomingMessage, parsed: ParsedCommand) -> bool:
         """/enable in a room not served yet: only owners are answered; everyone else is ignored."""
-        async with self.app.sessions() as db:
-            owned = [c.id for c in self.app.config.communities if event.sender_id in c.owners]
+        async with self.rt.sessions() as db:
+            owned = [c.id for c in self.rt.config.communities if event.sender_id in c.owners]
             owned += list(await db.scalars(select(RoleGrant.community_id).where(
                 RoleGrant.user_id == event.sender_id, RoleGrant.role == Role.OWNER.value)))
-            owned = sorted({cid for cid in owned if self.app.is_configured(cid)})
+            owned = sorted({cid for cid in owned if self.rt.is_configured(cid)})
             if not owned:
                 return False
             wanted = parsed.args.strip().lower()
@@ -225,23 +218,23 @@ class Dispatcher:
                 owned = [wanted]
             if len(owned) > 1 or (wanted and wanted not in owned):
                 names = await self._community_list(db, owned)
-                return await self._answer_once(event, None, self.app.locale_of(owned[0]), "enable.which",
+                return await self._answer_once(event, None, self.rt.locale_of(owned[0]), "enable.which",
                                                communities=names)
         return await self._command(event, parsed, owned[0], None, unbound=True)
 
     async def _chat(self, event: IncomingMessage, community_id: str, group: Group | None) -> bool:
         """Ordinary chat: keep the roster fresh; give it to flows (private chat, or group fallback)."""
-        needs_flow = group is None or Capability.CAN_DM not in self.app.adapter.capabilities
+        needs_flow = group is None or Capability.CAN_DM not in self.rt.capabilities
         key = (event.room_id or "", event.sender_id)
         if not needs_flow and self._seen.get(key) == event.sender_name:
             return False
         if needs_flow:
-            async with self.app.sessions() as db:
+            async with self.rt.sessions() as db:
                 if not await db.scalar(select(Flow.id).where(Flow.community_id == community_id,
                                                              Flow.user_id == event.sender_id)):
                     needs_flow = False
                     if group is None:   # a private message that answers nothing: say what the bot does
-                        return await self._answer_once(event, None, self.app.locale_of(community_id),
+                        return await self._answer_once(event, None, self.rt.locale_of(community_id),
                                                        "common.dm_hint",
                                                        community=self.community_config(community_id).name)
 
@@ -255,7 +248,7 @@ class Dispatcher:
                         break
             return ctx
 
-        locale = self.app.locale_of(community_id)
+        locale = self.rt.locale_of(community_id)
         try:
             ctx = await self._transact(community_id, f"message {event.event_id}", work)
         except _Duplicate:
@@ -266,37 +259,37 @@ class Dispatcher:
             log.exception("message %s could not be handled", event.event_id)
             return await self._answer_once(event, group, locale, "common.apology")
         self._seen[key] = event.sender_name
-        self.app.wake()
+        self.rt.wake()
         return ctx.queued > 0
 
     async def _ctx(self, db: AsyncSession, event: IncomingMessage, community_id: str, group: Group | None,
-                   spec: CommandSpec | None = None, args: str = "") -> Ctx:
-        now = self.app.clock.now()
+                   args: str = "") -> Ctx:
+        now = self.rt.clock.now()
         community = await self.lookups.community(db, community_id)
         member = await roster.touch(db, community_id, event.sender_id, event.sender_name, now,
                                     room_id=group.room_id if group else None)
-        return Ctx(app=self.app, db=db, community=community, ccfg=self.community_config(community_id), now=now,
-                   locale=self.app.locale_of(community_id), cause=event.event_id, event=event, member=member,
-                   group=group, roles=await self.lookups.roles_of(db, community_id, event.sender_id), command=spec,
-                   args=args)
+        return Ctx(runtime=self.rt, db=db, community=community, ccfg=self.community_config(community_id), now=now,
+                   locale=self.rt.locale_of(community_id), cause=event.event_id, event=event, member=member,
+                   group=group, roles=await self.lookups.roles_of(db, community_id, event.sender_id), args=args)
 
     async def _command(self, event: IncomingMessage, parsed: ParsedCommand, community_id: str,
                        group: Group | None, *, unbound: bool = False) -> bool:
-        locale = self.app.locale_of(community_id)
-        spec = self.commands.get(parsed.name)
-        now = self.app.clock.now()
+        locale = self.rt.locale_of(community_id)
+        found = self.commands.resolve(parsed.name, parsed.args)     # a sub-command (/基金 入账) is routed to itself
+        now = self.rt.clock.now()
         verdict = self.rate.check(event.sender_id, now)
         if verdict != "ok":
             if verdict == "notice":
                 return await self._answer_once(event, group, locale, "common.rate_limited", record=False,
                                                mentions=(event.sender_id,), name=event.sender_name)
             return False
-        if spec is None:
+        if found is None:
             return await self._unknown(event, parsed, group, locale)
+        spec, args = found
 
         async def work(db: AsyncSession) -> Ctx:
             await self._claim(db, event.event_id)
-            ctx = await self._ctx(db, event, community_id, group, spec, parsed.args)
+            ctx = await self._ctx(db, event, community_id, group, args)
             if unbound:
                 ctx.roles.add(Role.OWNER)   # _unbound checked ownership of this community
             self._check(spec, ctx, parsed.name)
@@ -318,7 +311,7 @@ class Dispatcher:
             result = callback()
             if inspect.isawaitable(result):
                 await result
-        self.app.wake()
+        self.rt.wake()
         return ctx.queued > 0
 
     def _check(self, spec: CommandSpec, ctx: Ctx, typed: str) -> None:
@@ -333,7 +326,7 @@ class Dispatcher:
 
     async def _unknown(self, event: IncomingMessage, parsed: ParsedCommand, group: Group | None,
                        locale: str) -> bool:
-        close = difflib.get_close_matches(parsed.name, list(self.commands), n=1, cutoff=0.6)
+        close = difflib.get_close_matches(parsed.name, self.commands.names, n=1, cutoff=0.6)
         if close:
             return await self._answer_once(event, group, locale, "common.unknown_close", command=parsed.name,
                                            suggestion=close[0])
@@ -346,15 +339,15 @@ class Dispatcher:
         chat = ChatRef(room_id=group.room_id) if group else ChatRef(user_id=event.sender_id)
         reply_to = {"event_id": event.event_id, "token": event.reply_token} if event.reply_token else None
         try:
-            async with self.app.sessions.begin() as db:
+            async with self.rt.sessions.begin() as db:
                 if record:
                     await self._claim(db, event.event_id)
-                await outbox.enqueue(db, self.app.pacing, chat, t(locale, key, **params),
-                                     now=self.app.clock.now(), mentions=mentions, cause=event.event_id,
+                await outbox.enqueue(db, self.rt.pacing, chat, t(locale, key, **params),
+                                     now=self.rt.clock.now(), mentions=mentions, cause=event.event_id,
                                      reply_to=reply_to)
         except _Duplicate:
             return False
-        self.app.wake()
+        self.rt.wake()
         return True
 
     # ---- joins, leaves, member lists ---------------------------------------------------------------------
@@ -367,7 +360,7 @@ class Dispatcher:
 
         async def work(db: AsyncSession) -> None:
             await self._claim(db, event.event_id)
-            now = self.app.clock.now()
+            now = self.rt.clock.now()
             if isinstance(event, JoinEvent):
                 member = await roster.record_join(db, community_id, event.room_id, event.user_id, event.name,
                                                   event.inviter_id, now)
@@ -385,13 +378,13 @@ class Dispatcher:
             log.exception("%s %s could not be handled", type(event).__name__, event.event_id)
         self._seen.pop((event.room_id, event.user_id), None)
         self.lookups.forget_size(event.room_id)
-        self.app.wake()
+        self.rt.wake()
 
     async def _hooks(self, db: AsyncSession, group: Group, event: JoinEvent | LeaveEvent, member: Member | None,
                      hooks: list, now: datetime) -> None:
         community_id = group.community_id
-        ctx = EventCtx(app=self.app, db=db, community=await self.lookups.community(db, community_id),
-                       ccfg=self.community_config(community_id), now=now, locale=self.app.locale_of(community_id),
+        ctx = EventCtx(runtime=self.rt, db=db, community=await self.lookups.community(db, community_id),
+                       ccfg=self.community_config(community_id), now=now, locale=self.rt.locale_of(community_id),
                        cause=event.event_id, event=event, group=group, member=member)
         for hook in hooks:
             await hook(ctx)
@@ -403,7 +396,7 @@ class Dispatcher:
 
         async def work(db: AsyncSession) -> None:
             await self._claim(db, event.event_id)
-            now = self.app.clock.now()
+            now = self.rt.clock.now()
             # Someone the list no longer has left (wechaty tells no leave when a member quits on their own).
             for user_id in await roster.sync_room(db, group.community_id, event.room_id, event.members, now):
                 member = await roster.get_member(db, group.community_id, user_id)

@@ -9,7 +9,8 @@ from typing import Awaitable, Callable, Sequence
 from sqlalchemy import Select, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from bot.adapters.base import Adapter, ChatRef, NotConnected, Outgoing, SendError
+from bot.adapters.base import Adapter, NotConnected, SendError
+from bot.events import ChatRef, Outgoing
 from bot.clock import Clock
 from bot.config import PacingConfig
 from models.outbox import CANCELLED, FAILED, LOST, PENDING, SENDING, SENT, SHED, OutboxMessage
@@ -78,6 +79,17 @@ async def find_pending(db: AsyncSession, chat: ChatRef, purpose: str) -> list[Ou
         .order_by(OutboxMessage.id)
     )
     return list(rows)
+
+
+async def rewrite(db: AsyncSession, pacing: PacingConfig, row: OutboxMessage, text: str,
+                  mentions: Sequence[str]) -> bool:
+    """Replace the text and mentions of a waiting message that is stored whole (e.g. a welcome taking one more
+    name); False, changing nothing, when the new text would need splitting or the row is being sent."""
+    if len(split_text(text, pacing.max_chars, pacing.max_bytes)) != 1:
+        return False
+    result = await db.execute(update(OutboxMessage).where(OutboxMessage.id == row.id, OutboxMessage.status == PENDING)
+                              .values(text=text, mentions=list(mentions)).execution_options(synchronize_session=False))
+    return result.rowcount == 1
 
 
 async def withdraw(db: AsyncSession, rows: Sequence[OutboxMessage]) -> bool:

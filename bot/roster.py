@@ -7,7 +7,7 @@ from typing import Iterable, Sequence
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.adapters.base import Member as PlatformMember
+from bot.events import Member as PlatformMember
 from bot.cleaning import clean
 from models import Group, Member, Profile, RoomMember
 from models.db import insert_ignoring_conflicts

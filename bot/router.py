@@ -1,20 +1,21 @@
-"""Command registration (one Router per handler module) and command-line parsing."""
+"""Command registration (one Router per handler module, included by bot/app.py) and command-line parsing."""
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Awaitable, Callable, TYPE_CHECKING
+from typing import Awaitable, Callable
 
 from bot.cleaning import clean
+from bot.commands import CommandSpec, JobSpec
+from bot.config import CommunityConfig
+from bot.context import Ctx, EventCtx, JobCtx
 from bot.roles import Role
 
-if TYPE_CHECKING:
-    from bot.config import CommunityConfig
-    from bot.context import Ctx, EventCtx
-    from scheduler.core import JobCtx
-
-Handler = Callable[["Ctx"], Awaitable[None]]
+Handler = Callable[[Ctx], Awaitable[None]]
+JobFunc = Callable[[JobCtx], Awaitable[None]]
+EventHook = Callable[[EventCtx], Awaitable[None]]
+TextHook = Callable[[Ctx], Awaitable[bool]]
 
 # A command starts with / or ／ and a name of Latin letters or CJK characters, followed by whitespace or the
 # end. So WeChat emoji codes (/::) /:rose), paths (/usr/bin) and URLs are ordinary chat.
@@ -38,39 +39,17 @@ def parse_command(text: str) -> ParsedCommand | None:
     return ParsedCommand(name=m.group(1).lower(), args=m.group(2).strip(" \t\u2005\u3000\n"))
 
 
-@dataclass(frozen=True)
-class CommandSpec:
-    name: str
-    handler: Handler
-    aliases: tuple[str, ...] = ()
-    role: Role = Role.MEMBER
-    in_group: bool = False        # only in a group chat
-    private: bool = False         # only in private chat
-    hidden: bool = False          # not listed by /help (flow steps such as /agree are listed under signup)
-    multiline: bool = False       # its arguments may span lines (an answer, a question's background, a form)
-
-
-@dataclass(frozen=True)
-class JobSpec:
-    name: str
-    func: Callable[["JobCtx"], Awaitable[None]]
-    catch_up: str                 # "latest": announcements run for the latest missed period only; "each": ledgers
-    cron: Callable[["CommunityConfig"], str] | None = None   # the crontab line; default community.schedule.<name>
-    # An announcement's period stops being true at this time (default: when the next period is due); a run
-    # caught up later is skipped.
-    expires: Callable[["JobCtx"], datetime] | None = None
-
-
 @dataclass
 class Router:
     commands: list[CommandSpec] = field(default_factory=list)
-    joins: list[Callable[["EventCtx"], Awaitable[None]]] = field(default_factory=list)
-    leaves: list[Callable[["EventCtx"], Awaitable[None]]] = field(default_factory=list)
-    texts: list[Callable[["Ctx"], Awaitable[bool]]] = field(default_factory=list)
+    joins: list[EventHook] = field(default_factory=list)
+    leaves: list[EventHook] = field(default_factory=list)
+    texts: list[TextHook] = field(default_factory=list)
     jobs: list[JobSpec] = field(default_factory=list)
 
     def command(self, name: str, *, aliases: tuple[str, ...] = (), role: Role = Role.MEMBER,
-                in_group: bool = False, private: bool = False, hidden: bool = False, multiline: bool = False):
+                in_group: bool = False, private: bool = False, hidden: bool = False,
+                multiline: bool = False) -> Callable[[Handler], Handler]:
         """Register a command. Arguments with a line break are refused unless `multiline`: a line of the bot's
         that echoes them can then never be followed by a line the member wrote."""
         def register(fn: Handler) -> Handler:
@@ -78,21 +57,33 @@ class Router:
             return fn
         return register
 
-    def on_join(self, fn):
+    def subcommand(self, command: str, name: str, *, aliases: tuple[str, ...] = (), role: Role = Role.MEMBER,
+                   multiline: bool = False) -> Callable[[Handler], Handler]:
+        """Register a verb of `command` (registered before in this router), e.g. /基金 入账: routed by the
+        dispatcher with its own role, listed by /帮助 <command> with its help text help.<command>_<name>."""
+        parent = next(spec for spec in self.commands if spec.name == command)
+
+        def register(fn: Handler) -> Handler:
+            parent.subcommands.append(CommandSpec(name, fn, aliases, role, parent.in_group, parent.private,
+                                                  multiline=multiline, parent=command))
+            return fn
+        return register
+
+    def on_join(self, fn: EventHook) -> EventHook:
         self.joins.append(fn)
         return fn
 
-    def on_leave(self, fn):
+    def on_leave(self, fn: EventHook) -> EventHook:
         self.leaves.append(fn)
         return fn
 
-    def on_text(self, fn):
+    def on_text(self, fn: TextHook) -> TextHook:
         """A hook for ordinary (non-command) messages; returns True when it consumed the message."""
         self.texts.append(fn)
         return fn
 
-    def job(self, name: str, *, catch_up: str, cron: Callable[["CommunityConfig"], str] | None = None,
-            expires: Callable[["JobCtx"], datetime] | None = None):
+    def job(self, name: str, *, catch_up: str, cron: Callable[[CommunityConfig], str] | None = None,
+            expires: Callable[[JobCtx], datetime] | None = None) -> Callable[[JobFunc], JobFunc]:
         """A scheduled job; `cron` derives its crontab line from the community's config (else schedule.<name>);
         `expires` says when an announcement is no longer true (a late run after it is skipped)."""
         if catch_up not in ("latest", "each"):
@@ -100,7 +91,7 @@ class Router:
         if expires is not None and catch_up != "latest":
             raise ValueError("only announcements expire: a ledger period always runs")
 
-        def register(fn):
+        def register(fn: JobFunc) -> JobFunc:
             self.jobs.append(JobSpec(name, fn, catch_up, cron, expires))
             return fn
         return register

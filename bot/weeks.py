@@ -1,10 +1,12 @@
-"""The community week: one definition for everything weekly."""
+"""The community's calendar: one definition of the week for everything weekly, crontab lines for jobs, and
+dates as members read them (the formats live in the locale files, date.*)."""
 from __future__ import annotations
 
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from bot.config import WEEKDAYS, parse_week_start
+from bot import i18n
+from bot.config import WEEKDAYS, CommunityConfig, parse_week_start
 
 
 def week_start(at: datetime, tz: ZoneInfo, week_start_setting: str) -> datetime:
@@ -32,6 +34,39 @@ def weekly_cron(setting: str, *, days_before: int = 0) -> str:
     return f"{minute} {hour} * * {WEEKDAYS[(weekday - days_before) % 7]}"
 
 
+def week_cron(ccfg: CommunityConfig) -> str:
+    """The crontab line of the community's week start, for jobs that run when a week begins."""
+    return weekly_cron(ccfg.week_start)
+
+
 def week_stamp(week: datetime) -> str:
     """A week's start as it appears in ledger keys: UTC, to the minute."""
     return week.astimezone(timezone.utc).strftime("%Y%m%dT%H%M")
+
+
+def _parts(at: datetime, tz: ZoneInfo) -> dict[str, int]:
+    local = at.astimezone(tz)
+    return {"year": local.year, "month": local.month, "day": local.day}
+
+
+def day(at: datetime, tz: ZoneInfo, locale: str, *, padded: bool = False) -> str:
+    """A day as members read it: 12.6 (12/6 in English); `padded` for columns of them (12.06)."""
+    return i18n.t(locale, "date.day_padded" if padded else "date.day", **_parts(at, tz))
+
+
+def date(at: datetime, tz: ZoneInfo, locale: str) -> str:
+    """A day with its year: 2026.11.23 (11/23/2026 in English)."""
+    return i18n.t(locale, "date.full", **_parts(at, tz))
+
+
+def span(start: datetime, tz: ZoneInfo, locale: str, *, padded: bool = False) -> str:
+    """The week that starts at `start`: 11.30–12.6 (11.30–12.06 `padded`)."""
+    return i18n.t(locale, "date.span", first=day(start, tz, locale, padded=padded),
+                  last=day(start + timedelta(days=6), tz, locale, padded=padded))
+
+
+def moment(at: datetime, tz: ZoneInfo, locale: str) -> str:
+    """A moment with its weekday: 11.25（周三）20:00 (Wed 11/25 20:00 in English)."""
+    local = at.astimezone(tz)
+    weekday = i18n.t(locale, "date.weekdays").split(",")[local.weekday()]
+    return i18n.t(locale, "date.moment", date=day(at, tz, locale), weekday=weekday, time=local.strftime("%H:%M"))

@@ -13,7 +13,7 @@ from bot.roles import Role
 from bot.router import Router
 from handlers.fund import cash
 from handlers.refs import find_question, parse_ref
-from handlers.text import clip
+from bot.text import clip
 from models import Challenger, Member, Question
 from models.ledger import FEN, find_entry, post
 from models.questions import CLOSED

@@ -11,7 +11,7 @@ from bot.errors import CommandError
 from bot.router import Router
 from handlers import privacy
 from handlers.profile import render_fields
-from handlers.text import cut_async
+from bot.text import cut_async
 from models import Member, Profile, ProfileTerm
 
 router = Router()

@@ -15,11 +15,10 @@ from bot.cleaning import clean
 from bot.context import BaseCtx, Ctx
 from bot.errors import CommandError
 from bot.money import AmountError, format_fen, parse_amount
-from bot.roles import Role, allowed
+from bot.roles import Role
 from bot.router import Router
 from bot.weeks import week_start
-from handlers.refs import NUMBER, split_first
-from handlers.text import clip, too_long
+from bot.text import NUMBER, clip, split_first, too_long
 from models import LedgerAccount, LedgerEntry, Member, WeeklyResult
 from models.ledger import FEN, Insufficient, account, lock_community, post, reverse
 
@@ -32,12 +31,6 @@ INCOME_WORDS = {
     "捐赠": "donation", "赞助": "donation", "其他": "donation", "donation": "donation", "other": "donation",
 }
 INCOME_ACCOUNT = {"entry_fee": "pool", "donation": "pool", "ops_fee": "ops"}
-SUBCOMMANDS = {
-    "in": "in", "收入": "in", "入账": "in",
-    "undo": "undo", "撤销": "undo",
-    "paid": "paid", "已付": "paid", "付款": "paid",
-    "log": "log", "流水": "log", "账本": "log",
-}
 EVERYTHING = ("all", "全部")
 LOG_LINES = 15                  # entries per page of /fund log
 NOTE_LIMIT = 50
@@ -58,7 +51,7 @@ async def balances(ctx: BaseCtx) -> dict[str, int]:
 def fund_end(ctx: BaseCtx) -> datetime:
     """The last payout: fund.end_date, else the start of the week `weeks` weeks after the community's first."""
     cfg = ctx.ccfg.fund
-    tz = ctx.app.config.community_tz(ctx.ccfg)
+    tz = ctx.tz
     if cfg.end_date is not None:
         return datetime(cfg.end_date.year, cfg.end_date.month, cfg.end_date.day, tzinfo=tz)
     return week_start(ctx.community.started_at + timedelta(weeks=cfg.weeks), tz, ctx.ccfg.week_start)
@@ -79,39 +72,26 @@ def next_payout(ctx: BaseCtx) -> datetime:
     return ctx.week_start(ctx.now + timedelta(days=7))
 
 
-def _date(ctx: BaseCtx, at: datetime) -> str:
-    local = at.astimezone(ctx.app.config.community_tz(ctx.ccfg))
-    return f"{local.year}.{local.month:02d}.{local.day:02d}"
-
-
 # ---- /fund -----------------------------------------------------------------------------------------------------
 
 @router.command("fund", aliases=("基金",))
 async def fund(ctx: Ctx) -> None:
-    """The open ledger of the group fund; treasurers record income, payouts and corrections."""
-    first, rest = split_first(ctx.args)
-    if not first:
-        await _overview(ctx)
-        return
-    sub = SUBCOMMANDS.get(first.lower())
-    if sub is None:
-        raise CommandError("fund.usage")
-    if sub == "log":
-        await _log(ctx, rest)
-        return
-    if not allowed(Role.TREASURER, ctx.roles):
-        raise CommandError("common.forbidden", role=ctx.t("role.treasurer"))
+    """The open ledger of the group fund: balances, the weekly pool, the last payouts. Its verbs follow: every
+    entry (流水) for everyone; treasurers record income, payouts and corrections."""
+    if ctx.args.strip():
+        raise CommandError("fund.usage")          # not one of the verbs below
+    await _overview(ctx)
+
+
+@router.subcommand("fund", "in", aliases=("入账", "收入"), role=Role.TREASURER)
+async def fund_in(ctx: Ctx) -> None:
+    """Record income: an entry fee, an ops fee or a donation, from a member or unnamed."""
     await lock_community(ctx.db, ctx.community.id)
-    await {"in": _income, "undo": _undo, "paid": _paid}[sub](ctx, rest)
-
-
-async def _income(ctx: Ctx, rest: str) -> None:
     payers = await ctx.mentioned_members()
     if len(payers) > 1:
         raise CommandError("fund.one_payer")
     payer = payers[0] if payers else None
-    words = split_first(ctx.args_without_mentions)[1]        # without the subcommand
-    amount_text, rest = split_first(words)
+    amount_text, rest = split_first(ctx.args_without_mentions)
     category, note = split_first(rest)
     note = clean(note).strip()
     if not amount_text or not category:
@@ -134,8 +114,11 @@ async def _income(ctx: Ctx, rest: str) -> None:
                     account=ctx.t(f"fund.account.{target}"))
 
 
-async def _undo(ctx: Ctx, rest: str) -> None:
-    token, note = split_first(rest)
+@router.subcommand("fund", "undo", aliases=("撤销",), role=Role.TREASURER)
+async def fund_undo(ctx: Ctx) -> None:
+    """Reverse an entry of the ledger by its number (once; never by editing it)."""
+    await lock_community(ctx.db, ctx.community.id)
+    token, note = split_first(ctx.args)
     note = clean(note).strip()
     token = token.lstrip("#＃")
     if not NUMBER.match(token):
@@ -162,10 +145,12 @@ async def _undo(ctx: Ctx, rest: str) -> None:
                     kind=ctx.t(f"fund.kind.{entry.kind}"))
 
 
-async def _paid(ctx: Ctx, rest: str) -> None:
+@router.subcommand("fund", "paid", aliases=("已付", "付款"), role=Role.TREASURER)
+async def fund_paid(ctx: Ctx) -> None:
     """Rewards handed over: all of one member's payable (or a part), or everything owed."""
+    await lock_community(ctx.db, ctx.community.id)
     payees = await ctx.mentioned_members()
-    words = split_first(ctx.args_without_mentions)[1].split()
+    words = ctx.args_without_mentions.split()
     everything = len(words) == 1 and words[0].lower() in EVERYTHING
     query = select(LedgerAccount).where(LedgerAccount.community_id == ctx.community.id, LedgerAccount.unit == FEN,
                                         LedgerAccount.kind == "payable", LedgerAccount.balance > 0)
@@ -238,12 +223,6 @@ async def last_results(ctx: BaseCtx) -> tuple[datetime | None, list[tuple[Weekly
     return week, [(r, name, int(owed)) for r, name, owed in rows]
 
 
-def week_span(ctx: BaseCtx, start: datetime) -> str:
-    tz = ctx.app.config.community_tz(ctx.ccfg)
-    first, last = start.astimezone(tz), (start + timedelta(days=6)).astimezone(tz)
-    return f"{first.month}.{first.day}–{last.month}.{last.day}"
-
-
 async def _overview(ctx: Ctx) -> None:
     held = await balances(ctx)
     income = await _income_by_kind(ctx)
@@ -253,7 +232,7 @@ async def _overview(ctx: Ctx) -> None:
     lines = [ctx.t("fund.title", community=ctx.community.name),
              ctx.t("fund.pool", available=format_fen(available), payable=format_fen(held.get("payable", 0))),
              ctx.t("fund.weekly", amount=format_fen(weekly_pool(ctx, available, payout)),
-                   available=format_fen(available), weeks=left, end=_date(ctx, fund_end(ctx))),
+                   available=format_fen(available), weeks=left, end=ctx.date(fund_end(ctx))),
              ctx.t("fund.ops", amount=format_fen(held.get("ops", 0))),
              ctx.t("fund.income", total=format_fen(sum(income.values())),
                    entry=format_fen(income.get("entry_fee", 0)), ops=format_fen(income.get("ops_fee", 0)),
@@ -264,7 +243,7 @@ async def _overview(ctx: Ctx) -> None:
         lines.append(ctx.t("fund.waivers", count=waivers, amount=format_fen(held.get("waived", 0))))
     week, results = await last_results(ctx)
     if week is not None:
-        lines.append(ctx.t("fund.last_payouts", span=week_span(ctx, week)))
+        lines.append(ctx.t("fund.last_payouts", span=ctx.span(week)))
         paid_any = False
         for result, name, owed in results:
             if result.amount:
@@ -278,9 +257,10 @@ async def _overview(ctx: Ctx) -> None:
     await ctx.reply_text("\n".join(lines))
 
 
-async def _log(ctx: Ctx, rest: str) -> None:
+@router.subcommand("fund", "log", aliases=("流水", "账本"))
+async def fund_log(ctx: Ctx) -> None:
     """Every entry, newest first, a page at a time: `/fund log 2` is the next page."""
-    token = rest.strip()
+    token = ctx.args.strip()
     if token and not (NUMBER.match(token) and int(token) > 0):
         raise CommandError("fund.log_usage")
     page = int(token or 1)
@@ -306,7 +286,7 @@ async def _log(ctx: Ctx, rest: str) -> None:
         if e.reverses_id:
             what = ctx.t("fund.kind.reversal_of", n=reversed_numbers.get(e.reverses_id, "?"))
         who = names.get(e.member_id) or ctx.t("fund.anonymous")
-        line = ctx.t("fund.log_line", n=e.number, date=_date(ctx, e.created_at)[5:], what=what,
+        line = ctx.t("fund.log_line", n=e.number, date=ctx.day(e.created_at, padded=True), what=what,
                      amount=format_fen(e.amount), who=who)
         if e.reason:
             line += ctx.t("fund.log_note", note=e.reason)

@@ -1,12 +1,14 @@
-"""/help, generated from the registered commands, their aliases and their help.<command> locale texts."""
+"""/help, generated from the registered commands, their aliases, their sub-commands and their help.<command>
+locale texts."""
 from __future__ import annotations
 
-from bot.adapters.base import Capability
+from bot.commands import CommandSpec
 from bot.context import Ctx
 from bot.errors import CommandError
-from bot.roles import allowed
-from bot.router import CommandSpec, Router
-from handlers.text import clip
+from bot.events import Capability
+from bot.roles import Role, allowed
+from bot.router import Router
+from bot.text import clip
 
 router = Router()
 
@@ -16,24 +18,36 @@ def _names(ctx: Ctx, spec: CommandSpec) -> str:
 
 
 def summary(ctx: Ctx, spec: CommandSpec) -> str:
-    return ctx.t(f"help.{spec.name}").split("\n", 1)[0]
+    return ctx.t(spec.help_key).split("\n", 1)[0]
+
+
+def _verb_line(ctx: Ctx, parent: CommandSpec, verb: CommandSpec) -> str:
+    """'/基金 入账 /fund in — 记一笔收入（财务）'"""
+    role = "" if verb.role is Role.MEMBER else ctx.t("help.verb_role", role=ctx.t(f"role.{verb.role.value}"))
+    names = ctx.t("help.verb_names", alias=parent.aliases[0], name=parent.name, verb_alias=verb.aliases[0],
+                  verb=verb.name)
+    return ctx.t("help.verb_line", names=names, summary=summary(ctx, verb), role=role)
 
 
 @router.command("help", aliases=("帮助",))
 async def help(ctx: Ctx) -> None:
-    """List the commands this member may use, or explain one."""
-    dispatcher = ctx.app.dispatcher
+    """List the commands this member may use, or explain one (and its sub-commands)."""
     wanted = ctx.args.strip().lstrip("/／").lower()
     if wanted:
-        spec = dispatcher.commands.get(wanted)
-        if spec is None:
+        first, _, rest = wanted.partition(" ")
+        found = ctx.commands.resolve(first, rest.strip())
+        if found is None:
             raise CommandError("help.unknown", command=clip(wanted))
+        spec = found[0]
         aliases = " ".join(f"/{a}" for a in spec.aliases)
-        await ctx.reply("help.one", names=f"/{spec.name} {aliases}".strip(),
-                        text=ctx.t(f"help.{spec.name}"))
+        names = f"/{spec.parent} {spec.name} {aliases}" if spec.parent else f"/{spec.name} {aliases}"
+        text = ctx.t("help.one", names=names.strip(), text=ctx.t(spec.help_key))
+        if spec.subcommands:
+            text += "\n" + "\n".join([ctx.t("help.verbs"), *(_verb_line(ctx, spec, v) for v in spec.subcommands)])
+        await ctx.reply_text(text)
         return
     lines = [ctx.t("help.title", community=ctx.community.name)]
-    for spec in dispatcher.specs:
+    for spec in ctx.commands.specs:
         if spec.hidden or not allowed(spec.role, ctx.roles):
             continue
         lines.append(f"{_names(ctx, spec)} — {summary(ctx, spec)}")

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.adapters.base import Capability
+from bot.events import Capability
 from bot.context import BaseCtx, Ctx
 from models import Group
 
@@ -16,11 +16,11 @@ PRIVATE_FIELDS = ("real_name", "company")
 async def community_size(ctx: BaseCtx) -> int:
     """Members of the community's largest group. A group whose size the platform cannot tell and config.yaml
     does not give counts as at the threshold, so nothing private leaks by default."""
-    counts_members = Capability.MEMBER_LIST in ctx.app.adapter.capabilities
+    counts_members = ctx.can(Capability.MEMBER_LIST)
     sizes = []
     for group in await ctx.db.scalars(select(Group).where(Group.community_id == ctx.community.id, Group.enabled)):
         if group.size_hint or counts_members:
-            sizes.append(await ctx.app.lookups.group_size(ctx.db, group))
+            sizes.append(await ctx.group_size(group))
         else:
             sizes.append(ctx.ccfg.privacy_threshold)
     return max(sizes, default=0)

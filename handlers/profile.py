@@ -6,14 +6,15 @@ import string
 from datetime import timedelta
 from sqlalchemy import delete, select
 
-from bot.adapters.base import Capability, ChatRef
+from bot.events import Capability, ChatRef
+from bot.flows import SKIP_WORDS, flow_chat, flow_expired, flow_timeout, load_flow, open_flow, tell
 from bot.cleaning import clean
 from bot.config import NICKNAME_FIELDS
 from bot.context import BaseCtx, Ctx
 from bot.errors import CommandError
 from bot.router import Router
 from handlers import privacy
-from handlers.text import clip, cut_async, items, too_long
+from bot.text import clip, cut_async, items, too_long
 from models import Flow, Member, Profile, ProfileTerm
 from models.ledger import hand_over_allowance
 from models.profile import PROFILE_FIELDS
@@ -36,7 +37,6 @@ LIMITS = {"real_name": 20, "company": 40, "city": 20, "title": 30, "industry": 3
           "needs": 100, "interests": 100}
 GUIDED_ORDER = ("city", "title", "industry", "path", "skills", "needs", "interests", "real_name", "company")
 SEARCHABLE = ("skills", "title", "industry", "interests", "needs", "path", "city")
-SKIP_WORDS = {"跳过", "skip", "-", "无", "none"}
 _PAIR_SPLIT = re.compile(r"[;；\n]+")
 _KEY_VALUE = re.compile(r"\s*([^=＝:：]+?)\s*[=＝:：]\s*(.*)\Z", re.S)
 
@@ -101,37 +101,6 @@ def render_fields(ctx: BaseCtx, fields: dict[str, str], *, private: bool = True)
     return "\n".join(ctx.t("common.field_line", label=ctx.t(f"field.{f}"), value=fields[f]) for f in shown)
 
 
-async def load_flow(ctx: BaseCtx, user_id: str) -> Flow | None:
-    return await ctx.db.scalar(select(Flow).where(Flow.community_id == ctx.community.id, Flow.user_id == user_id))
-
-
-def flow_expired(ctx: BaseCtx, flow: Flow) -> bool:
-    return flow.expires_at <= ctx.now
-
-
-async def open_flow(ctx: Ctx, chat: ChatRef, kind: str, step: str, data: dict) -> Flow:
-    """Start a multi-step flow with the sender in `chat`, replacing any flow they had running."""
-    flow = await load_flow(ctx, ctx.sender_id)
-    if flow is not None:
-        await ctx.db.delete(flow)
-        await ctx.db.flush()
-    flow = Flow(community_id=ctx.community.id, user_id=ctx.sender_id, kind=kind, step=step, chat_key=chat.key,
-                data=data, expires_at=ctx.now + flow_timeout(ctx))
-    ctx.db.add(flow)
-    return flow
-
-
-def flow_chat(ctx: Ctx) -> ChatRef:
-    """Where a multi-step flow runs: in private where the platform allows, else in the group (the fallback)."""
-    if ctx.is_private or ctx.can(Capability.CAN_DM):
-        return ChatRef(user_id=ctx.sender_id)
-    return ctx.chat
-
-
-def flow_timeout(ctx: BaseCtx) -> timedelta:
-    return timedelta(minutes=ctx.app.config.signup_timeout_minutes)
-
-
 async def consent_text(ctx: Ctx, fields: dict[str, str]) -> str:
     """What will be shared with whom. In a group at the privacy threshold 姓名 and 公司 are not repeated: it says
     they were received."""
@@ -162,14 +131,6 @@ async def reply_with_nickname(ctx: Ctx, key: str, profile: dict[str, str], **par
         await ctx.reply(key, nickname=ctx.t("signup.nickname_ask"), **params)
 
 
-async def tell(ctx: Ctx, chat: ChatRef, text: str) -> None:
-    """A flow message; in a group (the fallback) it @-mentions the member so they know it is theirs."""
-    if chat.room_id is None:
-        await ctx.post(chat, text)
-    else:
-        await ctx.post(chat, f"@{ctx.member.display_name} {text}", mentions=(ctx.sender_id,))
-
-
 @router.command("signup", aliases=("登记", "报名"), multiline=True)
 async def signup(ctx: Ctx) -> None:
     """One-line signup (fields given) or a guided one (no fields); both end with the consent step."""
@@ -183,7 +144,7 @@ async def signup(ctx: Ctx) -> None:
     await open_flow(ctx, chat, "signup", "ask", {"fields": {}, "field": order[0]})
     if not ctx.is_private and chat != ctx.chat:
         await ctx.reply("signup.moved_to_dm", mentions=(ctx.sender_id,), name=ctx.member.display_name)
-    intro = ctx.t("signup.guided_intro", total=len(order), minutes=ctx.app.config.signup_timeout_minutes)
+    intro = ctx.t("signup.guided_intro", total=len(order), minutes=ctx.config.signup_timeout_minutes)
     if len(order) < len(GUIDED_ORDER):
         intro += ctx.t("signup.private_later")
     await tell(ctx, chat, intro + "\n" + _question(ctx, order, order[0]))

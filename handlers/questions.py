@@ -12,10 +12,9 @@ from bot.errors import CommandError
 from bot.roles import Role
 from bot.router import Router
 from handlers import challenges, fund, ranking
-from handlers.fund import week_span
-from handlers.refs import REF, find_answer, find_question, is_moderator, parse_ref, split_first
-from handlers.profile import SKIP_WORDS, flow_chat, flow_expired, load_flow, open_flow, tell
-from handlers.text import too_long
+from handlers.refs import REF, find_answer, find_question, is_moderator, parse_ref
+from bot.flows import SKIP_WORDS, flow_chat, flow_expired, load_flow, open_flow, tell
+from bot.text import split_first, too_long
 from bot.money import format_fen
 from models import Answer, LedgerEntry, Member, Question, WeeklyResult
 from models.ledger import lock_community
@@ -35,7 +34,7 @@ SHOWN_ANSWERS = 10     # answers in /q
 def session_for(ctx: BaseCtx, at: datetime) -> datetime:
     """The session a question asked at `at` goes to: the next one whose cutoff is still ahead."""
     qcfg = ctx.ccfg.questions
-    tz = ctx.app.config.community_tz(ctx.ccfg)
+    tz = ctx.tz
     weekday, hour, minute = parse_week_start(qcfg.session)
     local = at.astimezone(tz)
     day = local.date() + timedelta(days=(weekday - local.weekday()) % 7)
@@ -45,13 +44,6 @@ def session_for(ctx: BaseCtx, at: datetime) -> datetime:
         if at <= session - cutoff:
             return session
         day += timedelta(days=7)
-
-
-def session_label(ctx: BaseCtx, at: datetime) -> str:
-    local = at.astimezone(ctx.app.config.community_tz(ctx.ccfg))
-    weekday = ctx.t("common.weekdays").split(",")[local.weekday()]
-    return ctx.t("common.session_time", date=f"{local.month}.{local.day}", weekday=weekday,
-                 time=local.strftime("%H:%M"))
 
 
 # ---- ids ----------------------------------------------------------------------------------------------------
@@ -105,7 +97,7 @@ async def _create(ctx: Ctx, title: str, body: str | None) -> Question:
 
 def _created_text(ctx: BaseCtx, question: Question) -> str:
     return ctx.t("ask.created", ref=f"Q{question.number}", title=question.title,
-                 session=session_label(ctx, question.session_at))
+                 session=ctx.session_label(question.session_at))
 
 
 @router.command("ask", aliases=("提问",), multiline=True)
@@ -192,7 +184,7 @@ async def show(ctx: Ctx) -> None:
     moderator = is_moderator(ctx)
     question = await find_question(ctx, number, moderator=moderator)
     lines = [ctx.t("q.head", ref=f"Q{question.number}", title=question.title, asker=await _name(ctx, question.asker_id),
-                   session=session_label(ctx, question.session_at))]
+                   session=ctx.session_label(question.session_at))]
     if question.status == CLOSED:
         lines[0] += ctx.t("q.closed")
     if question.hidden:
@@ -239,7 +231,7 @@ async def questions(ctx: Ctx) -> None:
     for question, asker in rows[:LISTED]:
         if question.session_at != session:
             session = question.session_at
-            lines.append(ctx.t("questions.session", session=session_label(ctx, session)))
+            lines.append(ctx.t("questions.session", session=ctx.session_label(session)))
         lines.append(ctx.t("questions.line", ref=f"Q{question.number}", title=question.title, asker=asker,
                            answers=counts.get(question.id, 0)))
     if len(rows) > LISTED:
@@ -376,5 +368,5 @@ async def _paid_before(ctx: Ctx, ref: str, paid: list[WeeklyResult]) -> list[str
         # A reward still owed can be reversed; one handed over needs its payment reversed first.
         status = ctx.t("fund.owed") if owed.get(r.member_id, 0) >= r.amount else ctx.t("hide.settled")
         lines.append(ctx.t("hide.paid_line", n=entries[r.entry_id], name=names[r.member_id],
-                           amount=format_fen(r.amount), span=week_span(ctx, r.week), status=status))
+                           amount=format_fen(r.amount), span=ctx.span(r.week), status=status))
     return lines

@@ -10,16 +10,14 @@ from typing import Callable, Iterable
 from sqlalchemy import bindparam, func, or_, select, true
 
 from bot.config import ScoreConfig
-from bot.context import BaseCtx, Ctx
+from bot.context import BaseCtx, Ctx, JobCtx
 from bot.errors import CommandError
 from bot.money import format_fen
 from bot.roles import Role
 from bot.router import Router
-from handlers.fund import week_span
 from models import Answer, JobRun, LedgerEntry, Member, Question, RoleGrant, ScoreTotal, WeeklyResult
 from models.db import insert_ignoring_conflicts
 from models.ledger import POINTS, lock_community
-from scheduler.core import JobCtx
 
 router = Router()
 SHOWN = 10
@@ -297,9 +295,9 @@ async def rank(ctx: Ctx) -> None:
         return
     word = ctx.args.strip().lower()
     if word in ("all", "全部", "总榜"):
-        ranked, title = await all_time(ctx), ctx.t("rank.title_all", since=_day(ctx, ctx.community.started_at))
+        ranked, title = await all_time(ctx), ctx.t("rank.title_all", since=ctx.date(ctx.community.started_at))
     elif not word:
-        ranked, title = await scores(ctx, start, ctx.now), ctx.t("rank.title_week", span=week_span(ctx, start))
+        ranked, title = await scores(ctx, start, ctx.now), ctx.t("rank.title_week", span=ctx.span(start))
     else:
         raise CommandError("rank.usage")
     if not ranked:
@@ -312,11 +310,6 @@ async def rank(ctx: Ctx) -> None:
                            parts=parts(ctx, s)))
     lines.append(formula(ctx))
     await ctx.reply_text("\n".join(lines))
-
-
-def _day(ctx: BaseCtx, at: datetime) -> str:
-    local = at.astimezone(ctx.app.config.community_tz(ctx.ccfg))
-    return f"{local.year}.{local.month}.{local.day}"
 
 
 async def _explain(ctx: Ctx, member: Member, start: datetime) -> None:
@@ -369,7 +362,7 @@ async def post_weekly_ranking(job: JobCtx) -> None:
     paid = {r.member_id: r for r in frozen}
     shown = await names(job, (s.member_id for _, s, _ in rows[:SHOWN]))
     # Posted late (the bot was down at its time), it says so: the week it is for is in the title either way.
-    lines = [job.t("rank.post_title_late" if job.late else "rank.post_title", span=week_span(job, start))]
+    lines = [job.t("rank.post_title_late" if job.late else "rank.post_title", span=job.span(start))]
     mentions: list[str] = []
     for place, s, total in rows[:SHOWN]:
         member = shown[s.member_id]

@@ -8,11 +8,11 @@ from sqlalchemy import select
 from bot.context import BaseCtx, Ctx
 from bot.errors import CommandError
 from bot.roles import Role
+from bot.text import NUMBER
 from models import Answer, Question
 
 # ASCII digits only: int() would also read "²" or "٣" (or fail on them), and an id is typed, not pasted.
 REF = re.compile(r"\A([QqAa])\s*([0-9]{1,7})\Z", re.A)
-NUMBER = re.compile(r"\A[0-9]{1,7}\Z")
 
 
 def parse_ref(token: str, kind: str) -> int | None:
@@ -43,9 +43,3 @@ async def find_answer(ctx: BaseCtx, number: int, *, moderator: bool = False) -> 
     if row is None or ((row[0].hidden or row[1]) and not moderator):
         raise CommandError("answer.not_found", ref=f"A{number}")
     return row[0]
-
-
-def split_first(args: str) -> tuple[str, str]:
-    """The first word of the arguments and the rest (line breaks in the rest kept)."""
-    parts = args.split(None, 1)
-    return (parts[0], parts[1].strip()) if len(parts) == 2 else (parts[0] if parts else "", "")

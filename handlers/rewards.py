@@ -6,14 +6,13 @@ divide evenly, and the shares of places nobody reached, stay in the pool for lat
 """
 from __future__ import annotations
 
+from bot.context import JobCtx
 from bot.router import Router
-from bot.weeks import week_stamp
+from bot.weeks import week_cron, week_stamp
 from handlers.fund import cash, weekly_pool
 from handlers.ranking import Score, add_to_totals, places, scores
-from handlers.tips import week_cron
 from models import WeeklyResult
 from models.ledger import post
-from scheduler.core import JobCtx
 
 router = Router()
 

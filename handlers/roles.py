@@ -1,15 +1,14 @@
-"""Who runs the community: appoint and dismiss roles, list them, enable groups, pick a community in DMs."""
+"""Who runs the community: owners appoint and dismiss moderators, treasurers and co-owners; everyone can list them."""
 from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot import roster
 from bot.context import Ctx
 from bot.errors import CommandError
 from bot.roles import Role
 from bot.router import Router
-from handlers.text import clip
-from models import Group, Member, RoleGrant
+from bot.text import clip
+from models import Member, RoleGrant
 
 router = Router()
 
@@ -47,7 +46,7 @@ async def appoint(ctx: Ctx) -> None:
         raise CommandError("appoint.already", name=target.display_name, role=label)
     ctx.db.add(RoleGrant(community_id=ctx.community.id, user_id=target.user_id, role=role.value,
                          granted_by=ctx.sender_id, granted_at=ctx.now))
-    ctx.after_commit.append(lambda: ctx.app.lookups.forget_roles(ctx.community.id))
+    ctx.roles_changed()
     await ctx.reply("appoint.ok", mentions=(target.user_id,), name=target.display_name, role=label)
 
 
@@ -61,7 +60,7 @@ async def dismiss(ctx: Ctx) -> None:
         key = "dismiss.config" if role in _config_roles(ctx, target.user_id) else "dismiss.not_held"
         raise CommandError(key, name=target.display_name, role=label)
     await ctx.db.delete(held)
-    ctx.after_commit.append(lambda: ctx.app.lookups.forget_roles(ctx.community.id))
+    ctx.roles_changed()
     await ctx.reply("dismiss.ok", mentions=(target.user_id,), name=target.display_name, role=label)
 
 
@@ -83,43 +82,3 @@ async def roles(ctx: Ctx) -> None:
         shown = ctx.t("common.list_sep").join(sorted(names.get(u, u) for u in users)) or ctx.t("roles.nobody")
         lines.append(ctx.t("common.field_line", label=ctx.t(f"role.{role.value}"), value=shown))
     await ctx.reply_text("\n".join(lines))
-
-
-@router.command("enable", aliases=("启用",), role=Role.OWNER)
-async def enable(ctx: Ctx) -> None:
-    """Start serving the group this is typed in, for the owner's community."""
-    room_id = ctx.event.room_id
-    if room_id is None:
-        raise CommandError("common.group_only", command="enable")
-    if ctx.group is not None:
-        raise CommandError("enable.already", community=ctx.community.name)
-    group = await ctx.db.get(Group, room_id)
-    if group is None:
-        group = Group(room_id=room_id, community_id=ctx.community.id, source="chat")
-        ctx.db.add(group)
-    group.community_id, group.enabled = ctx.community.id, True
-    group.enabled_by, group.enabled_at = ctx.sender_id, ctx.now
-    await ctx.db.flush()
-    ctx.group = group
-    await roster.touch(ctx.db, ctx.community.id, ctx.sender_id, ctx.event.sender_name, ctx.now, room_id=room_id)
-    ctx.after_commit.append(lambda: ctx.app.lookups.forget_group(room_id))
-    # The group's size decides privacy: ask the platform for the member list once the group is served.
-    ctx.after_commit.append(lambda: ctx.app.dispatcher.refresh_members(room_id))
-    await ctx.reply("enable.ok", community=ctx.community.name)
-
-
-@router.command("disable", aliases=("停用",), role=Role.OWNER, in_group=True)
-async def disable(ctx: Ctx) -> None:
-    """Stop serving this group (groups listed in config.yaml are changed there)."""
-    group = await ctx.db.get(Group, ctx.chat.room_id)
-    if group.source == "config":
-        raise CommandError("disable.config")
-    group.enabled = False
-    ctx.after_commit.append(lambda: ctx.app.lookups.forget_group(group.room_id))
-    await ctx.reply("disable.ok")
-
-
-@router.command("use", aliases=("切换",), private=True, hidden=True)
-async def use(ctx: Ctx) -> None:
-    """Choose which community your private messages are for (when you are in several)."""
-    raise CommandError("use.only_one", community=ctx.community.name)

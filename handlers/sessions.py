@@ -7,16 +7,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from bot import roster
-from bot.adapters.base import ChatRef
+from bot.events import ChatRef
 from bot.config import CommunityConfig
+from bot.context import JobCtx
 from bot.router import Router
 from bot.weeks import weekly_cron
 from handlers.directory import search
-from handlers.questions import session_label
-from handlers.text import cut_async
+from bot.text import cut_async
 from models import Answer, Member, Question
 from models.questions import OPEN
-from scheduler.core import JobCtx
 
 router = Router()
 MAX_ON_AGENDA = 15
@@ -39,7 +38,7 @@ def reminder_cron(ccfg: CommunityConfig) -> str:
 
 def session_of_reminder(job: JobCtx) -> datetime:
     """The session a reminder (the day before, at the session's time of day) is about."""
-    local = job.period.astimezone(job.app.config.community_tz(job.ccfg)) + timedelta(days=1)
+    local = job.period.astimezone(job.tz) + timedelta(days=1)
     return datetime(local.year, local.month, local.day, local.hour, local.minute, tzinfo=local.tzinfo)
 
 
@@ -92,7 +91,7 @@ async def post_qa_agenda(job: JobCtx) -> None:
         return
     suggestions = {q.id: await suggested_people(job, q) for q, _ in items}
     for group in await job.groups():
-        lines = [job.t("session.start", session=session_label(job, job.period), count=len(items))]
+        lines = [job.t("session.start", session=job.session_label(job.period), count=len(items))]
         mentions: list[str] = []
         for question, asker in items:
             lines.append(job.t("session.item", ref=f"Q{question.number}", title=question.title, asker=asker))
@@ -117,9 +116,9 @@ async def remind_qa_session(job: JobCtx) -> None:
     items = await agenda(job, session)
     if not items:
         return
-    tz = job.app.config.community_tz(job.ccfg)
+    tz = job.tz
     day = "session.today" if job.now.astimezone(tz).date() == session.date() else "session.tomorrow"
-    lines = [job.t("session.reminder", day=job.t(day), session=session_label(job, session), count=len(items))]
+    lines = [job.t("session.reminder", day=job.t(day), session=job.session_label(session), count=len(items))]
     lines += [job.t("session.item", ref=f"Q{q.number}", title=q.title, asker=asker) for q, asker in items]
     lines.append(job.t("session.reminder_footer"))
     await job.post_to_groups("\n".join(lines))

@@ -12,18 +12,15 @@ from datetime import datetime, timedelta
 from sqlalchemy import func, select
 
 from bot.cleaning import clean
-from bot.config import CommunityConfig
-from bot.context import BaseCtx, Ctx
+from bot.context import BaseCtx, Ctx, JobCtx
 from bot.errors import CommandError
 from bot.router import Router
-from bot.weeks import week_stamp, weekly_cron
+from bot.weeks import week_cron, week_stamp
 from handlers import ranking
-from handlers.questions import session_label
-from handlers.refs import NUMBER, find_answer, parse_ref, split_first
-from handlers.text import clip, too_long
+from handlers.refs import find_answer, parse_ref
+from bot.text import NUMBER, clip, split_first, too_long
 from models import LedgerAccount, LedgerEntry, Member
 from models.ledger import POINTS, Insufficient, account, balance_of, lock_community, post
-from scheduler.core import JobCtx
 
 router = Router()
 REASON_LIMIT = 50
@@ -155,7 +152,7 @@ async def points(ctx: Ctx) -> None:
     week = ctx.week_start()
     text = ctx.t("points.show", left=await allowance_left(ctx, ctx.member),
                  allowance=ctx.ccfg.tips.weekly_allowance,
-                 reset=session_label(ctx, week + timedelta(days=7)),
+                 reset=ctx.session_label(week + timedelta(days=7)),
                  week=await points_received(ctx, ctx.member.id, since=week),
                  total=await points_received(ctx, ctx.member.id))
     hidden = int(await ctx.db.scalar(ranking.tips_query(func.coalesce(func.sum(LedgerEntry.amount), 0)).where(
@@ -164,11 +161,6 @@ async def points(ctx: Ctx) -> None:
     if hidden:
         text += "\n" + ctx.t("points.hidden", points=hidden)
     await ctx.reply_text(text)
-
-
-def week_cron(ccfg: CommunityConfig) -> str:
-    """The crontab line of the week's start, for jobs that run when a week begins."""
-    return weekly_cron(ccfg.week_start)
 
 
 @router.job("reset_allowances", catch_up="each", cron=week_cron)

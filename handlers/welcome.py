@@ -3,17 +3,14 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import select
 
-from bot import outbox, roster
-from bot.outbox import split_text
-from bot.adapters.base import ChatRef, JoinEvent, LeaveEvent
-from bot.context import BaseCtx, EventCtx
+from bot import roster
+from bot.context import BaseCtx, EventCtx, JobCtx
+from bot.events import ChatRef, JoinEvent, LeaveEvent
 from bot.router import Router
 from handlers import privacy
-from models import Member, OutboxMessage, Profile
-from models.outbox import PENDING
-from scheduler.core import JobCtx
+from models import Member, Profile
 
 router = Router()
 WELCOME = "welcome"
@@ -38,23 +35,18 @@ async def welcome(ctx: EventCtx) -> None:
     """Welcome newcomers; joins within the window after the first one share a single message."""
     assert isinstance(ctx.event, JoinEvent)
     chat = ChatRef(room_id=ctx.group.room_id)
-    pending = await outbox.find_pending(ctx.db, chat, WELCOME)
+    pending = await ctx.waiting(chat, WELCOME)
     if any(ctx.event.user_id in row.mentions for row in pending):
         return                         # left and joined again within the window: already welcomed
     # Merge into the newest waiting welcome while it is a whole message (only a split message's first part
-    # carries mentions) with room for one more name; otherwise this join starts a new welcome.
+    # carries mentions) with room for one more name; otherwise (or if it is being sent right now) this join
+    # starts a new welcome.
     last = pending[-1] if pending else None
     if last is not None and last.mentions and len(last.mentions) < MAX_WELCOMED:
         user_ids = [*last.mentions, ctx.event.user_id]
-        text = await _welcome_text(ctx, user_ids)
-        if len(split_text(text, ctx.app.pacing.max_chars, ctx.app.pacing.max_bytes)) == 1:
-            result = await ctx.db.execute(
-                update(OutboxMessage).where(OutboxMessage.id == last.id, OutboxMessage.status == PENDING)
-                .values(text=text, mentions=user_ids).execution_options(synchronize_session=False)
-            )
-            if result.rowcount == 1:   # otherwise it is being sent right now: start a new one
-                return
-    window = timedelta(seconds=ctx.app.config.welcome_window_seconds)
+        if await ctx.rewrite_waiting(last, await _welcome_text(ctx, user_ids), user_ids):
+            return
+    window = timedelta(seconds=ctx.config.welcome_window_seconds)
     await ctx.post(chat, await _welcome_text(ctx, [ctx.event.user_id]), mentions=(ctx.event.user_id,),
                    purpose=WELCOME, not_before=ctx.now + window)
 
@@ -63,12 +55,12 @@ async def welcome(ctx: EventCtx) -> None:
 async def unwelcome(ctx: EventCtx) -> None:
     """Someone who leaves while their welcome waits is taken out of it; a welcome left to nobody is dropped."""
     assert isinstance(ctx.event, LeaveEvent)
-    pending = await outbox.find_pending(ctx.db, ChatRef(room_id=ctx.group.room_id), WELCOME)
+    pending = await ctx.waiting(ChatRef(room_id=ctx.group.room_id), WELCOME)
     for row in pending:
         if ctx.event.user_id not in row.mentions:
             continue
         parts = [r for r in pending if r.cause == row.cause]        # a long welcome is stored in parts
-        if not await outbox.withdraw(ctx.db, parts):
+        if not await ctx.withdraw_waiting(parts):
             return                     # it is being sent right now
         rest = [u for u in row.mentions if u != ctx.event.user_id]
         if rest:
@@ -80,7 +72,6 @@ async def unwelcome(ctx: EventCtx) -> None:
 @router.job("post_new_members", catch_up="latest")
 async def post_new_members(job: JobCtx) -> None:
     """Introduce last week's newcomers from their profiles (姓名 and 公司 only while groups are small)."""
-    tz = job.app.config.community_tz(job.ccfg)
     start, end = job.last_completed_week(job.period)
     rows = (await job.db.execute(
         select(Member, Profile).outerjoin(Profile, Profile.member_id == Member.id)
@@ -96,8 +87,8 @@ async def post_new_members(job: JobCtx) -> None:
         if not here:
             continue
         title = "newcomers.title_late" if job.late else "newcomers.title"     # late: not "last week" any more
-        lines = [job.t(title, start=start.astimezone(tz).strftime("%m.%d"),
-                       end=(end - timedelta(days=1)).astimezone(tz).strftime("%m.%d"), count=len(here))]
+        lines = [job.t(title, start=job.day(start, padded=True), end=job.day(end - timedelta(days=1), padded=True),
+                       count=len(here))]
         mentions = []
         for member, profile in here[:MAX_LISTED]:
             mentions.append(member.user_id)

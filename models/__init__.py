@@ -2,10 +2,11 @@
 from models.base import Base
 from models.community import Community, DmChoice, Group, Member, RoleGrant, RoomMember
 from models.events import ProcessedEvent
+from models.flows import Flow
 from models.jobs import JobCursor, JobRun
 from models.ledger import LedgerAccount, LedgerEntry
 from models.outbox import OutboxMessage
-from models.profile import Flow, Profile, ProfileTerm
+from models.profile import Profile, ProfileTerm
 from models.ranking import ScoreTotal, WeeklyResult
 from models.questions import Answer, Challenger, Question
 

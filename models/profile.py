@@ -1,10 +1,9 @@
-"""Member profiles, their search terms, and in-progress multi-step flows."""
+"""Member profiles and their search terms."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
 
-from sqlalchemy import JSON, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UTCDateTime
@@ -48,19 +47,3 @@ class ProfileTerm(Base):
 # Covering the whole search (term -> member, field, exact): no table lookups, rows arrive grouped by member.
 Index("ix_profile_terms_lookup", ProfileTerm.community_id, ProfileTerm.term, ProfileTerm.member_id,
       ProfileTerm.field, ProfileTerm.exact)
-
-
-class Flow(Base):
-    """A multi-step conversation with one member (guided signup, confirmations); expires."""
-
-    __tablename__ = "flows"
-    __table_args__ = (UniqueConstraint("community_id", "user_id"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    community_id: Mapped[str] = mapped_column(ForeignKey("communities.id"))
-    user_id: Mapped[str] = mapped_column(String(128))
-    kind: Mapped[str] = mapped_column(String(16))
-    step: Mapped[str] = mapped_column(String(32))
-    chat_key: Mapped[str] = mapped_column(String(140))
-    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())

@@ -6,23 +6,17 @@ missed by more than its grace time and its job stores are not safe for several p
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
 
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
-from bot.adapters.base import ChatRef
-from bot.context import BaseCtx
-from bot.router import JobSpec
-from models import Community, Group, JobCursor, JobRun
+from bot.commands import JobSpec
+from bot.context import JobCtx, Runtime
+from models import Community, JobCursor, JobRun
 from models.db import met_another_transaction
 from models.ledger import lock_community
-
-if TYPE_CHECKING:
-    from bot.app import App
 
 log = logging.getLogger("qunbot.scheduler")
 _TICK = timedelta(microseconds=1)
@@ -33,45 +27,23 @@ class _AlreadyRan(Exception):
     """Another process (or an earlier run of this one) recorded this (job, community, period)."""
 
 
-@dataclass
-class JobCtx(BaseCtx):
-    """A job run for one community and one period (the fire time it stands for)."""
-
-    period: datetime = None  # type: ignore[assignment]
-
-    @property
-    def late(self) -> bool:
-        """Run in a later week than its period (caught up after downtime): "last week" would no longer be true,
-        so an announcement names the week by its dates and says it is late."""
-        return self.week_start(self.now) > self.week_start(self.period)
-
-    async def groups(self) -> list[Group]:
-        rows = await self.db.scalars(select(Group).where(Group.community_id == self.community.id, Group.enabled)
-                                     .order_by(Group.room_id))
-        return list(rows)
-
-    async def post_to_groups(self, text: str, mentions: tuple[str, ...] = ()) -> None:
-        for group in await self.groups():
-            await self.post(ChatRef(room_id=group.room_id), text, mentions=mentions)
-
-
 class Scheduler:
-    def __init__(self, app: "App", jobs: list[JobSpec]) -> None:
-        self.app = app
+    def __init__(self, runtime: Runtime, jobs: list[JobSpec]) -> None:
+        self.rt = runtime
         self.jobs = jobs
         self._order = {job.name: i for i, job in enumerate(jobs)}
         self._triggers: dict[tuple[str, str], CronTrigger] = {}
         self._cursor: dict[tuple[str, str], datetime] = {}
         self._retry: dict[tuple[str, str], tuple[int, datetime]] = {}    # failed ledger period: (failures, not before)
-        for community in app.config.communities:
-            tz = app.config.community_tz(community)
+        for community in runtime.config.communities:
+            tz = runtime.config.community_tz(community)
             for job in jobs:
                 expr = job.cron(community) if job.cron else getattr(community.schedule, job.name)
                 self._triggers[(community.id, job.name)] = CronTrigger.from_crontab(expr, timezone=tz)
 
     async def load(self) -> None:
         """Read each job's cursor; a job never seen starts at its community's start (no earlier catch-up)."""
-        async with self.app.sessions() as db:
+        async with self.rt.sessions() as db:
             starts = {c.id: c.started_at for c in await db.scalars(select(Community))}
             cursors = {(c.community_id, c.job): c.last_fire for c in await db.scalars(select(JobCursor))}
         for key in self._triggers:
@@ -134,7 +106,7 @@ class Scheduler:
         announcement is recorded and not retried: a late post is worse than none.
         """
         try:
-            async with self.app.community_locks[community_id]:
+            async with self.rt.community_locks[community_id]:
                 for attempt in range(1, CONFLICT_ATTEMPTS + 1):
                     try:
                         await self._attempt(job, community_id, period, now)
@@ -157,22 +129,22 @@ class Scheduler:
                 return False
             log.exception("%s for %s at %s failed", job.name, community_id, period.isoformat())
             try:
-                async with self.app.sessions.begin() as db:
+                async with self.rt.sessions.begin() as db:
                     await self._claim(db, job, community_id, period, now, status="failed")
             except _AlreadyRan:
                 pass
-        self.app.wake()
+        self.rt.wake()
         return True
 
     async def _attempt(self, job: JobSpec, community_id: str, period: datetime, now: datetime) -> None:
-        async with self.app.sessions.begin() as db:
+        async with self.rt.sessions.begin() as db:
             run = await self._claim(db, job, community_id, period, now, status="done")
             if job.catch_up == "each":
                 await lock_community(db, community_id)       # before reading what the ledger job will write on
-            ctx = JobCtx(app=self.app, db=db, community=await db.get(Community, community_id),
-                         ccfg=self.app.community_config(community_id), now=now,
-                         locale=self.app.locale_of(community_id), cause=f"job:{job.name}:{period.isoformat()}",
-                         period=period)
+            community = await db.get(Community, community_id)
+            assert community is not None          # config.yaml's communities are written at start
+            ctx = JobCtx(self.rt, db, community, self.rt.community_config(community_id), now,
+                         self.rt.locale_of(community_id), f"job:{job.name}:{period.isoformat()}", period=period)
             if job.catch_up == "latest":
                 until = job.expires(ctx) if job.expires else self.next_fire_after((community_id, job.name), period)
                 if until is not None and now >= until:

@@ -242,3 +242,40 @@ async def test_a_log_page_that_is_not_there(chat, text, reply):
     for n in range(1, 32):
         await chat.say(f"/fund in {n} 捐赠", "u_owner")
     assert await chat.say(text, "u1") == [reply]
+
+
+# ---- the verbs, declared ---------------------------------------------------------------------------------------
+
+async def test_a_members_fund_in_is_refused_by_the_router_before_the_handler_runs(chat):
+    import dataclasses
+
+    fund_spec = chat.app.runtime.commands.get("基金")
+    verb = fund_spec.subcommand("入账")
+    ran = []
+
+    async def spy(ctx):
+        ran.append(ctx.sender_id)
+        await verb.handler(ctx)
+
+    fund_spec.subcommands[fund_spec.subcommands.index(verb)] = dataclasses.replace(verb, handler=spy)
+    assert await chat.say("/基金 入账 200 捐赠", "u1") == ["这个命令需要「财务」权限。"]
+    assert ran == []
+    assert (await chat.say("/基金 入账 200 捐赠", "u_owner"))[0].startswith("已记账 #1")
+    assert ran == ["u_owner"]
+
+
+async def test_help_of_the_fund_lists_its_verbs_with_their_roles(chat):
+    [shown] = await chat.say("/帮助 基金", "u1")
+    assert shown.split("\n")[-5:] == [
+        "子命令：",
+        "/基金 入账 /fund in — 记一笔收入：入群费、运营费或捐赠（财务）",
+        "/基金 撤销 /fund undo — 冲销记错的一笔（每笔只能冲销一次，原记录不改）（财务）",
+        "/基金 已付 /fund paid — 确认奖励已线下付清（财务）",
+        "/基金 流水 /fund log — 每一笔账，新的在前，每页 15 笔"]
+    [verb] = await chat.say("/帮助 基金 入账", "u1")
+    assert verb.startswith("/fund in /入账 /收入\n记一笔收入")
+
+
+async def test_an_unknown_fund_verb_gets_the_usage(chat):
+    assert await chat.say("/基金 转账 100", "u_owner") == [
+        "用法：/基金；/基金 流水；记账：/基金 入账 @成员 200 入群费；/基金 撤销 编号；/基金 已付 @成员"]

@@ -3,7 +3,6 @@ still can; a payout made before the hiding stands, while the all-time totals and
 import pytest
 from sqlalchemy import select
 
-from bot.context import BaseCtx
 from handlers import ranking
 from models import JobRun, ScoreTotal
 from tests.test_ranking import EMPTY, POSTED
@@ -123,8 +122,7 @@ async def totals_and_recount(chat) -> tuple[dict, dict]:
     (hidden items left out): they must always agree."""
     app = chat.app
     async with app.sessions() as db:
-        ctx = BaseCtx(app=app, db=db, community=await app.lookups.community(db, "growth"),
-                      ccfg=app.community_config("growth"), now=chat.clock.now(), locale="zh_CN", cause="check")
+        ctx = await app.runtime.context(db, "growth", cause="check")
         left_out = await ranking.excluded(ctx)
         recount: dict[int, ranking.Score] = {}
         for end in await db.scalars(select(JobRun.period).where(JobRun.job == "pay_weekly_rewards",

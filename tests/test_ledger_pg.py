@@ -89,7 +89,6 @@ async def _hold_until_waited_for(name: str, db, task) -> None:
 
 async def test_a_tip_waiting_for_another_process_tip_is_answered_with_what_is_left():
     from bot import roster
-    from bot.context import BaseCtx
     from handlers import tips
 
     url, name, first, second = await _two_processes()
@@ -98,9 +97,7 @@ async def test_a_tip_waiting_for_another_process_tip_is_answered_with_what_is_le
         async with app.sessions() as db:
             await db.begin()
             # The other process is in the middle of u1's first tip of the week: allowance granted, 60 spent.
-            ctx = BaseCtx(app=app, db=db, community=await app.lookups.community(db, "growth"),
-                          ccfg=app.community_config("growth"), now=second.clock.now(), locale="zh_CN",
-                          cause="other-process")
+            ctx = await app.runtime.context(db, "growth", cause="other-process")
             giver = await roster.get_member(db, "growth", "u1")
             await tips.give(ctx, giver, await roster.get_member(db, "growth", "u2"), 60)
             task = asyncio.create_task(first.driver.handle(IncomingMessage(
@@ -143,7 +140,6 @@ async def test_a_question_numbered_by_another_process_meanwhile_is_run_again_and
 async def test_a_weekly_payout_waits_for_another_process_ledger_write_instead_of_colliding(caplog):
     """The payout job and a treasurer's entry in another process would take the same entry number: the job waits
     for the community's ledger lock, then numbers after it, and pays once."""
-    from bot.context import BaseCtx
     from handlers.fund import cash
     from models.ledger import post
 
@@ -160,8 +156,7 @@ async def test_a_weekly_payout_waits_for_another_process_ledger_write_instead_of
         with caplog.at_level(logging.INFO, logger="qunbot.scheduler"):
             async with app.sessions() as db:
                 await db.begin()
-                ctx = BaseCtx(app=app, db=db, community=await app.lookups.community(db, "growth"),
-                              ccfg=app.community_config("growth"), now=monday, locale="zh_CN", cause="other-process")
+                ctx = await app.runtime.context(db, "growth", cause="other-process", now=monday)
                 # An ops fee (#2, not committed yet): no account in common with the payout, only the numbering.
                 await post(db, await cash(ctx, "external"), await cash(ctx, "ops"), 100_00, kind="ops_fee",
                            key="in:other-process", cause="other-process", now=monday)
@@ -181,11 +176,7 @@ async def test_a_weekly_payout_waits_for_another_process_ledger_write_instead_of
 
 
 async def _other_process(app, db, at=None):
-    from bot.context import BaseCtx
-
-    return BaseCtx(app=app, db=db, community=await app.lookups.community(db, "growth"),
-                   ccfg=app.community_config("growth"), now=at or datetime.fromisoformat("2026-11-23T09:30:00+08:00"),
-                   locale="zh_CN", cause="other-process")
+    return await app.runtime.context(db, "growth", cause="other-process", now=at)
 
 
 async def test_a_tip_waits_for_an_answer_hidden_in_another_process_and_is_refused():

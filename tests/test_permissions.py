@@ -147,3 +147,19 @@ async def test_groups_and_communities_removed_from_config_are_no_longer_served(d
     assert len(await c.say("/help", "u1", room="r1")) == 1
     assert (await c.dm("/roles", "u1"))[0].startswith("「增长学习社」的管理角色")   # no longer asked which
     await c.close()
+
+
+async def test_a_role_granted_by_another_process_is_seen_once_the_cache_ages_on_the_bots_clock(chat):
+    """Cached roles expire on the bot's clock (simulated here), not on the wall clock."""
+    from datetime import timedelta
+
+    from models import RoleGrant
+
+    await chat.say("/提问 怎么做增长\n背景", "u1")
+    assert await chat.say("/隐藏 Q1", "u2") == ["这个命令需要「版主」权限。"]          # roles cached now
+    async with chat.app.sessions.begin() as db:                                     # another bot process appoints
+        db.add(RoleGrant(community_id="growth", user_id="u2", role="moderator", granted_by="u_owner",
+                         granted_at=chat.clock.now()))
+    assert await chat.say("/隐藏 Q1", "u2", step=timedelta(seconds=5)) == ["这个命令需要「版主」权限。"]
+    [hidden] = await chat.say("/隐藏 Q1", "u2", step=timedelta(seconds=31))
+    assert hidden.startswith("Q1 已隐藏")

@@ -571,3 +571,13 @@ async def test_events_are_delivered_in_order_and_failures_do_not_stop_delivery(
     for task in list(adapter._tasks):
         task.cancel()
     await asyncio.gather(*adapter._tasks, return_exceptions=True)
+
+
+def test_a_missing_event_time_is_the_bots_clock() -> None:
+    from bot.clock import FakeClock
+
+    clock = FakeClock(datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc))
+    assert wx.utc_from_timestamp(0, clock) == clock.now()
+    assert wx.utc_from_date(datetime.fromtimestamp(0), clock) == clock.now()
+    adapter = wx.WechatyAdapter("127.0.0.1:1", "token", clock=clock)
+    assert adapter._clock is clock

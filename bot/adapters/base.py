@@ -1,132 +1,15 @@
-"""The platform boundary: neutral events in, neutral messages out."""
+"""The platform boundary: what an adapter is and how a send can fail. The neutral events and messages it
+speaks in live in bot.events (re-exported here for the adapters)."""
 from __future__ import annotations
 
-import enum
-from dataclasses import dataclass, field
-from datetime import datetime
 from typing import Awaitable, Callable, Protocol, Sequence
 
-from bot.cleaning import clean
+from bot.events import (Capability, ChatRef, IncomingEvent, IncomingMessage, JoinEvent, LeaveEvent, Member,
+                        MembersEvent, MessageKind, Outgoing)
 
-
-class MessageKind(str, enum.Enum):
-    TEXT = "text"
-    LINK = "link"
-    IMAGE = "image"
-    MINI_PROGRAM = "mini_program"
-    FILE = "file"
-
-
-class Capability(str, enum.Enum):
-    SEES_ALL_MESSAGES = "sees_all_messages"   # not only messages that mention the bot
-    SEES_JOINS = "sees_joins"                 # join / leave events with inviter
-    MEMBER_LIST = "member_list"               # can list a room's members
-    CAN_DM = "can_dm"                         # can open a private chat with a member
-    CAN_REMOVE = "can_remove"                 # can remove a member from a room
-    CAN_SEND_IMAGE = "can_send_image"
-    MENTION_IDS = "mention_ids"               # says whom a message @-mentions (by id)
-
-
-@dataclass(frozen=True, slots=True)
-class Member:
-    user_id: str
-    name: str
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "name", clean(self.name, multiline=False))
-
-
-@dataclass(frozen=True, slots=True)
-class IncomingMessage:
-    """One chat message as the platform delivered it.
-
-    room_id: the group it was posted in, None for a private message to the bot.
-    sender_name: the sender's current group nickname (or contact name in private chat).
-    mention_ids: user ids the platform says the message @-mentions (the bot's own id excluded).
-    reply_token: what the platform needs to answer this very message (WeCom req_id), if anything.
-
-    Text and names are cleaned on arrival (bot.cleaning): a text message keeps its line breaks; a link's title or a
-    file's name, like every name, is one line.
-    """
-
-    event_id: str
-    room_id: str | None
-    sender_id: str
-    sender_name: str
-    text: str
-    sent_at: datetime
-    kind: MessageKind = MessageKind.TEXT
-    mention_ids: tuple[str, ...] = ()
-    url: str | None = None
-    reply_token: str | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "text", clean(self.text, multiline=self.kind == MessageKind.TEXT))
-        object.__setattr__(self, "sender_name", clean(self.sender_name, multiline=False))
-
-
-@dataclass(frozen=True, slots=True)
-class JoinEvent:
-    event_id: str
-    room_id: str
-    user_id: str
-    name: str
-    at: datetime
-    inviter_id: str | None = None
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "name", clean(self.name, multiline=False))
-
-
-@dataclass(frozen=True, slots=True)
-class LeaveEvent:
-    event_id: str
-    room_id: str
-    user_id: str
-    at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class MembersEvent:
-    """The platform's full member list of a room at `at`."""
-
-    event_id: str
-    room_id: str
-    members: tuple[Member, ...]
-    at: datetime
-
-
-IncomingEvent = IncomingMessage | JoinEvent | LeaveEvent | MembersEvent
-
-
-@dataclass(frozen=True, slots=True)
-class ChatRef:
-    """Where a message goes: a room, or a private chat with one user."""
-
-    room_id: str | None = None
-    user_id: str | None = None
-
-    @property
-    def key(self) -> str:
-        return f"room:{self.room_id}" if self.room_id is not None else f"user:{self.user_id}"
-
-    @classmethod
-    def from_key(cls, key: str) -> "ChatRef":
-        kind, _, ident = key.partition(":")
-        return cls(room_id=ident) if kind == "room" else cls(user_id=ident)
-
-
-@dataclass(frozen=True, slots=True)
-class Outgoing:
-    """One message to send. kind: say (text), image (path + caption in text) or remove (user in `target`)."""
-
-    chat: ChatRef
-    text: str
-    mention_ids: tuple[str, ...] = ()
-    kind: str = "say"
-    path: str | None = None
-    target: str | None = None
-    reply_to: dict | None = field(default=None)
+__all__ = ["Adapter", "AdapterStopped", "Capability", "ChatRef", "IncomingEvent", "IncomingMessage", "JoinEvent",
+           "LeaveEvent", "Member", "MembersEvent", "MessageKind", "NotConnected", "OnEvent", "Outgoing", "SendError",
+           "Unconfirmed"]
 
 
 class AdapterStopped(Exception):

@@ -47,8 +47,10 @@ from bot.adapters.base import (
     Outgoing,
     SendError,
 )
+from bot.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
+_SYSTEM_CLOCK = SystemClock()
 
 ENDPOINT_ENV = "WECHATY_PUPPET_SERVICE_ENDPOINT"
 TOKEN_ENV = "WECHATY_PUPPET_SERVICE_TOKEN"
@@ -136,26 +138,26 @@ def _free_local_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def utc_from_timestamp(timestamp: float | None) -> datetime:
+def utc_from_timestamp(timestamp: float | None, clock: Clock = _SYSTEM_CLOCK) -> datetime:
     """A wechaty timestamp (seconds or milliseconds) as an aware UTC datetime; now when it is missing."""
     if not timestamp:
-        return datetime.now(timezone.utc)
+        return clock.now()
     if timestamp > _MAX_SECONDS_TIMESTAMP:
         timestamp = timestamp / 1000
     return datetime.fromtimestamp(timestamp, timezone.utc)
 
 
-def utc_from_date(date: datetime | None) -> datetime:
+def utc_from_date(date: datetime | None, clock: Clock = _SYSTEM_CLOCK) -> datetime:
     """A wechaty event date as an aware UTC datetime.
 
     python-wechaty builds event dates with `datetime.fromtimestamp(ts)`, i.e. naive local time, which
     `astimezone` interprets as local time. A date at the epoch means the service sent no timestamp.
     """
     if date is None:
-        return datetime.now(timezone.utc)
+        return clock.now()
     aware = date.astimezone(timezone.utc)
     if aware.timestamp() <= 0:
-        return datetime.now(timezone.utc)
+        return clock.now()
     return aware
 
 
@@ -178,7 +180,7 @@ async def display_name(room: Any | None, contact: Any) -> str:
     return contact.name or contact.contact_id
 
 
-async def translate_message(msg: Any, self_id: str | None) -> IncomingMessage | None:
+async def translate_message(msg: Any, self_id: str | None, clock: Clock = _SYSTEM_CLOCK) -> IncomingMessage | None:
     """Translate a ready wechaty Message; None for the bot's own messages and unsupported types."""
     if msg.is_self():
         return None
@@ -205,7 +207,7 @@ async def translate_message(msg: Any, self_id: str | None) -> IncomingMessage | 
         sender_id=talker.contact_id,
         sender_name=await display_name(room, talker),
         text=msg.text(),
-        sent_at=utc_from_timestamp(getattr(msg.payload, "timestamp", None)),
+        sent_at=utc_from_timestamp(getattr(msg.payload, "timestamp", None), clock),
         kind=kind,
         mention_ids=mention_ids,
         url=url,
@@ -213,9 +215,9 @@ async def translate_message(msg: Any, self_id: str | None) -> IncomingMessage | 
 
 
 async def translate_join(room: Any, invitees: Iterable[Any], inviter: Any | None,
-                         date: datetime | None) -> list[JoinEvent]:
+                         date: datetime | None, clock: Clock = _SYSTEM_CLOCK) -> list[JoinEvent]:
     """One JoinEvent per invitee of a wechaty room-join event."""
-    at = utc_from_date(date)
+    at = utc_from_date(date, clock)
     inviter_id = (inviter.contact_id or None) if inviter is not None else None
     return [
         JoinEvent(
@@ -230,9 +232,10 @@ async def translate_join(room: Any, invitees: Iterable[Any], inviter: Any | None
     ]
 
 
-def translate_leave(room: Any, leavers: Iterable[Any], date: datetime | None) -> list[LeaveEvent]:
+def translate_leave(room: Any, leavers: Iterable[Any], date: datetime | None,
+                    clock: Clock = _SYSTEM_CLOCK) -> list[LeaveEvent]:
     """One LeaveEvent per leaver (left or removed) of a wechaty room-leave event."""
-    at = utc_from_date(date)
+    at = utc_from_date(date, clock)
     return [
         LeaveEvent(
             event_id=f"leave:{room.room_id}:{leaver.contact_id}:{int(at.timestamp())}",
@@ -301,7 +304,8 @@ class WechatyAdapter:
         Capability.MENTION_IDS,
     })
 
-    def __init__(self, endpoint: str | None, token: str | None, *, port: int = 0, name: str = "qunbot") -> None:
+    def __init__(self, endpoint: str | None, token: str | None, *, port: int = 0, name: str = "qunbot",
+                 clock: Clock | None = None) -> None:
         endpoint = endpoint or os.environ.get(ENDPOINT_ENV) or None
         token = token or os.environ.get(TOKEN_ENV) or None
         if not endpoint:
@@ -310,6 +314,7 @@ class WechatyAdapter:
                 f"in the config or the {ENDPOINT_ENV} environment variable (without it python-wechaty would ask a "
                 "remote discovery host)"
             )
+        self._clock = clock or _SYSTEM_CLOCK     # the bot's clock: event times the service leaves out
         self._endpoint: str = endpoint
         self._token: str | None = token
         self._port = port
@@ -368,7 +373,7 @@ class WechatyAdapter:
             bot.on("logout", self._logout)
             bot.on("message", lambda msg: self._enqueue(lambda: self._message_events(msg)))
             bot.on("room-join", lambda room, invitees, inviter, date: self._enqueue(
-                lambda: translate_join(room, invitees, inviter, date)))
+                lambda: translate_join(room, invitees, inviter, date, self._clock)))
             bot.on("room-leave", lambda room, leavers, remover, date: self._enqueue(
                 lambda: self._leave_events(room, leavers, date)))
             bot.on("friendship", lambda friendship: self._spawn(self._handle_friendship(friendship)))
@@ -505,7 +510,7 @@ class WechatyAdapter:
             except Exception:
                 log.exception("could not list the members of room %s", room_id)
                 continue
-            at = datetime.now(timezone.utc)
+            at = self._clock.now()
             events.append(MembersEvent(
                 event_id=f"members:{room_id}:{int(at.timestamp())}",
                 room_id=room_id,
@@ -519,12 +524,11 @@ class WechatyAdapter:
         self._self_id = None
 
     async def _message_events(self, msg: Any) -> list[IncomingEvent]:
-        event = await translate_message(msg, self._self_id)
+        event = await translate_message(msg, self._self_id, self._clock)
         return [event] if event is not None else []
 
-    @staticmethod
-    async def _leave_events(room: Any, leavers: list[Any], date: datetime) -> list[IncomingEvent]:
-        return list(translate_leave(room, leavers, date))
+    async def _leave_events(self, room: Any, leavers: list[Any], date: datetime) -> list[IncomingEvent]:
+        return list(translate_leave(room, leavers, date, self._clock))
 
     @staticmethod
     async def _handle_friendship(friendship: Any) -> None:

@@ -1,4 +1,5 @@
-"""Chinese text helpers: jieba loaded once, off the event loop; items and search terms."""
+"""Text helpers every capability uses: jieba loaded once, off the event loop; search terms and items; lengths as
+members count them; echoing what a member typed, visibly shortened."""
 from __future__ import annotations
 
 import asyncio
@@ -10,6 +11,9 @@ import unicodedata
 
 _lock = threading.Lock()
 _jieba = None
+# A number a member types (an entry number, a page): ASCII digits only — int() would also read "²" or "٣", or
+# refuse thousands of digits.
+NUMBER = re.compile(r"\A[0-9]{1,7}\Z")
 _ITEM_SPLIT = re.compile(r"[,，、;；/|\n]+|\s{2,}")
 _WORD = re.compile(r"[\w\u4e00-\u9fff]", re.U)
 
@@ -58,3 +62,9 @@ def too_long(text: str, limit: int) -> bool:
 def clip(text: str, limit: int = 20) -> str:
     """Echo what a member typed, shortened visibly ("…") so a quote is never mistaken for the whole."""
     return text if len(text) <= limit else text[:limit - 1] + "…"
+
+
+def split_first(args: str) -> tuple[str, str]:
+    """The first word of a command's arguments and the rest (line breaks in the rest kept)."""
+    parts = args.split(None, 1)
+    return (parts[0], parts[1].strip()) if len(parts) == 2 else (parts[0] if parts else "", "")

@@ -1,0 +1,85 @@
+"""What a command and a job are, and the table of registered commands that the dispatcher routes by and /help
+lists. Handler modules register them through a Router (bot.router)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable
+
+from bot.roles import Role
+
+if TYPE_CHECKING:
+    from bot.config import CommunityConfig
+
+# A handler takes its context (bot.context.Ctx / JobCtx); typed loosely here so this table needs no contexts.
+Handler = Callable[[Any], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class CommandSpec:
+    name: str
+    handler: Handler
+    aliases: tuple[str, ...] = ()
+    role: Role = Role.MEMBER
+    in_group: bool = False        # only in a group chat
+    private: bool = False         # only in private chat
+    hidden: bool = False          # not listed by /help (flow steps such as /agree are listed under signup)
+    multiline: bool = False       # its arguments may span lines (an answer, a question's background, a form)
+    parent: str | None = None     # a sub-command's command: "fund" for /基金 入账
+    subcommands: list["CommandSpec"] = field(default_factory=list, compare=False)
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        return (self.name, *self.aliases)
+
+    @property
+    def help_key(self) -> str:
+        """Its help text in the locale files: help.<command>, or help.<command>_<verb> for a sub-command."""
+        return f"help.{self.parent}_{self.name}" if self.parent else f"help.{self.name}"
+
+    def subcommand(self, word: str) -> "CommandSpec | None":
+        """The sub-command `word` names (any alias, any case), if any."""
+        word = word.lower()
+        return next((s for s in self.subcommands if word in (n.lower() for n in s.names)), None)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    name: str
+    func: Handler
+    catch_up: str                 # "latest": announcements run for the latest missed period only; "each": ledgers
+    cron: Callable[["CommunityConfig"], str] | None = None   # the crontab line; default community.schedule.<name>
+    # An announcement's period stops being true at this time (default: when the next period is due); a run
+    # caught up later is skipped.
+    expires: Callable[[Any], datetime] | None = None
+
+
+class CommandTable:
+    """Every registered command by each of its names (lower case), in registration order for /help."""
+
+    def __init__(self, specs: Iterable[CommandSpec]) -> None:
+        self._by_name: dict[str, CommandSpec] = {}
+        self.specs: tuple[CommandSpec, ...] = tuple(specs)
+        for spec in self.specs:
+            for name in spec.names:
+                if name.lower() in self._by_name:
+                    raise ValueError(f"command name {name!r} registered twice")
+                self._by_name[name.lower()] = spec
+
+    def get(self, name: str) -> CommandSpec | None:
+        return self._by_name.get(name.lower())
+
+    @property
+    def names(self) -> list[str]:
+        return list(self._by_name)
+
+    def resolve(self, name: str, args: str) -> tuple[CommandSpec, str] | None:
+        """The command (or the sub-command its first word names) and the arguments left for it."""
+        spec = self.get(name)
+        if spec is None or not spec.subcommands:
+            return (spec, args) if spec else None
+        parts = args.split(None, 1)
+        sub = spec.subcommand(parts[0]) if parts else None
+        if sub is None:
+            return spec, args
+        return sub, parts[1].strip() if len(parts) == 2 else ""

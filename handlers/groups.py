@@ -1,0 +1,52 @@
+"""Which groups the bot serves (an owner enables one by typing /启用 in it, or disables one enabled that way), and
+which community a member of several means in private chat (/切换)."""
+from __future__ import annotations
+
+from bot import roster
+from bot.context import Ctx
+from bot.errors import CommandError
+from bot.roles import Role
+from bot.router import Router
+from models import Group
+
+router = Router()
+
+
+@router.command("enable", aliases=("启用",), role=Role.OWNER)
+async def enable(ctx: Ctx) -> None:
+    """Start serving the group this is typed in, for the owner's community."""
+    room_id = ctx.event.room_id
+    if room_id is None:
+        raise CommandError("common.group_only", command="enable")
+    if ctx.group is not None:
+        raise CommandError("enable.already", community=ctx.community.name)
+    group = await ctx.db.get(Group, room_id)
+    if group is None:
+        group = Group(room_id=room_id, community_id=ctx.community.id, source="chat")
+        ctx.db.add(group)
+    group.community_id, group.enabled = ctx.community.id, True
+    group.enabled_by, group.enabled_at = ctx.sender_id, ctx.now
+    await ctx.db.flush()
+    ctx.group = group
+    await roster.touch(ctx.db, ctx.community.id, ctx.sender_id, ctx.event.sender_name, ctx.now, room_id=room_id)
+    ctx.group_changed(room_id)
+    # The group's size decides privacy: ask the platform for the member list once the group is served.
+    ctx.refresh_members(room_id)
+    await ctx.reply("enable.ok", community=ctx.community.name)
+
+
+@router.command("disable", aliases=("停用",), role=Role.OWNER, in_group=True)
+async def disable(ctx: Ctx) -> None:
+    """Stop serving this group (groups listed in config.yaml are changed there)."""
+    group = await ctx.db.get(Group, ctx.chat.room_id)
+    if group.source == "config":
+        raise CommandError("disable.config")
+    group.enabled = False
+    ctx.group_changed(group.room_id)
+    await ctx.reply("disable.ok")
+
+
+@router.command("use", aliases=("切换",), private=True, hidden=True)
+async def use(ctx: Ctx) -> None:
+    """Choose which community your private messages are for (when you are in several)."""
+    raise CommandError("use.only_one", community=ctx.community.name)
