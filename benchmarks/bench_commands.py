@@ -15,7 +15,8 @@ import time
 from datetime import datetime, timedelta
 from pathlib import Path
 
-from bot.adapters.base import IncomingMessage, Member as PlatformMember, MembersEvent
+from bot.adapters.base import IncomingMessage, MembersEvent
+from bot.adapters.base import Member as PlatformMember
 from bot.adapters.recording import RecordingAdapter
 from bot.app import App
 from bot.clock import FakeClock
@@ -67,7 +68,8 @@ async def populate_questions(app: App, n_questions: int, start: datetime, weeks:
                                                    .where(Member.user_id.like("m%")))).all()]
         asked = sorted(at() for _ in range(n_questions))
         await db.execute(Question.__table__.insert(), [
-            dict(community_id="growth", number=q + 1, asker_id=rng.choice(ids), title=f"问题{q} 如何做{rng.choice(SKILLS)}",
+            dict(community_id="growth", number=q + 1, asker_id=rng.choice(ids),
+                 title=f"问题{q} 如何做{rng.choice(SKILLS)}",
                  body="背景" * 20, asked_at=asked[q], session_at=asked[q] + timedelta(days=3), status="open",
                  hidden=False, cause=f"seed-q{q}", best_answer_id=3 * q + 1 if q % 3 == 0 else None,
                  best_marked_at=asked[q] + timedelta(days=3) if q % 3 == 0 else None)

@@ -5,7 +5,6 @@ import asyncio
 import logging
 import random
 import time
-from collections import defaultdict
 from datetime import datetime, timedelta
 
 from sqlalchemy import select
@@ -24,8 +23,21 @@ from bot.outbox import OutboxSender
 from bot.roles import Role
 from bot.router import Router
 from bot.text import warm_up
-from handlers import (challenges, directory, fund, groups, help, profile, questions, ranking, rewards, roles,
-                      sessions, tips, welcome)
+from handlers import (
+    challenges,
+    directory,
+    fund,
+    groups,
+    help,
+    profile,
+    questions,
+    ranking,
+    rewards,
+    roles,
+    sessions,
+    tips,
+    welcome,
+)
 from models import Community, Group, Member, OutboxMessage, RoleGrant
 from models.db import create_engine, insert_ignoring_conflicts, sessionmaker, startup_lock, upgrade
 from scheduler.core import Scheduler
@@ -111,13 +123,13 @@ class App:
                     if group.community_id == cfg.id and group.room_id not in listed:
                         group.enabled = False    # removed from config.yaml
                 for g in cfg.groups:
-                    group = await db.get(Group, g.room)
-                    if group is None:
+                    known = await db.get(Group, g.room)
+                    if known is None:
                         db.add(Group(room_id=g.room, community_id=cfg.id, enabled=True, name=g.name,
                                      size_hint=g.size, source="config"))
                     else:
-                        group.community_id, group.enabled, group.size_hint = cfg.id, True, g.size
-                        group.name, group.source = g.name or group.name, "config"
+                        known.community_id, known.enabled, known.size_hint = cfg.id, True, g.size
+                        known.name, known.source = g.name or known.name, "config"
                 # A running process may be adding the same people as they speak.
                 await db.execute(insert_ignoring_conflicts(db, Member), [
                     dict(community_id=cfg.id, user_id=user_id, display_name=user_id, first_seen_at=now)
@@ -241,7 +253,7 @@ class App:
         cut_off = ""
         try:
             await asyncio.wait_for(self._idle.wait(), STOP_GRACE_SECONDS)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             # Closing the adapter cancels them: their transactions roll back, so nothing is half done.
             cut_off = f", events cut off unfinished: {self._in_hand}"
         sent, waiting = 0, "?"
@@ -298,7 +310,7 @@ class App:
                 try:
                     await asyncio.wait_for(self._stopping.wait(), delay)
                     return                       # stopping: no restart
-                except asyncio.TimeoutError:
+                except TimeoutError:
                     pass
 
     async def close(self) -> None:

@@ -3,11 +3,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import io
 import logging
 import os
 import signal
 import sys
-from typing import Coroutine, Iterable
+from collections.abc import Coroutine, Iterable
+from typing import TextIO
 
 from bot.adapters.base import Adapter
 from bot.clock import Clock, SystemClock
@@ -53,7 +55,7 @@ def _run_async(args: argparse.Namespace, main: Coroutine) -> int:
     return 0
 
 
-def _logging(verbose: bool, stream=sys.stderr, secrets: Iterable[str] = ()) -> None:
+def _logging(verbose: bool, stream: TextIO = sys.stderr, secrets: Iterable[str] = ()) -> None:
     """Log to stderr; `secrets` are masked in every line, also in those of handlers libraries add later."""
     logging.basicConfig(level=logging.DEBUG if verbose else logging.INFO, stream=stream,
                         format="%(asctime)s %(levelname)s %(name)s: %(message)s")
@@ -75,7 +77,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
         print(str(exc), file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.ERROR, stream=sys.stderr)
-    sys.stdout.reconfigure(encoding="utf-8")
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        sys.stdout.reconfigure(encoding="utf-8")
     code = _run_async(args, simulate(config, events, sys.stdout, database_url=database_url))
     try:
         sys.stdout.flush()

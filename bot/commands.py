@@ -2,9 +2,10 @@
 lists. Handler modules register them through a Router (bot.router)."""
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import TYPE_CHECKING, Any, Awaitable, Callable, Iterable
+from typing import TYPE_CHECKING, Any
 
 from bot.roles import Role
 
@@ -26,7 +27,7 @@ class CommandSpec:
     hidden: bool = False          # not listed by /help (flow steps such as /agree are listed under signup)
     multiline: bool = False       # its arguments may span lines (an answer, a question's background, a form)
     parent: str | None = None     # a sub-command's command: "fund" for /基金 入账
-    subcommands: list["CommandSpec"] = field(default_factory=list, compare=False)
+    subcommands: list[CommandSpec] = field(default_factory=list, compare=False)
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -37,7 +38,7 @@ class CommandSpec:
         """Its help text in the locale files: help.<command>, or help.<command>_<verb> for a sub-command."""
         return f"help.{self.parent}_{self.name}" if self.parent else f"help.{self.name}"
 
-    def subcommand(self, word: str) -> "CommandSpec | None":
+    def subcommand(self, word: str) -> CommandSpec | None:
         """The sub-command `word` names (any alias, any case), if any."""
         word = word.lower()
         return next((s for s in self.subcommands if word in (n.lower() for n in s.names)), None)
@@ -48,7 +49,7 @@ class JobSpec:
     name: str
     func: Handler
     catch_up: str                 # "latest": announcements run for the latest missed period only; "each": ledgers
-    cron: Callable[["CommunityConfig"], str] | None = None   # the crontab line; default community.schedule.<name>
+    cron: Callable[[CommunityConfig], str] | None = None   # the crontab line; default community.schedule.<name>
     # An announcement's period stops being true at this time (default: when the next period is due); a run
     # caught up later is skipped.
     expires: Callable[[Any], datetime] | None = None

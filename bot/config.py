@@ -4,13 +4,14 @@ from __future__ import annotations
 import os
 import re
 import string
-from pathlib import Path
 from datetime import date
+from pathlib import Path
 from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import yaml
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationError, ValidationInfo, field_validator
+from pydantic_core import ErrorDetails
 
 LOCALES = ("zh_CN", "en")
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -48,7 +49,7 @@ class PacingConfig(_Strict):
     per_minute: int | None = Field(None, ge=1, description="messages per chat in any 60 seconds")
     per_hour: int | None = Field(None, ge=1, description="messages per chat in any hour")
 
-    def within(self, limits: "PlatformLimits | None") -> "PacingConfig":
+    def within(self, limits: PlatformLimits | None) -> PacingConfig:
         """These settings, tightened to a platform's limits."""
         if limits is None:
             return self
@@ -134,7 +135,7 @@ class DatabaseConfig(_Strict):
     @field_validator("url")
     @classmethod
     def _url(cls, value: str) -> str:
-        from models.db import database_url     # here: `qunbot gateway` reads this module, needs no SQLAlchemy
+        from models.db import database_url  # here: `qunbot gateway` reads this module, needs no SQLAlchemy
 
         return database_url(value)
 
@@ -211,7 +212,7 @@ class FundConfig(_Strict):
 
     @field_validator("split")
     @classmethod
-    def _split(cls, value: list[int], info) -> list[int]:
+    def _split(cls, value: list[int], info: ValidationInfo) -> list[int]:
         top_n = info.data.get("top_n")
         if top_n is not None and len(value) != top_n:
             raise ValueError(f"give one percentage per rewarded place ({top_n})")
@@ -368,7 +369,7 @@ def _apply_env(raw: dict[str, Any], env: dict[str, str]) -> None:
                 node[path[-1]] = env[var]
 
 
-def _describe(error: dict[str, Any]) -> str:
+def _describe(error: ErrorDetails) -> str:
     where = ".".join(str(p) for p in error["loc"]) or "(top level)"
     kind = error["type"]
     if kind == "extra_forbidden":

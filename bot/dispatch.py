@@ -1,13 +1,13 @@
 """From platform event to handler: community, idempotency, permissions, one transaction, containment."""
 from __future__ import annotations
 
-import asyncio
 import difflib
 import inspect
 import logging
 from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Awaitable, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from sqlalchemy import insert, select
 from sqlalchemy.exc import DBAPIError, IntegrityError
@@ -16,16 +16,24 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import outbox, roster
 from bot.commands import CommandSpec
 from bot.config import CommunityConfig
-from bot.events import (Capability, ChatRef, IncomingEvent, IncomingMessage, JoinEvent, LeaveEvent, Member as
-                        PlatformMember, MembersEvent, MessageKind)
 from bot.context import Ctx, EventCtx, Runtime
 from bot.errors import CommandError
+from bot.events import (
+    Capability,
+    ChatRef,
+    IncomingEvent,
+    IncomingMessage,
+    JoinEvent,
+    LeaveEvent,
+    MembersEvent,
+    MessageKind,
+)
+from bot.events import Member as PlatformMember
 from bot.i18n import t
 from bot.roles import Role, allowed
 from bot.router import ParsedCommand, Router, parse_command
 from models import Community, DmChoice, Flow, Group, Member, ProcessedEvent, RoleGrant
 from models.db import met_another_transaction
-
 
 log = logging.getLogger("qunbot.dispatch")
 UNBOUND_COMMANDS = {"enable"}       # may be used in a room the bot does not serve yet
@@ -147,7 +155,7 @@ class Dispatcher:
                 return answered
         if event.room_id is not None and group is None:
             spec = self.commands.get(parsed.name) if parsed else None
-            if spec is not None and spec.name in UNBOUND_COMMANDS:
+            if parsed is not None and spec is not None and spec.name in UNBOUND_COMMANDS:
                 return await self._unbound(event, parsed)
             return False
         if community_id is None:
@@ -194,7 +202,7 @@ class Dispatcher:
                 names = await self._community_list(db, ids)
                 return await self._answer_once(event, None, self.rt.locale_of(ids[0]), "common.which_community",
                                                communities=names)
-            community = await db.get(Community, wanted)
+            community = await db.get_one(Community, wanted)
         async with self.rt.sessions.begin() as db:
             choice = await db.get(DmChoice, event.sender_id)
             if choice is None:
@@ -333,7 +341,7 @@ class Dispatcher:
         return await self._answer_once(event, group, locale, "common.unknown", command=parsed.name)
 
     async def _answer_once(self, event: IncomingMessage, group: Group | None, locale: str, key: str, *,
-                           record: bool = True, mentions: tuple[str, ...] = (), **params) -> bool:
+                           record: bool = True, mentions: tuple[str, ...] = (), **params: Any) -> bool:
         """Reply with one locale text, marking the event handled so a redelivery does not answer twice; False
         when it was a redelivery."""
         chat = ChatRef(room_id=group.room_id) if group else ChatRef(user_id=event.sender_id)
@@ -367,8 +375,8 @@ class Dispatcher:
                 await self._hooks(db, group, event, member, self.joins, now)
             else:
                 await roster.record_leave(db, event.room_id, event.user_id, now)
-                member = await roster.get_member(db, community_id, event.user_id)
-                await self._hooks(db, group, event, member, self.leaves, now)
+                await self._hooks(db, group, event, await roster.get_member(db, community_id, event.user_id),
+                                  self.leaves, now)
 
         try:
             await self._transact(community_id, f"{type(event).__name__} {event.event_id}", work)

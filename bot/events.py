@@ -115,7 +115,7 @@ class ChatRef:
         return f"room:{self.room_id}" if self.room_id is not None else f"user:{self.user_id}"
 
     @classmethod
-    def from_key(cls, key: str) -> "ChatRef":
+    def from_key(cls, key: str) -> ChatRef:
         kind, _, ident = key.partition(":")
         return cls(room_id=ident) if kind == "room" else cls(user_id=ident)
 

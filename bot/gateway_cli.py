@@ -75,6 +75,7 @@ def run_until_stopped(cmd: list[str]) -> int:
             child.terminate()                   # the signal came while it was starting
         except _Stop:
             pass
+        assert child is not None                # _Stop is raised only once the gateway runs
         try:
             code = child.wait(timeout=STOP_SECONDS)
         except subprocess.TimeoutExpired:
@@ -88,7 +89,7 @@ def run_until_stopped(cmd: list[str]) -> int:
             signal.signal(sig, handler)
 
 
-def add_parser(sub: "argparse._SubParsersAction[argparse.ArgumentParser]") -> argparse.ArgumentParser:
+def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
     p = sub.add_parser("gateway", help="run the Wechaty puppet service (Node) that the wechaty adapter connects to")
     p.add_argument("--puppet", choices=PUPPETS, default="mock",
                    help="mock: a fixture world for tests and demos; wechat4u: a real WeChat account (scan a QR code)")

@@ -2,7 +2,7 @@
 from __future__ import annotations
 
 import string
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +23,7 @@ def _flatten(node: dict[str, Any], prefix: str = "") -> dict[str, str]:
     return out
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalog(locale: str) -> dict[str, str]:
     with (LOCALE_DIR / f"{locale}.yaml").open(encoding="utf-8") as fh:
         return _flatten(yaml.safe_load(fh) or {})

@@ -69,9 +69,9 @@ class Lookups:
         hit = self._grants.get(community_id)
         if hit is None or not self._fresh(hit[0]):
             grants: dict[str, set[Role]] = defaultdict(set)   # a short table: load it whole
-            for uid, role in await db.execute(select(RoleGrant.user_id, RoleGrant.role)
-                                              .where(RoleGrant.community_id == community_id)):
-                grants[uid].add(Role(role))
+            for uid, granted in await db.execute(select(RoleGrant.user_id, RoleGrant.role)
+                                                 .where(RoleGrant.community_id == community_id)):
+                grants[uid].add(Role(granted))
             hit = self._grants[community_id] = (self.clock.now(), dict(grants))
         return held | hit[1].get(user_id, set())
 

@@ -3,16 +3,18 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Awaitable, Callable, Sequence
+from typing import Any
 
 from sqlalchemy import Select, func, insert, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.adapters.base import Adapter, NotConnected, SendError
-from bot.events import ChatRef, Outgoing
 from bot.clock import Clock
 from bot.config import PacingConfig
+from bot.events import ChatRef, Outgoing
+from models.db import changed
 from models.outbox import CANCELLED, FAILED, LOST, PENDING, SENDING, SENT, SHED, OutboxMessage
 
 log = logging.getLogger("qunbot.outbox")
@@ -87,9 +89,8 @@ async def rewrite(db: AsyncSession, pacing: PacingConfig, row: OutboxMessage, te
     name); False, changing nothing, when the new text would need splitting or the row is being sent."""
     if len(split_text(text, pacing.max_chars, pacing.max_bytes)) != 1:
         return False
-    result = await db.execute(update(OutboxMessage).where(OutboxMessage.id == row.id, OutboxMessage.status == PENDING)
-                              .values(text=text, mentions=list(mentions)).execution_options(synchronize_session=False))
-    return result.rowcount == 1
+    return await changed(db, update(OutboxMessage).where(OutboxMessage.id == row.id, OutboxMessage.status == PENDING)
+                         .values(text=text, mentions=list(mentions)).execution_options(synchronize_session=False)) == 1
 
 
 async def withdraw(db: AsyncSession, rows: Sequence[OutboxMessage]) -> bool:
@@ -97,9 +98,8 @@ async def withdraw(db: AsyncSession, rows: Sequence[OutboxMessage]) -> bool:
     ids = [row.id for row in rows]
     still_pending = (select(func.count()).select_from(OutboxMessage)
                      .where(OutboxMessage.id.in_(ids), OutboxMessage.status == PENDING).scalar_subquery())
-    result = await db.execute(update(OutboxMessage).where(OutboxMessage.id.in_(ids), still_pending == len(ids))
-                              .values(status=CANCELLED).execution_options(synchronize_session=False))
-    return result.rowcount == len(ids)
+    return await changed(db, update(OutboxMessage).where(OutboxMessage.id.in_(ids), still_pending == len(ids))
+                         .values(status=CANCELLED).execution_options(synchronize_session=False)) == len(ids)
 
 
 class OutboxSender:
@@ -140,10 +140,11 @@ class OutboxSender:
                         select(OutboxMessage.chat_key, OutboxMessage.sent_at)
                         .where(OutboxMessage.status == SENT, OutboxMessage.sent_at >= since)
                         .order_by(OutboxMessage.sent_at)):
-                    self._recent[key].append(sent_at)
+                    if sent_at is not None:
+                        self._recent[key].append(sent_at)
 
     @staticmethod
-    def _sendable(*columns) -> Select:
+    def _sendable(*columns: Any) -> Select[Any]:
         """Pending rows that may go next. A row waiting for a retry holds back the later rows of its chat, so
         the parts of a split message keep their order; a row merely scheduled for later (a welcome) does not."""
         retrying = (
@@ -217,12 +218,11 @@ class OutboxSender:
                 )
                 if row is None:
                     continue
-                result = await db.execute(
+                claimed_now = await changed(db, (
                     update(OutboxMessage).where(OutboxMessage.id == row.id, OutboxMessage.status == PENDING)
                     .values(status=SENDING, attempts=OutboxMessage.attempts + 1)
-                    .execution_options(synchronize_session=False)
-                )
-                if result.rowcount == 1:  # another process may have claimed it first
+                    .execution_options(synchronize_session=False)))
+                if claimed_now == 1:  # another process may have claimed it first
                     # Read it again: until the claim, a join could still merge into a waiting welcome.
                     await db.refresh(row)
                     claimed.append(row)

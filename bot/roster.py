@@ -1,14 +1,14 @@
 """The community roster: who is a member, in which rooms, under which name."""
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from datetime import datetime
-from typing import Iterable, Sequence
 
 from sqlalchemy import and_, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.events import Member as PlatformMember
 from bot.cleaning import clean
+from bot.events import Member as PlatformMember
 from models import Group, Member, Profile, RoomMember
 from models.db import insert_ignoring_conflicts
 
@@ -45,7 +45,7 @@ async def touch(db: AsyncSession, community_id: str, user_id: str, name: str, no
 async def _mark_present(db: AsyncSession, room_id: str, user_id: str, now: datetime, *, joined: bool) -> None:
     await db.execute(insert_ignoring_conflicts(db, RoomMember).values(
         room_id=room_id, user_id=user_id, present=True, joined_at=now if joined else None))
-    row = await db.get(RoomMember, (room_id, user_id))
+    row = await db.get_one(RoomMember, (room_id, user_id))
     if not row.present or joined:
         row.present = True
         row.left_at = None

@@ -2,9 +2,9 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Awaitable, Callable
 
 from bot.cleaning import clean
 from bot.commands import CommandSpec, JobSpec

@@ -5,13 +5,22 @@ import json
 import logging
 import os
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Any, Callable, TextIO
+from datetime import datetime, tzinfo
+from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from bot.adapters.base import (IncomingEvent, IncomingMessage, JoinEvent, LeaveEvent, Member, MembersEvent,
-                               MessageKind, Outgoing)
+from bot.adapters.base import (
+    IncomingEvent,
+    IncomingMessage,
+    JoinEvent,
+    LeaveEvent,
+    Member,
+    MembersEvent,
+    MessageKind,
+    Outgoing,
+)
 from bot.adapters.recording import RecordingAdapter
 from bot.app import ROUTERS, App
 from bot.clock import FakeClock
@@ -183,7 +192,7 @@ class Driver:
             await self.app.close()
 
 
-def output_line(out: Outgoing, at: datetime, tz) -> str:
+def output_line(out: Outgoing, at: datetime, tz: tzinfo) -> str:
     local = at.astimezone(tz)
     obj: dict[str, Any] = {"at": local.isoformat(timespec="milliseconds" if local.microsecond else "seconds")}
     if out.kind == "remove":

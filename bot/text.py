@@ -8,6 +8,7 @@ import logging
 import re
 import threading
 import unicodedata
+from typing import Any
 
 _lock = threading.Lock()
 _jieba = None
@@ -18,7 +19,7 @@ _ITEM_SPLIT = re.compile(r"[,，、;；/|\n]+|\s{2,}")
 _WORD = re.compile(r"[\w\u4e00-\u9fff]", re.U)
 
 
-def warm_up():
+def warm_up() -> Any:
     """Load jieba and its dictionary (about a second); safe to call from any thread, loads once."""
     global _jieba
     with _lock:

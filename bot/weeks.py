@@ -2,7 +2,7 @@
 dates as members read them (the formats live in the locale files, date.*)."""
 from __future__ import annotations
 
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from bot import i18n
@@ -41,7 +41,7 @@ def week_cron(ccfg: CommunityConfig) -> str:
 
 def week_stamp(week: datetime) -> str:
     """A week's start as it appears in ledger keys: UTC, to the minute."""
-    return week.astimezone(timezone.utc).strftime("%Y%m%dT%H%M")
+    return week.astimezone(UTC).strftime("%Y%m%dT%H%M")
 
 
 def _parts(at: datetime, tz: ZoneInfo) -> dict[str, int]:

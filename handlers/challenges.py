@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+
 from sqlalchemy import select
 
 from bot.context import BaseCtx, Ctx
@@ -11,9 +12,9 @@ from bot.errors import CommandError
 from bot.money import format_fen
 from bot.roles import Role
 from bot.router import Router
+from bot.text import clip
 from handlers.fund import cash
 from handlers.refs import find_question, parse_ref
-from bot.text import clip
 from models import Challenger, Member, Question
 from models.ledger import FEN, find_entry, post
 from models.questions import CLOSED
@@ -60,7 +61,7 @@ async def accept(ctx: Ctx) -> None:
     if question.status == CLOSED:
         raise CommandError("challenge.closed", ref=f"Q{question.number}")
     # When the bot first saw them at all: leaving and joining again does not make a member an outsider.
-    if ctx.member.first_seen_at < question.challenge_opened_at:
+    if question.challenge_opened_at is None or ctx.member.first_seen_at < question.challenge_opened_at:
         raise CommandError("accept.not_outsider", ref=f"Q{question.number}")
     if await ctx.db.get(Challenger, (question.id, ctx.member.id)) is not None:
         raise CommandError("accept.already", ref=f"Q{question.number}")

@@ -6,12 +6,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import and_, case, func, select
 
-from bot.context import Ctx
+from bot.context import BaseCtx, Ctx
 from bot.errors import CommandError
 from bot.router import Router
+from bot.text import cut_async
 from handlers import privacy
 from handlers.profile import render_fields
-from bot.text import cut_async
 from models import Member, Profile, ProfileTerm
 
 router = Router()
@@ -34,7 +34,7 @@ class Hit:
     why: dict[str, list[str]] = field(default_factory=lambda: defaultdict(list))
 
 
-async def search(ctx: Ctx, query: str, limit: int = TOP) -> tuple[list[Hit], int]:
+async def search(ctx: BaseCtx, query: str, limit: int = TOP) -> tuple[list[Hit], int]:
     """The best `limit` consented profiles for the query words, and how many matched in all.
 
     Per member and query word, the best single hit counts (field weight, times EXACT_FACTOR when the word is a

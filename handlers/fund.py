@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, exists, func, select
+from sqlalchemy import and_, exists, func, select, update
 from sqlalchemy.orm import aliased
 
 from bot.cleaning import clean
@@ -17,8 +17,8 @@ from bot.errors import CommandError
 from bot.money import AmountError, format_fen, parse_amount
 from bot.roles import Role
 from bot.router import Router
-from bot.weeks import week_start
 from bot.text import NUMBER, clip, split_first, too_long
+from bot.weeks import week_start
 from models import LedgerAccount, LedgerEntry, Member, WeeklyResult
 from models.ledger import FEN, Insufficient, account, lock_community, post, reverse
 
@@ -139,8 +139,8 @@ async def fund_undo(ctx: Ctx) -> None:
         raise CommandError("fund.undo_spent", n=entry.number, amount=format_fen(entry.amount),
                            account=_account_label(ctx, exc.account), balance=format_fen(exc.balance)) from None
     if entry.kind == "reward":
-        await ctx.db.execute(WeeklyResult.__table__.update().where(WeeklyResult.entry_id == entry.id)
-                             .values(entry_id=None, amount=0))
+        await ctx.db.execute(update(WeeklyResult).where(WeeklyResult.entry_id == entry.id)
+                             .values(entry_id=None, amount=0).execution_options(synchronize_session=False))
     await ctx.reply("fund.undo_ok", n=entry.number, new=reversal.number, amount=format_fen(entry.amount),
                     kind=ctx.t(f"fund.kind.{entry.kind}"))
 
@@ -189,7 +189,7 @@ async def owed_to(ctx: BaseCtx, member_ids: list[int]) -> dict[int, int]:
     """Rewards still owed (payable, not yet handed over) per member."""
     return {m: int(b) for m, b in await ctx.db.execute(select(LedgerAccount.member_id, LedgerAccount.balance).where(
         LedgerAccount.community_id == ctx.community.id, LedgerAccount.unit == FEN, LedgerAccount.kind == "payable",
-        LedgerAccount.member_id.in_(member_ids)))}
+        LedgerAccount.member_id.in_(member_ids))) if m is not None}
 
 
 def _account_label(ctx: BaseCtx, acc: LedgerAccount) -> str:
@@ -285,7 +285,7 @@ async def fund_log(ctx: Ctx) -> None:
         what = ctx.t(f"fund.kind.{e.kind}")
         if e.reverses_id:
             what = ctx.t("fund.kind.reversal_of", n=reversed_numbers.get(e.reverses_id, "?"))
-        who = names.get(e.member_id) or ctx.t("fund.anonymous")
+        who = (names.get(e.member_id) if e.member_id else None) or ctx.t("fund.anonymous")
         line = ctx.t("fund.log_line", n=e.number, date=ctx.day(e.created_at, padded=True), what=what,
                      amount=format_fen(e.amount), who=who)
         if e.reason:

@@ -38,7 +38,7 @@ async def enable(ctx: Ctx) -> None:
 @router.command("disable", aliases=("停用",), role=Role.OWNER, in_group=True)
 async def disable(ctx: Ctx) -> None:
     """Stop serving this group (groups listed in config.yaml are changed there)."""
-    group = await ctx.db.get(Group, ctx.chat.room_id)
+    group = await ctx.db.get_one(Group, ctx.chat.room_id)
     if group.source == "config":
         raise CommandError("disable.config")
     group.enabled = False

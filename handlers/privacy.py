@@ -6,8 +6,8 @@ from __future__ import annotations
 
 from sqlalchemy import select
 
-from bot.events import Capability
 from bot.context import BaseCtx, Ctx
+from bot.events import Capability
 from models import Group
 
 PRIVATE_FIELDS = ("real_name", "company")

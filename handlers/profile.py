@@ -3,18 +3,19 @@ from __future__ import annotations
 
 import re
 import string
-from datetime import timedelta
-from sqlalchemy import delete, select
+from typing import Any
 
-from bot.events import Capability, ChatRef
-from bot.flows import SKIP_WORDS, flow_chat, flow_expired, flow_timeout, load_flow, open_flow, tell
+from sqlalchemy import delete
+
 from bot.cleaning import clean
 from bot.config import NICKNAME_FIELDS
 from bot.context import BaseCtx, Ctx
 from bot.errors import CommandError
+from bot.events import Capability, ChatRef
+from bot.flows import SKIP_WORDS, flow_chat, flow_expired, flow_timeout, load_flow, open_flow, tell
 from bot.router import Router
-from handlers import privacy
 from bot.text import clip, cut_async, items, too_long
+from handlers import privacy
 from models import Flow, Member, Profile, ProfileTerm
 from models.ledger import hand_over_allowance
 from models.profile import PROFILE_FIELDS
@@ -116,7 +117,7 @@ async def consent_text(ctx: Ctx, fields: dict[str, str]) -> str:
                  scope=ctx.t(scope, threshold=ctx.ccfg.privacy_threshold))
 
 
-async def reply_with_nickname(ctx: Ctx, key: str, profile: dict[str, str], **params) -> None:
+async def reply_with_nickname(ctx: Ctx, key: str, profile: dict[str, str], **params: Any) -> None:
     """Reply `key` with the suggested group nickname as its {nickname} line. A nickname that shows 姓名 is not
     posted in a group at the privacy threshold: it follows in private where the platform can, else the line says
     where to find it."""

@@ -9,13 +9,13 @@ from bot.cleaning import clean, quoted
 from bot.config import parse_week_start
 from bot.context import BaseCtx, Ctx
 from bot.errors import CommandError
+from bot.flows import SKIP_WORDS, flow_chat, flow_expired, load_flow, open_flow, tell
+from bot.money import format_fen
 from bot.roles import Role
 from bot.router import Router
+from bot.text import split_first, too_long
 from handlers import challenges, fund, ranking
 from handlers.refs import REF, find_answer, find_question, is_moderator, parse_ref
-from bot.flows import SKIP_WORDS, flow_chat, flow_expired, load_flow, open_flow, tell
-from bot.text import split_first, too_long
-from bot.money import format_fen
 from models import Answer, LedgerEntry, Member, Question, WeeklyResult
 from models.ledger import lock_community
 from models.questions import CLOSED, OPEN
@@ -73,9 +73,9 @@ def _check_text(text: str, limit: int, key: str, empty: str) -> str:
 
 
 def _title_and_body(text: str) -> tuple[str, str | None]:
-    title, _, body = text.strip().partition("\n")
-    title = _check_text(title, TITLE_LIMIT, "ask.title_too_long", "ask.no_title")
-    body = _check_text(body, BODY_LIMIT, "ask.body_too_long", "ask.no_title") if clean(body).strip() else None
+    first, _, rest = text.strip().partition("\n")
+    title = _check_text(first, TITLE_LIMIT, "ask.title_too_long", "ask.no_title")
+    body = _check_text(rest, BODY_LIMIT, "ask.body_too_long", "ask.no_title") if clean(rest).strip() else None
     return title, body
 
 
@@ -140,15 +140,14 @@ async def ask_reply(ctx: Ctx) -> bool:
             await tell(ctx, ctx.chat, ctx.t("ask.cancelled"))
             return True
         title, body = _title_and_body(text)
-        question = await _create(ctx, title, body)
-        await tell(ctx, ctx.chat, _created_text(ctx, question))
+        await tell(ctx, ctx.chat, _created_text(ctx, await _create(ctx, title, body)))
         return True
-    question = await ctx.db.get(Question, flow.data["question"])
-    if question is None or not text or text.lower() in SKIP_WORDS:
+    asked = await ctx.db.get(Question, flow.data["question"])
+    if asked is None or not text or text.lower() in SKIP_WORDS:
         await tell(ctx, ctx.chat, ctx.t("ask.background_skipped"))
         return True
-    question.body = _check_text(text, BODY_LIMIT, "ask.body_too_long", "ask.no_title")
-    await tell(ctx, ctx.chat, ctx.t("ask.background_saved", ref=f"Q{question.number}"))
+    asked.body = _check_text(text, BODY_LIMIT, "ask.body_too_long", "ask.no_title")
+    await tell(ctx, ctx.chat, ctx.t("ask.background_saved", ref=f"Q{asked.number}"))
     return True
 
 
@@ -167,7 +166,7 @@ async def answer(ctx: Ctx) -> None:
                   author_id=ctx.member.id, body=body, answered_at=ctx.now, hidden=False, cause=ctx.cause)
     ctx.db.add(item)
     await ctx.db.flush()
-    asker = await ctx.db.get(Member, question.asker_id)
+    asker = await ctx.db.get_one(Member, question.asker_id)
     if asker.id != ctx.member.id and ctx.group is not None and not asker.deleted_at:
         await ctx.reply("answer.ok_notify", mentions=(asker.user_id,), ref=f"A{item.number}",
                         question=f"Q{question.number}", asker=asker.display_name)
@@ -197,8 +196,8 @@ async def show(ctx: Ctx) -> None:
         Answer.question_id == question.id)
     if not moderator:
         query = query.where(Answer.hidden.is_(False))
-    answers = (await ctx.db.execute(query.order_by(Answer.number))).all()
-    answers.sort(key=lambda row: row[0].id != question.best_answer_id)      # the best answer first
+    answers = sorted((await ctx.db.execute(query.order_by(Answer.number))).all(),
+                     key=lambda row: row[0].id != question.best_answer_id)      # the best answer first
     if not answers:
         lines.append(ctx.t("q.no_answers", ref=f"Q{question.number}"))
     else:
@@ -272,7 +271,7 @@ async def best(ctx: Ctx) -> None:
         change()
     else:       # the earlier best leaves the all-time totals of a week already paid (its payout stands)
         await ranking.rescore(ctx, question, change)
-    author = await ctx.db.get(Member, item.author_id)
+    author = await ctx.db.get_one(Member, item.author_id)
     mentions = () if author.deleted_at else (author.user_id,)
     await ctx.reply("best.ok", mentions=mentions, answer=f"A{item.number}", ref=f"Q{question.number}",
                     author=f"@{author.display_name}" if mentions else author.display_name)
@@ -367,6 +366,6 @@ async def _paid_before(ctx: Ctx, ref: str, paid: list[WeeklyResult]) -> list[str
     for r in paid:
         # A reward still owed can be reversed; one handed over needs its payment reversed first.
         status = ctx.t("fund.owed") if owed.get(r.member_id, 0) >= r.amount else ctx.t("hide.settled")
-        lines.append(ctx.t("hide.paid_line", n=entries[r.entry_id], name=names[r.member_id],
+        lines.append(ctx.t("hide.paid_line", n=entries.get(r.entry_id or 0, "?"), name=names[r.member_id],
                            amount=format_fen(r.amount), span=ctx.span(r.week), status=status))
     return lines

@@ -3,11 +3,13 @@ answers picked for a digest), never message counts; explained line by line on re
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Callable, Iterable
+from typing import Any, cast
 
-from sqlalchemy import bindparam, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, Table, bindparam, func, or_, select, true
+from sqlalchemy.orm import InstrumentedAttribute
 
 from bot.config import ScoreConfig
 from bot.context import BaseCtx, Ctx, JobCtx
@@ -35,11 +37,11 @@ class Score:
         return (self.points * w.point_received + self.best_answers * w.best_answer + self.helped * w.member_helped
                 + self.digest_answers * w.digest_answer)
 
-    def plus(self, other: "Score", sign: int = 1) -> "Score":
+    def plus(self, other: Score, sign: int = 1) -> Score:
         return Score(self.member_id, *(getattr(self, f.name) + sign * getattr(other, f.name)
                                        for f in fields(self)[1:]))
 
-    def minus(self, other: "Score") -> "Score":
+    def minus(self, other: Score) -> Score:
         return self.plus(other, -1)
 
     def __bool__(self) -> bool:
@@ -58,7 +60,7 @@ async def excluded(ctx: BaseCtx) -> set[int]:
     return ids
 
 
-def counted_tips():
+def counted_tips() -> ColumnElement[bool]:
     """The condition on tip entries that score: to a member directly, or to an answer that is not hidden and
     whose question is not (a hidden item's tips stay in the ledger; they just do not count). Needs the entries
     outer-joined to Answer and Question, as tips_query() does."""
@@ -66,7 +68,7 @@ def counted_tips():
             & or_(LedgerEntry.question_id.is_(None), Question.hidden.is_(False)))
 
 
-def tips_query(*columns):
+def tips_query(*columns: Any) -> Select[Any]:
     return (select(*columns).select_from(LedgerEntry)
             .outerjoin(Answer, Answer.id == LedgerEntry.answer_id)
             .outerjoin(Question, Question.id == LedgerEntry.question_id))
@@ -76,12 +78,13 @@ async def lines(ctx: BaseCtx, start: datetime | None, end: datetime,
                 member_ids: Iterable[int] | None = None) -> dict[int, Score]:
     """Each member's score lines for [start, end) (start None: since the beginning), as they stand now: hidden
     questions and answers do not count. `member_ids` limits it to those members."""
-    def within(column):
+    def within(column: InstrumentedAttribute[datetime] | InstrumentedAttribute[datetime | None]
+               ) -> ColumnElement[bool]:
         return (column >= start) & (column < end) if start is not None else column < end
 
     ids = None if member_ids is None else list(member_ids)
 
-    def of(column):
+    def of(column: InstrumentedAttribute[int] | InstrumentedAttribute[int | None]) -> ColumnElement[bool]:
         return column.in_(ids) if ids is not None else true()
 
     found: dict[int, Score] = {}
@@ -136,7 +139,7 @@ async def add_to_totals(ctx: BaseCtx, changes: list[Score], *, weeks: int) -> No
     await ctx.db.execute(insert_ignoring_conflicts(ctx.db, ScoreTotal), [
         dict(community_id=ctx.community.id, member_id=s.member_id, points=0, best_answers=0, helped=0,
              digest_answers=0, weeks=0) for s in changes])
-    t = ScoreTotal.__table__
+    t = cast(Table, ScoreTotal.__table__)           # a core UPDATE, executed for many rows at once
     await ctx.db.execute(
         t.update().where(t.c.community_id == bindparam("c"), t.c.member_id == bindparam("m"))
         .values(points=t.c.points + bindparam("p"), best_answers=t.c.best_answers + bindparam("b"),
@@ -159,7 +162,7 @@ async def _moments(ctx: BaseCtx, item: Question | Answer) -> list[tuple[int, dat
         question = item
     else:
         answers = [item]
-        question = await ctx.db.get(Question, item.question_id)
+        question = await ctx.db.get_one(Question, item.question_id)
     found = [(a.author_id, a.answered_at) for a in answers]
     best = [a for a in answers if a.id == question.best_answer_id]
     if best and question.best_marked_at is not None:
@@ -167,7 +170,7 @@ async def _moments(ctx: BaseCtx, item: Question | Answer) -> list[tuple[int, dat
     if answers:
         found += [(m, at) for m, at in await ctx.db.execute(select(LedgerEntry.member_id, LedgerEntry.created_at).where(
             LedgerEntry.answer_id.in_([a.id for a in answers]), LedgerEntry.unit == POINTS,
-            LedgerEntry.kind == "tip"))]
+            LedgerEntry.kind == "tip")) if m is not None]
     return found
 
 
@@ -205,7 +208,7 @@ async def rescore(ctx: BaseCtx, item: Question | Answer, change: Callable[[], No
     return [r for r in rewarded if (r.week, r.member_id) in set(moved)]
 
 
-def _weighted(w: ScoreConfig):
+def _weighted(w: ScoreConfig) -> ColumnElement[int]:
     t = ScoreTotal
     return (t.points * w.point_received + t.best_answers * w.best_answer + t.helped * w.member_helped
             + t.digest_answers * w.digest_answer)
@@ -255,8 +258,9 @@ async def all_time_of(ctx: BaseCtx, member_id: int) -> tuple[int, int | None]:
     left_out = await excluded(ctx)
     ahead = sum(1 for m, s in live.items() if m != member_id and m not in left_out
                 and _plus(rows.get(m), s, m).total(w) > mine)
-    ahead += await ctx.db.scalar(select(func.count()).where(
-        t.community_id == ctx.community.id, _weighted(w) > mine, t.member_id.not_in([*left_out, *live, member_id])))
+    ahead += (await ctx.db.scalars(select(func.count()).where(
+        t.community_id == ctx.community.id, _weighted(w) > mine,
+        t.member_id.not_in([*left_out, *live, member_id])))).one()
     return mine, ahead + 1
 
 
@@ -268,7 +272,7 @@ def places(ranked: list[Score], w: ScoreConfig) -> list[int]:
     return out
 
 
-async def names(ctx: BaseCtx, member_ids) -> dict[int, Member]:
+async def names(ctx: BaseCtx, member_ids: Iterable[int]) -> dict[int, Member]:
     ids = list(member_ids)
     if not ids:
         return {}
@@ -367,14 +371,14 @@ async def post_weekly_ranking(job: JobCtx) -> None:
     for place, s, total in rows[:SHOWN]:
         member = shown[s.member_id]
         result = paid.get(s.member_id)
-        rewarded = result is not None and result.amount > 0
+        reward = result.amount if result is not None else 0
         name = member.display_name
-        if rewarded and member.deleted_at is None:     # winners are @-mentioned
+        if reward > 0 and member.deleted_at is None:     # winners are @-mentioned
             name = f"@{name}"
             mentions.append(member.user_id)
         line = job.t("rank.line", place=place, name=name, score=total, parts=parts(job, s))
-        if rewarded:
-            line += job.t("rank.reward", amount=format_fen(result.amount))
+        if reward > 0:
+            line += job.t("rank.reward", amount=format_fen(reward))
         lines.append(line)
     total = sum(r.amount for r in paid.values())
     if total:

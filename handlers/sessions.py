@@ -7,13 +7,13 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 
 from bot import roster
-from bot.events import ChatRef
 from bot.config import CommunityConfig
 from bot.context import JobCtx
+from bot.events import ChatRef
 from bot.router import Router
+from bot.text import cut_async
 from bot.weeks import weekly_cron
 from handlers.directory import search
-from bot.text import cut_async
 from models import Answer, Member, Question
 from models.questions import OPEN
 

@@ -15,10 +15,10 @@ from bot.cleaning import clean
 from bot.context import BaseCtx, Ctx, JobCtx
 from bot.errors import CommandError
 from bot.router import Router
+from bot.text import NUMBER, clip, split_first, too_long
 from bot.weeks import week_cron, week_stamp
 from handlers import ranking
 from handlers.refs import find_answer, parse_ref
-from bot.text import NUMBER, clip, split_first, too_long
 from models import LedgerAccount, LedgerEntry, Member
 from models.ledger import POINTS, Insufficient, account, balance_of, lock_community, post
 
@@ -58,7 +58,8 @@ async def allowance_account(ctx: BaseCtx, member: Member) -> LedgerAccount:
     await expire_allowances(ctx, week, member_id=member.id)
     wallet = await account(ctx.db, ctx.community.id, POINTS, key, member_id=member.id, week=week)
     await post(ctx.db, await _issuer(ctx), wallet, ctx.ccfg.tips.weekly_allowance, kind="grant",
-               key=f"grant:{member.id}:{week_stamp(week)}", cause=ctx.cause, now=ctx.now, week=week, member_id=member.id)
+               key=f"grant:{member.id}:{week_stamp(week)}", cause=ctx.cause, now=ctx.now, week=week,
+               member_id=member.id)
     return wallet
 
 
@@ -75,7 +76,7 @@ async def points_received(ctx: BaseCtx, member_id: int, since: datetime | None =
         LedgerEntry.member_id == member_id, LedgerEntry.unit == POINTS, LedgerEntry.kind == "tip")
     if since is not None:
         query = query.where(LedgerEntry.created_at >= since)
-    return int(await ctx.db.scalar(query))
+    return int((await ctx.db.scalars(query)).one())
 
 
 async def give(ctx: BaseCtx, giver: Member, receiver: Member, amount: int, *, answer_id: int | None = None,
@@ -119,7 +120,7 @@ async def tip(ctx: Ctx) -> None:
     answer = None
     if number is not None:
         answer = await find_answer(ctx, number)
-        receiver = await ctx.db.get(Member, answer.author_id)
+        receiver = await ctx.db.get_one(Member, answer.author_id)
         words = rest
     else:
         targets = await ctx.mentioned_members()
@@ -131,15 +132,15 @@ async def tip(ctx: Ctx) -> None:
     if not amount_token:
         raise CommandError("tip.usage")
     amount = parse_points(ctx, amount_token)
-    reason = clean(reason).strip() or None
-    if reason is not None and too_long(reason, REASON_LIMIT):
+    why_given = clean(reason).strip() or None
+    if why_given is not None and too_long(why_given, REASON_LIMIT):
         raise CommandError("tip.reason_too_long", limit=REASON_LIMIT)
     if receiver.deleted_at is not None:
         raise CommandError("tip.gone")
     left = await give(ctx, ctx.member, receiver, amount, answer_id=answer.id if answer else None,
-                      question_id=answer.question_id if answer else None, reason=reason)
+                      question_id=answer.question_id if answer else None, reason=why_given)
     what = ctx.t("tip.for_answer", ref=f"A{answer.number}") if answer else ""
-    why = ctx.t("tip.because", reason=reason) if reason else ""
+    why = ctx.t("tip.because", reason=why_given) if why_given else ""
     mentions = (receiver.user_id,) if ctx.group is not None else ()
     shown = f"@{receiver.display_name}" if mentions else receiver.display_name
     await ctx.reply("tip.ok", mentions=mentions, giver=ctx.member.display_name, receiver=shown,

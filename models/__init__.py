@@ -7,8 +7,8 @@ from models.jobs import JobCursor, JobRun
 from models.ledger import LedgerAccount, LedgerEntry
 from models.outbox import OutboxMessage
 from models.profile import Profile, ProfileTerm
-from models.ranking import ScoreTotal, WeeklyResult
 from models.questions import Answer, Challenger, Question
+from models.ranking import ScoreTotal, WeeklyResult
 
 __all__ = [
     "Base", "Community", "DmChoice", "Group", "Member", "RoleGrant", "RoomMember", "ProcessedEvent",

@@ -10,15 +10,28 @@ from __future__ import annotations
 
 import hashlib
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import (BigInteger, Boolean, CheckConstraint, ForeignKey, Index, Integer, String, UniqueConstraint,
-                        func, select, text, update)
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    CheckConstraint,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    UniqueConstraint,
+    func,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.orm.attributes import set_committed_value
 
 from models.base import Base, UTCDateTime
-from models.db import insert_ignoring_conflicts
+from models.db import dialect_of, insert_ignoring_conflicts
 
 POINTS, FEN = "points", "fen"
 
@@ -26,7 +39,7 @@ POINTS, FEN = "points", "fen"
 class Insufficient(Exception):
     """The debited account does not hold the amount."""
 
-    def __init__(self, account: "LedgerAccount", balance: int) -> None:
+    def __init__(self, account: LedgerAccount, balance: int) -> None:
         super().__init__(f"{account.key} holds {balance}")
         self.account = account
         self.balance = balance
@@ -94,7 +107,7 @@ async def lock_community(db: AsyncSession, community_id: str) -> None:
     transaction ends. Each entry's number is the community's next one, so two writers interleaving would collide;
     with this lock the later one waits and then reads the new numbers. On PostgreSQL a transaction-scoped advisory
     lock; SQLite lets one transaction write at a time anyway."""
-    if db.bind.dialect.name != "postgresql":
+    if dialect_of(db) != "postgresql":
         return
     held = db.info.setdefault("community_locks", {})       # community -> the transaction holding its lock
     transaction = db.get_transaction()
@@ -114,8 +127,8 @@ async def account(db: AsyncSession, community_id: str, unit: str, key: str, *, m
     await db.execute(insert_ignoring_conflicts(db, LedgerAccount).values(
         community_id=community_id, unit=unit, key=key, kind=key.split(":", 1)[0], member_id=member_id, week=week,
         may_go_negative=may_go_negative, balance=0))
-    return await db.scalar(select(LedgerAccount).where(LedgerAccount.community_id == community_id,
-                                                       LedgerAccount.unit == unit, LedgerAccount.key == key))
+    return (await db.scalars(select(LedgerAccount).where(LedgerAccount.community_id == community_id,
+                                                         LedgerAccount.unit == unit, LedgerAccount.key == key))).one()
 
 
 async def find_entry(db: AsyncSession, community_id: str, unit: str, key: str) -> LedgerEntry | None:
@@ -124,11 +137,11 @@ async def find_entry(db: AsyncSession, community_id: str, unit: str, key: str) -
 
 
 async def balance_of(db: AsyncSession, account_id: int) -> int:
-    return int(await db.scalar(select(LedgerAccount.balance).where(LedgerAccount.id == account_id)))
+    return (await db.scalars(select(LedgerAccount.balance).where(LedgerAccount.id == account_id))).one()
 
 
 async def post(db: AsyncSession, debit: LedgerAccount, credit: LedgerAccount, amount: int, *, kind: str, key: str,
-               cause: str, now: datetime, **details) -> tuple[LedgerEntry, bool]:
+               cause: str, now: datetime, **details: Any) -> tuple[LedgerEntry, bool]:
     """Move `amount` from `debit` to `credit` once per `key`: (the entry, True if new; False: already posted).
 
     Raises Insufficient (changing nothing) when `debit` may not go negative and holds less than `amount`.
@@ -166,8 +179,8 @@ async def post(db: AsyncSession, debit: LedgerAccount, credit: LedgerAccount, am
 async def reverse(db: AsyncSession, entry: LedgerEntry, *, cause: str, now: datetime, actor_id: int | None,
                   reason: str | None = None) -> LedgerEntry:
     """A new entry moving the amount back; raises Insufficient when the money has moved on meanwhile."""
-    debit = await db.get(LedgerAccount, entry.credit_id)
-    credit = await db.get(LedgerAccount, entry.debit_id)
+    debit = await db.get_one(LedgerAccount, entry.credit_id)
+    credit = await db.get_one(LedgerAccount, entry.debit_id)
     reversal, _ = await post(db, debit, credit, entry.amount, kind="reversal", key=f"reverse:{entry.id}", cause=cause,
                              now=now, week=entry.week, member_id=entry.member_id, actor_id=actor_id,
                              answer_id=entry.answer_id, question_id=entry.question_id, reason=reason,

@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
 from sqlalchemy.exc import DBAPIError, IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.commands import JobSpec
 from bot.context import JobCtx, Runtime
@@ -154,7 +155,7 @@ class Scheduler:
                     return
             await job.func(ctx)
 
-    async def _claim(self, db, job: JobSpec, community_id: str, period: datetime, now: datetime, *,
+    async def _claim(self, db: AsyncSession, job: JobSpec, community_id: str, period: datetime, now: datetime, *,
                      status: str) -> JobRun:
         """Record the run of this period (raising _AlreadyRan when it is recorded already) and move the cursor."""
         run = JobRun(job=job.name, community_id=community_id, period=period, status=status, ran_at=now)
@@ -167,7 +168,7 @@ class Scheduler:
         return run
 
     @staticmethod
-    async def _advance(db, job: str, community_id: str, period: datetime) -> None:
+    async def _advance(db: AsyncSession, job: str, community_id: str, period: datetime) -> None:
         cursor = await db.get(JobCursor, (job, community_id))
         if cursor is None:
             db.add(JobCursor(job=job, community_id=community_id, last_fire=period))

@@ -4,14 +4,23 @@ from __future__ import annotations
 import asyncio
 import json
 import shutil
+from collections.abc import Iterable
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pytest
 
-from bot.adapters.base import (Capability, IncomingMessage, JoinEvent, LeaveEvent, Member, MembersEvent,
-                               MessageKind, Outgoing)
+from bot.adapters.base import (
+    Capability,
+    IncomingMessage,
+    JoinEvent,
+    LeaveEvent,
+    Member,
+    MembersEvent,
+    MessageKind,
+    Outgoing,
+)
 from bot.adapters.recording import ALL_CAPABILITIES
 from bot.app import ROUTERS, App
 from bot.config import Config, parse_config
@@ -153,7 +162,7 @@ class Chat:
         await self.driver.close()
 
 
-async def two_communities(db_url: str, design_members: Iterable[str] = ("u_owner", "u1")) -> "Chat":
+async def two_communities(db_url: str, design_members: Iterable[str] = ("u_owner", "u1")) -> Chat:
     """growth (r1: u_owner, u1, u2, u3) and design (r2: `design_members`), both owned by u_owner."""
     config = parse_config({"communities": [
         {"id": "growth", "name": "增长学习社", "owners": ["u_owner"], "groups": [{"room": "r1"}]},

@@ -14,8 +14,9 @@ import subprocess
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pytest
 
@@ -82,7 +83,7 @@ class Gateway:
 
     # -- process -------------------------------------------------------------------------------------------
 
-    def start(self) -> "Gateway":
+    def start(self) -> Gateway:
         if self.proc is not None and self.proc.poll() is None:
             raise GatewayError("gateway already running")
         log = open(self.log_path, "ab")

@@ -2,7 +2,6 @@
 breaks stay only where a command is multi-line (and are shown quoted), nothing visible is nothing."""
 import asyncio
 import logging
-import re
 import shutil
 import sys
 import unicodedata
@@ -85,7 +84,7 @@ async def test_control_characters_are_not_echoed(chat):
 
 
 async def test_a_fund_note_cannot_add_a_line_to_the_ledger(chat):
-    assert await chat.say(f"/基金 入账 200 捐赠 备注\n#9 11.23 入群费 ¥9,999.00 · 张三", "u_owner") == [
+    assert await chat.say("/基金 入账 200 捐赠 备注\n#9 11.23 入群费 ¥9,999.00 · 张三", "u_owner") == [
         ONE_LINE.format("基金")]
     await chat.say("/基金 入账 200 捐赠 年会\u202e赞助", "u_owner")
     [log] = await chat.say("/基金 流水", "u1")

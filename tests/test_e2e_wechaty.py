@@ -11,8 +11,9 @@ import asyncio
 import contextlib
 import importlib.util
 import time
+from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any, AsyncIterator
+from typing import Any
 
 import pytest
 

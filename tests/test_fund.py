@@ -17,7 +17,7 @@ EMPTY_FUND = ("「增长学习社」基金 · 公开账本\n"
 
 def fund_line(text: str, start: str) -> str:
     """The line of /fund that starts with `start`."""
-    [line] = [l for l in text.split("\n") if l.startswith(start)]
+    [line] = [candidate for candidate in text.split("\n") if candidate.startswith(start)]
     return line
 
 

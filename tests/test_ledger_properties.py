@@ -7,12 +7,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 from sqlalchemy import select
 
 from bot.adapters.base import IncomingMessage
 from bot.weeks import week_start
-from handlers import questions, tips as tipping
+from handlers import questions
+from handlers import tips as tipping
 from models import LedgerAccount, LedgerEntry, Member
 from tests.conftest import NAMES, Chat, make_config
 

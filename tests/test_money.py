@@ -1,9 +1,9 @@
 """Amounts as treasurers type them ("¥1,000.50", "200元") parsed to integer fen, and shown back."""
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.money import MAX_FEN, AmountError, format_fen, parse_amount
-
 
 # ---- accepted ------------------------------------------------------------------------------------------------
 

@@ -2,7 +2,8 @@
 import logging
 from datetime import datetime, timedelta
 
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import select, update
 
 from bot.adapters.base import NotConnected, SendError

@@ -8,7 +8,8 @@ from sqlalchemy.exc import OperationalError
 from bot.app import ROUTERS
 from bot.context import Ctx
 from bot.router import Router
-from models import Flow, Member as Member_, OutboxMessage, ProcessedEvent
+from models import Flow, OutboxMessage, ProcessedEvent
+from models import Member as Member_
 
 APOLOGY = "抱歉，处理这条命令时出错了，已记录下来。请稍后再试。"
 

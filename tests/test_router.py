@@ -5,7 +5,8 @@ import shutil
 from datetime import timedelta
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from bot.router import parse_command
 from tests.conftest import Chat, make_config

@@ -8,7 +8,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from bot.adapters.recording import RecordingAdapter
-from bot.app import App, ROUTERS
+from bot.app import ROUTERS, App
 from bot.router import Router
 from handlers import welcome
 from models import JobRun

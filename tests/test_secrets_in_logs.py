@@ -16,7 +16,8 @@ import json
 import logging
 import time
 import traceback
-from typing import Any, AsyncIterator, Iterable
+from collections.abc import AsyncIterator, Iterable
+from typing import Any
 
 import aiohttp
 import pytest

@@ -37,7 +37,8 @@ def _open_for_writing(pipe: Path, proc: subprocess.Popen) -> int:
         except OSError as exc:
             if exc.errno != errno.ENXIO or proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError(f"{pipe.name}: the process never read its script "
-                                     f"({proc.poll()=}): {proc.stderr.read() if proc.poll() is not None else ''}")
+                                     f"({proc.poll()=}): {proc.stderr.read() if proc.poll() is not None else ''}"
+                                     ) from exc
             time.sleep(0.02)
             continue
         os.set_blocking(fd, True)
@@ -76,7 +77,7 @@ def start_together(tmp_path: Path, db: str, starters: int) -> list[tuple[int, st
 
 
 def assert_all_came_up(results: list[tuple[int, str, str]]) -> None:
-    for code, _, err in results:
+    for _, _, err in results:
         assert "Traceback" not in err, err
     assert [code for code, _, _ in results] == [0] * len(results)
     texts = [json.loads(line)["text"] for _, out, _ in results for line in out.splitlines()]

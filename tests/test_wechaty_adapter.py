@@ -10,7 +10,7 @@ import enum
 import subprocess
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any
@@ -201,7 +201,7 @@ async def test_room_text_message_uses_room_alias_and_drops_bot_mention(people: d
         sender_id="wxid_alice",
         sender_name="小爱",
         text="@Bot /thanks @Bob",
-        sent_at=datetime(2023, 11, 14, 22, 13, 20, tzinfo=timezone.utc),
+        sent_at=datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC),
         kind=MessageKind.TEXT,
         mention_ids=("wxid_bob",),
     )
@@ -215,7 +215,7 @@ async def test_sender_without_room_alias_gets_contact_name(people: dict[str, Fak
 
     assert event is not None
     assert event.sender_name == "Bob"
-    assert event.sent_at == datetime(2023, 11, 14, 22, 13, 20, tzinfo=timezone.utc)
+    assert event.sent_at == datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
 
 
 async def test_alias_lookup_failure_falls_back_to_contact_name(people: dict[str, FakeContact]) -> None:
@@ -293,7 +293,7 @@ async def test_join_gives_one_event_per_invitee_with_deterministic_ids(people: d
 
     events = await wx.translate_join(room, [people["alice"], people["bob"]], people["bot"], date)
 
-    at = datetime(2023, 11, 14, 22, 13, 20, tzinfo=timezone.utc)
+    at = datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
     assert events == [
         JoinEvent(f"join:{ROOM_ID}:wxid_alice:1700000000", ROOM_ID, "wxid_alice", "Alice", at, BOT_ID),
         JoinEvent(f"join:{ROOM_ID}:wxid_bob:1700000000", ROOM_ID, "wxid_bob", "Bobby", at, BOT_ID),
@@ -312,7 +312,7 @@ def test_leave_gives_one_event_per_leaver(people: dict[str, FakeContact]) -> Non
     events = wx.translate_leave(FakeRoom(ROOM_ID), [people["alice"]], datetime.fromtimestamp(1_700_000_000))
 
     assert events == [LeaveEvent(f"leave:{ROOM_ID}:wxid_alice:1700000000", ROOM_ID, "wxid_alice",
-                                 datetime(2023, 11, 14, 22, 13, 20, tzinfo=timezone.utc))]
+                                 datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC))]
 
 
 async def test_room_member_list_excludes_the_bot_and_uses_room_names(people: dict[str, FakeContact]) -> None:
@@ -332,21 +332,21 @@ async def test_incoming_friend_requests_are_accepted() -> None:
 
 
 def test_timestamps_in_seconds_or_milliseconds() -> None:
-    expected = datetime(2023, 11, 14, 22, 13, 20, tzinfo=timezone.utc)
+    expected = datetime(2023, 11, 14, 22, 13, 20, tzinfo=UTC)
     assert wx.utc_from_timestamp(1_700_000_000) == expected
     assert wx.utc_from_timestamp(1_700_000_000_000) == expected
     missing = wx.utc_from_timestamp(0)
-    assert missing.tzinfo is not None and abs((datetime.now(timezone.utc) - missing).total_seconds()) < 5
+    assert missing.tzinfo is not None and abs((datetime.now(UTC) - missing).total_seconds()) < 5
 
 
 def test_epoch_event_date_means_now() -> None:
     at = wx.utc_from_date(datetime.fromtimestamp(0))
-    assert abs((datetime.now(timezone.utc) - at).total_seconds()) < 5
+    assert abs((datetime.now(UTC) - at).total_seconds()) < 5
 
 
 def test_transient_errors() -> None:
     assert wx.is_transient(ConnectionRefusedError())
-    assert wx.is_transient(asyncio.TimeoutError())
+    assert wx.is_transient(TimeoutError())
     assert wx.is_transient(GRPCError(Status.UNAVAILABLE))
     assert not wx.is_transient(GRPCError(Status.NOT_FOUND))
     assert not wx.is_transient(FileNotFoundError("x.png"))
@@ -576,7 +576,7 @@ async def test_events_are_delivered_in_order_and_failures_do_not_stop_delivery(
 def test_a_missing_event_time_is_the_bots_clock() -> None:
     from bot.clock import FakeClock
 
-    clock = FakeClock(datetime(2026, 11, 23, 1, 0, tzinfo=timezone.utc))
+    clock = FakeClock(datetime(2026, 11, 23, 1, 0, tzinfo=UTC))
     assert wx.utc_from_timestamp(0, clock) == clock.now()
     assert wx.utc_from_date(datetime.fromtimestamp(0), clock) == clock.now()
     adapter = wx.WechatyAdapter("127.0.0.1:1", "token", clock=clock)

@@ -7,8 +7,7 @@ from datetime import datetime, timedelta
 
 import pytest
 
-from bot.adapters.base import (AdapterStopped, ChatRef, IncomingMessage, NotConnected, Outgoing, SendError,
-                               Unconfirmed)
+from bot.adapters.base import AdapterStopped, ChatRef, IncomingMessage, NotConnected, Outgoing, SendError, Unconfirmed
 from bot.adapters.wecom import WecomAdapter, message_from_body
 from bot.app import App
 from bot.clock import FakeClock

@@ -15,7 +15,6 @@ from bot.clock import FakeClock
 from tests.conftest import START, make_config, sh
 from tests.test_wecom_callback import AES_KEY, GROUP, KEY, TOKEN, FakeWecomHttp, Wecom, fake, message  # noqa: F401
 
-
 # ---- the whole bot behind the callback -------------------------------------------------------------------
 
 class Deployment:

@@ -4,7 +4,8 @@ from __future__ import annotations
 import base64
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bot.adapters.wecom_crypto import CryptoError, SignatureError, WecomCrypto
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 import asyncio
 import itertools
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 from aiohttp import WSMsgType, web
 
@@ -202,7 +203,7 @@ async def _demo() -> None:
         for user, text in script:
             req_id = await fake.say(user, text, chat=room)
             print(f"\n{user} @ {room}: {text}")
-            for reply in await fake.wait_for(lambda: fake.replies_to(req_id)):
+            for reply in await fake.wait_for(lambda req_id=req_id: fake.replies_to(req_id)):
                 print("  qunbot:", reply.replace("\n", "\n          "))
         serving.cancel()
         await asyncio.gather(serving, return_exceptions=True)

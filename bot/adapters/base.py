@@ -2,10 +2,21 @@
 speaks in live in bot.events (re-exported here for the adapters)."""
 from __future__ import annotations
 
-from typing import Awaitable, Callable, Protocol, Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
 
-from bot.events import (Capability, ChatRef, IncomingEvent, IncomingMessage, JoinEvent, LeaveEvent, Member,
-                        MembersEvent, MessageKind, Outgoing)
+from bot.events import (
+    Capability,
+    ChatRef,
+    IncomingEvent,
+    IncomingMessage,
+    JoinEvent,
+    LeaveEvent,
+    Member,
+    MembersEvent,
+    MessageKind,
+    Outgoing,
+)
 
 __all__ = ["Adapter", "AdapterStopped", "Capability", "ChatRef", "IncomingEvent", "IncomingMessage", "JoinEvent",
            "LeaveEvent", "Member", "MembersEvent", "MessageKind", "NotConnected", "OnEvent", "Outgoing", "SendError",

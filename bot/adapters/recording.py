@@ -1,7 +1,7 @@
 """An adapter for simulated time: everything sent is handed to a callback (simulate, console, tests)."""
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from bot.adapters.base import Capability, Member, OnEvent, Outgoing
 

@@ -30,9 +30,10 @@ import asyncio
 import logging
 import os
 import socket
-from datetime import datetime, timezone
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from datetime import UTC, datetime
 from types import ModuleType
-from typing import Any, Awaitable, Callable, Iterable, Sequence
+from typing import Any
 
 from bot.adapters.base import (
     Capability,
@@ -109,7 +110,7 @@ def _import_wechaty() -> ModuleType:
 
         # WechatyOptions uses a PuppetOptions() instance as a dataclass default; Python 3.11 rejects
         # unhashable defaults, and a plain dataclass with eq=True is unhashable.
-        wechaty_puppet.schemas.puppet.PuppetOptions.__hash__ = object.__hash__  # type: ignore[method-assign]
+        wechaty_puppet.schemas.puppet.PuppetOptions.__hash__ = object.__hash__
 
         import wechaty_puppet_service.puppet
 
@@ -144,7 +145,7 @@ def utc_from_timestamp(timestamp: float | None, clock: Clock = _SYSTEM_CLOCK) ->
         return clock.now()
     if timestamp > _MAX_SECONDS_TIMESTAMP:
         timestamp = timestamp / 1000
-    return datetime.fromtimestamp(timestamp, timezone.utc)
+    return datetime.fromtimestamp(timestamp, UTC)
 
 
 def utc_from_date(date: datetime | None, clock: Clock = _SYSTEM_CLOCK) -> datetime:
@@ -155,7 +156,7 @@ def utc_from_date(date: datetime | None, clock: Clock = _SYSTEM_CLOCK) -> dateti
     """
     if date is None:
         return clock.now()
-    aware = date.astimezone(timezone.utc)
+    aware = date.astimezone(UTC)
     if aware.timestamp() <= 0:
         return clock.now()
     return aware
@@ -413,7 +414,7 @@ class WechatyAdapter:
         self._closing.set()
         try:
             await asyncio.wait_for(self._stopped.wait(), _CLOSE_TIMEOUT_S)
-        except asyncio.TimeoutError:
+        except TimeoutError:
             log.warning("wechaty client did not stop within %.0f s", _CLOSE_TIMEOUT_S)
 
     async def _teardown(self, bot: Any | None, stream: asyncio.Future[Any] | None) -> None:

@@ -29,13 +29,25 @@ import json
 import logging
 import re
 import time
-from datetime import datetime, timezone
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime
+from typing import Any
 
 import aiohttp
 
-from bot.adapters.base import (AdapterStopped, Capability, IncomingEvent, IncomingMessage, Member, MessageKind,
-                               NotConnected, OnEvent, Outgoing, SendError, Unconfirmed)
+from bot.adapters.base import (
+    AdapterStopped,
+    Capability,
+    IncomingEvent,
+    IncomingMessage,
+    Member,
+    MessageKind,
+    NotConnected,
+    OnEvent,
+    Outgoing,
+    SendError,
+    Unconfirmed,
+)
 from bot.config import PlatformLimits
 
 log = logging.getLogger(__name__)
@@ -60,7 +72,7 @@ def message_from_body(body: Any, reply_token: str | None, now: datetime) -> Inco
     user_id = sender.get("userid") if isinstance(sender, dict) else None
     if not isinstance(user_id, str) or not user_id:
         return None
-    kind = _KINDS.get(body.get("msgtype"))
+    kind = _KINDS.get(str(body.get("msgtype")))
     if kind is None:
         log.info("wecom: ignoring a %r message (%s)", body.get("msgtype"), body["msgid"])
         return None
@@ -129,13 +141,13 @@ class _Link:
                 raise _NotSent(str(exc) or type(exc).__name__) from None
             try:
                 return await asyncio.wait_for(future, self.ack_timeout)
-            except (asyncio.TimeoutError, ConnectionError) as exc:
+            except (TimeoutError, ConnectionError) as exc:
                 raise _NoAck(str(exc) or "no acknowledgement") from None
         finally:
             self.pending.pop(req_id, None)
 
-    def acknowledge(self, frame: dict) -> None:
-        future = self.pending.get((frame.get("headers") or {}).get("req_id"))
+    def acknowledge(self, frame: dict[str, Any]) -> None:
+        future = self.pending.get(str((frame.get("headers") or {}).get("req_id")))
         if future is not None and not future.done():
             future.set_result(frame)
 
@@ -164,7 +176,7 @@ class WecomAdapter:
         self.url = url
         self.heartbeat_seconds = heartbeat_seconds
         self.ack_timeout = ack_timeout
-        self._now = clock or (lambda: datetime.now(timezone.utc))
+        self._now = clock or (lambda: datetime.now(UTC))
         self._link: _Link | None = None
         self._answered: set[str] = set()        # req_ids replied to on this connection (one stream each)
         self._connected = asyncio.Event()
@@ -296,7 +308,7 @@ class WecomAdapter:
         if link is None:
             try:
                 await asyncio.wait_for(self._connected.wait(), self.ack_timeout)
-            except asyncio.TimeoutError:
+            except TimeoutError:
                 raise NotConnected("not connected to WeCom (reconnecting)") from None
             link = self._link
             if link is None:

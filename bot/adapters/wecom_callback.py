@@ -26,10 +26,10 @@ import json
 import logging
 import uuid
 from collections import OrderedDict
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Callable, Mapping, Sequence
 
 import aiohttp
 from aiohttp import web
@@ -80,7 +80,7 @@ class WecomCallbackAdapter:
         self.webhook_keys = dict(webhook_keys or {})
         self.webhook_url = webhook_url
         self.http_timeout = http_timeout
-        self._now = clock or (lambda: datetime.now(timezone.utc))
+        self._now = clock or (lambda: datetime.now(UTC))
         self._received: OrderedDict[str, _Received] = OrderedDict()     # by event id, oldest first
         self._waiting: dict[str, asyncio.Future[str]] = {}              # event id -> the passive reply's text
         self._tasks: set[asyncio.Task] = set()
@@ -88,7 +88,7 @@ class WecomCallbackAdapter:
         self._stop = asyncio.Event()
 
     @classmethod
-    def from_config(cls, config: Config, clock: Callable[[], datetime] | None = None) -> "WecomCallbackAdapter":
+    def from_config(cls, config: Config, clock: Callable[[], datetime] | None = None) -> WecomCallbackAdapter:
         """The adapter config.yaml describes: adapter.wecom.callback, and each group's webhook_key."""
         keys = {g.room: g.webhook_key for c in config.communities for g in c.groups if g.webhook_key}
         wecom = config.adapter.wecom

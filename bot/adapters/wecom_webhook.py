@@ -8,11 +8,11 @@
 """
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import json
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import aiohttp
 
@@ -47,7 +47,7 @@ async def post_json(session: aiohttp.ClientSession, url: str, payload: dict[str,
             raw = await resp.read()
     except aiohttp.ClientConnectorError as exc:          # no connection: nothing was sent
         raise SendError(f"{what} unreachable: {str(exc) or type(exc).__name__}") from None
-    except (aiohttp.ClientError, asyncio.TimeoutError) as exc:
+    except (TimeoutError, aiohttp.ClientError) as exc:
         # The request may have reached WeCom: posting it again could show it twice (at most once).
         raise Unconfirmed(f"{what} did not answer ({str(exc) or type(exc).__name__}); not sent again, it may "
                           "have arrived") from None
