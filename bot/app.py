@@ -25,6 +25,7 @@ from handlers import (challenges, directory, fund, help, profile, questions, ran
 from handlers.text import warm_up
 from models import Community, Group, Member, OutboxMessage, RoleGrant
 from models.db import create_engine, insert_ignoring_conflicts, sessionmaker, startup_lock, upgrade
+from scheduler import retention
 from scheduler.core import Scheduler
 
 log = logging.getLogger("qunbot")
@@ -36,7 +37,7 @@ STOP_GRACE_SECONDS = 5.0
 # a week's rewards are paid before its ranking is posted).
 ROUTERS: tuple[Router, ...] = (
     help.router, profile.router, directory.router, questions.router, tips.router, rewards.router, ranking.router,
-    fund.router, challenges.router, sessions.router, welcome.router, roles.router,
+    fund.router, challenges.router, sessions.router, welcome.router, roles.router, retention.router,
 )
 
 
