@@ -40,6 +40,7 @@ from handlers import (
 )
 from models import Community, Group, Member, OutboxMessage, RoleGrant
 from models.db import create_engine, insert_ignoring_conflicts, sessionmaker, startup_lock, upgrade
+from scheduler import retention
 from scheduler.core import Scheduler
 
 log = logging.getLogger("qunbot")
@@ -52,6 +53,7 @@ STOP_GRACE_SECONDS = 5.0
 ROUTERS: tuple[Router, ...] = (
     help.router, profile.router, directory.router, questions.router, tips.router, rewards.router, ranking.router,
     fund.router, challenges.router, sessions.router, welcome.router, roles.router, groups.router,
+    retention.router,
 )
 
 

@@ -75,6 +75,17 @@ class RateLimitConfig(_Strict):
     per_seconds: float = Field(30, gt=0)
 
 
+class RetentionConfig(_Strict):
+    """How long the bot's own bookkeeping is kept; a daily job deletes what is older. Each window is far longer
+    than any platform redelivers a message or retries a send."""
+
+    events_days: int = Field(30, ge=1, description="ids of handled messages: a redelivery within this is ignored")
+    sent_messages_days: int = Field(30, ge=1, description="outgoing messages done with (sent, failed or dropped); "
+                                                          "one still waiting is never deleted")
+    job_runs_days: int = Field(90, ge=1, description="run records of announcement jobs (kept, whatever their age, "
+                                                     "until every job has passed their period)")
+
+
 class WechatyConfig(_Strict):
     endpoint: str | None = None
     token: str | None = None
@@ -287,6 +298,7 @@ class Config(_Strict):
     rate_limit: RateLimitConfig = RateLimitConfig()
     signup_timeout_minutes: int = Field(30, ge=1)
     welcome_window_seconds: int = Field(60, ge=0)
+    retention: RetentionConfig = RetentionConfig()
     communities: list[CommunityConfig] = Field(min_length=1)
 
     @field_validator("timezone")

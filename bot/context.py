@@ -118,6 +118,12 @@ class BaseCtx:
 
     # ---- what the platform and the bot offer ------------------------------------------------------------
 
+    @property
+    def sessions(self) -> async_sessionmaker[AsyncSession]:
+        """Opens transactions of their own, for work after this one commits that must not hold it open (a
+        maintenance job deleting in batches)."""
+        return self.runtime.sessions
+
     def can(self, capability: Capability) -> bool:
         return capability in self.runtime.capabilities
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import difflib
 import inspect
 import logging
-from collections import defaultdict, deque
+from collections import OrderedDict, defaultdict, deque
 from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
@@ -46,16 +46,31 @@ class _Duplicate(Exception):
 
 
 class RateLimiter:
-    """At most `limit` commands per `window` per user; one notice when the limit is first hit."""
+    """At most `limit` commands per `window` per user; one notice when the limit is first hit. A user whose window
+    has passed is forgotten, so only the members active lately are held in memory."""
 
     def __init__(self, limit: int, window: float) -> None:
         self.limit = limit
         self.window = timedelta(seconds=window)
         self._hits: dict[str, deque[datetime]] = defaultdict(deque)
         self._noticed: dict[str, datetime] = {}
+        self._seen: OrderedDict[str, datetime] = OrderedDict()     # when each user was last checked, oldest first
+
+    @property
+    def remembered(self) -> int:
+        """How many users it holds now."""
+        return len(self._seen)
 
     def check(self, user_id: str, now: datetime) -> str:
         """'ok', 'notice' (refuse and say so once) or 'quiet' (refuse silently)."""
+        # The oldest first, each once after it was last seen: O(1) amortised. Forgetting changes no answer: all
+        # their hits and their notice have left the window.
+        while self._seen and now - next(iter(self._seen.values())) >= self.window:
+            idle, _ = self._seen.popitem(last=False)
+            self._hits.pop(idle, None)
+            self._noticed.pop(idle, None)
+        self._seen[user_id] = now
+        self._seen.move_to_end(user_id)
         hits = self._hits[user_id]
         while hits and now - hits[0] >= self.window:
             hits.popleft()

@@ -17,7 +17,7 @@ from bot.errors import CommandError
 from bot.money import format_fen
 from bot.roles import Role
 from bot.router import Router
-from models import Answer, JobRun, LedgerEntry, Member, Question, RoleGrant, ScoreTotal, WeeklyResult
+from models import Answer, JobCursor, LedgerEntry, Member, Question, RoleGrant, ScoreTotal, WeeklyResult
 from models.db import insert_ignoring_conflicts
 from models.ledger import POINTS, lock_community
 
@@ -179,12 +179,14 @@ async def rescore(ctx: BaseCtx, item: Question | Answer, change: Callable[[], No
     which were frozen with the item as it was. Those weeks' payouts stand: the rewards that the item counted
     towards are returned, so an owner can decide about them (/fund undo)."""
     await lock_community(ctx.db, ctx.community.id)       # not while a payout freezes a week
-    paid_periods = set(await ctx.db.scalars(select(JobRun.period).where(
-        JobRun.community_id == ctx.community.id, JobRun.job == "pay_weekly_rewards", JobRun.status == "done")))
+    # Weekly payouts run for every week in order, each moving the job's cursor in its own transaction: the weeks
+    # that ended by the cursor are the ones paid (and frozen into the totals).
+    paid_until = await ctx.db.scalar(select(JobCursor.last_fire).where(
+        JobCursor.community_id == ctx.community.id, JobCursor.job == "pay_weekly_rewards"))
     by_week: dict[datetime, set[int]] = defaultdict(set)
     for member_id, at in await _moments(ctx, item):
         week = ctx.week_start(at)
-        if week_end(ctx, week) in paid_periods:
+        if paid_until is not None and week_end(ctx, week) <= paid_until:
             by_week[week].add(member_id)
     before = {week: await lines(ctx, week, week_end(ctx, week), ids) for week, ids in by_week.items()}
     change()

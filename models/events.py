@@ -13,4 +13,4 @@ class ProcessedEvent(Base):
     __tablename__ = "processed_events"
 
     event_id: Mapped[str] = mapped_column(String(200), primary_key=True)
-    handled_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    handled_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)     # retention deletes by age

@@ -5,7 +5,9 @@ missed by more than its grace time and its job stores are not safe for several p
 """
 from __future__ import annotations
 
+import inspect
 import logging
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from apscheduler.triggers.cron import CronTrigger
@@ -106,11 +108,12 @@ class Scheduler:
         False when a ledger job failed: its period is retried with backoff (later periods wait for it). A failed
         announcement is recorded and not retried: a late post is worse than none.
         """
+        after_commit: list[Callable[[], object]] = []
         try:
             async with self.rt.community_locks[community_id]:
                 for attempt in range(1, CONFLICT_ATTEMPTS + 1):
                     try:
-                        await self._attempt(job, community_id, period, now)
+                        after_commit = await self._attempt(job, community_id, period, now)
                         break
                     except DBAPIError as exc:
                         if attempt == CONFLICT_ATTEMPTS or not met_another_transaction(exc):
@@ -134,10 +137,19 @@ class Scheduler:
                     await self._claim(db, job, community_id, period, now, status="failed")
             except _AlreadyRan:
                 pass
+        for callback in after_commit:           # as after a command: committed, outside the community's lock
+            try:
+                if inspect.isawaitable(result := callback()):
+                    await result
+            except Exception:
+                log.exception("%s for %s at %s: its work after commit failed", job.name, community_id,
+                              period.isoformat())
         self.rt.wake()
         return True
 
-    async def _attempt(self, job: JobSpec, community_id: str, period: datetime, now: datetime) -> None:
+    async def _attempt(self, job: JobSpec, community_id: str, period: datetime,
+                       now: datetime) -> list[Callable[[], object]]:
+        """One try at the run; what the job left to do after its transaction commits."""
         async with self.rt.sessions.begin() as db:
             run = await self._claim(db, job, community_id, period, now, status="done")
             if job.catch_up == "each":
@@ -152,12 +164,14 @@ class Scheduler:
                     log.info("%s for %s at %s is no longer true at %s; skipped", job.name, community_id,
                              period.isoformat(), now.isoformat())
                     run.status = "skipped"
-                    return
+                    return []
             await job.func(ctx)
+            return ctx.after_commit
 
     async def _claim(self, db: AsyncSession, job: JobSpec, community_id: str, period: datetime, now: datetime, *,
                      status: str) -> JobRun:
-        """Record the run of this period (raising _AlreadyRan when it is recorded already) and move the cursor."""
+        """Record the run of this period and move the cursor (raising _AlreadyRan when the period is recorded
+        already or the cursor has passed it)."""
         run = JobRun(job=job.name, community_id=community_id, period=period, status=status, ran_at=now)
         db.add(run)
         try:
@@ -174,3 +188,5 @@ class Scheduler:
             db.add(JobCursor(job=job, community_id=community_id, last_fire=period))
         elif cursor.last_fire < period:
             cursor.last_fire = period
+        else:           # dealt with before (its run record may have been pruned since: scheduler.retention)
+            raise _AlreadyRan

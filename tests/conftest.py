@@ -2,9 +2,11 @@
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import shutil
-from collections.abc import Iterable
+import socket
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -56,6 +58,65 @@ def make_config(**overrides: Any) -> Config:
         else:
             community[key] = value
     return parse_config(top, env={})
+
+
+class NetworkBlocked(RuntimeError):
+    """A test tried to reach beyond this machine."""
+
+
+def _ip(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
+    try:
+        return ipaddress.ip_address(host.split("%", 1)[0])     # an IPv6 address may carry a zone: fe80::1%eth0
+    except ValueError:
+        return None
+
+
+def _is_loopback(host: str) -> bool:
+    ip = _ip(host)
+    if ip is None:
+        return host.lower().rstrip(".") == "localhost"
+    return (getattr(ip, "ipv4_mapped", None) or ip).is_loopback
+
+
+def _shown(host: str, port: Any) -> str:
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch) -> Iterator[list[str]]:
+    """Tests do not reach the network: connecting anywhere but loopback (127.0.0.0/8, ::1, localhost) or a Unix
+    socket, or looking up any other name, raises NetworkBlocked; and should the code under test swallow that, the
+    test fails all the same. Yields the addresses refused (a test that expects refusals clears it). Processes a test
+    starts are outside its reach."""
+    refused: list[str] = []
+
+    def refuse(address: str) -> NetworkBlocked:
+        refused.append(address)
+        return NetworkBlocked(f"tests must not reach the network: {address}")
+
+    def guarded(connect):
+        def connect_locally(sock: socket.socket, address, *args, **kwargs):
+            if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address[0]):
+                raise refuse(_shown(address[0], address[1]))
+            return connect(sock, address, *args, **kwargs)
+        return connect_locally
+
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, port, *args, **kwargs):
+        # An address is only parsed; a name other than localhost would be asked of a DNS server.
+        name = host.decode() if isinstance(host, bytes) else host
+        if name and _ip(name) is None and not _is_loopback(name):
+            raise refuse(_shown(name, port))
+        return real_getaddrinfo(host, port, *args, **kwargs)
+
+    # asyncio, aiohttp, asyncpg and socket.create_connection all come through these.
+    monkeypatch.setattr(socket.socket, "connect", guarded(socket.socket.connect))
+    monkeypatch.setattr(socket.socket, "connect_ex", guarded(socket.socket.connect_ex))
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield refused
+    if refused:
+        pytest.fail(f"tests must not reach the network: {', '.join(refused)}", pytrace=False)
 
 
 @pytest.fixture(scope="session")

@@ -39,6 +39,7 @@ def test_shipped_defaults_apply_when_the_config_sets_none():
     config = parse_config(minimal(), env={})
     shipped = load_config(ROOT / "config.yaml", env={})
     assert config.pacing == shipped.pacing
+    assert config.retention == shipped.retention
     assert config.pacing.min_interval_seconds > 0 and config.pacing.max_chars <= 20_480
     assert config.timezone == "Asia/Shanghai" and config.locale == "zh_CN"
 
@@ -85,6 +86,8 @@ BAD = [
     ("week_start hour out of range", _with(week_start="mon 24:00"), "communities.0.week_start: expected"),
     ("unknown locale", _with(locale="fr"), "communities.0.locale: Input should be 'zh_CN' or 'en'"),
     ("unknown adapter", _with({"adapter": {"type": "telegram"}}), "adapter.type: Input should be"),
+    ("retention of nothing", _with({"retention": {"events_days": 0}}),
+     "retention.events_days: Input should be greater than or equal to 1"),
 ]
 
 

@@ -7,9 +7,11 @@ from sqlalchemy.exc import OperationalError
 
 from bot.app import ROUTERS
 from bot.context import Ctx
+from bot.dispatch import RateLimiter
 from bot.router import Router
 from models import Flow, OutboxMessage, ProcessedEvent
 from models import Member as Member_
+from tests.conftest import START
 
 APOLOGY = "抱歉，处理这条命令时出错了，已记录下来。请稍后再试。"
 
@@ -74,6 +76,20 @@ async def test_flooding_member_is_slowed_with_one_notice(chat):
     assert len(await chat.say("/roles", "u1", step=step)) == 1
     # after the window the member is answered again
     assert len(await chat.say("/roles", "u2", step=timedelta(seconds=31))) == 1
+
+
+def test_the_rate_limiter_forgets_members_whose_window_has_passed():
+    limiter = RateLimiter(limit=2, window=30)
+    for i in range(1000):
+        assert limiter.check(f"m{i}", START) == "ok"
+    later = [START + timedelta(seconds=s) for s in (10, 30, 35, 40)]
+    assert [limiter.check("flooder", later[0]) for _ in range(4)] == ["ok", "ok", "notice", "quiet"]
+    assert limiter.remembered == 1001
+    assert limiter.check("m0", later[1]) == "ok"
+    assert limiter.remembered == 2                      # the thousand whose window passed are forgotten
+    assert limiter.check("flooder", later[2]) == "quiet"                # still inside their window: held back
+    assert limiter.check("flooder", later[3]) == "ok"
+    assert limiter.remembered == 2
 
 
 async def test_plain_chat_is_not_recorded_as_events(chat):

@@ -1,0 +1,85 @@
+"""Retention: the bot's own bookkeeping — handled event ids, outgoing messages done with, the run records of
+announcement jobs — is kept for the windows in config.yaml's `retention` block; a daily job deletes what is older,
+so no table grows forever.
+
+The tables are shared by every community and every bot process on the database, while the job runs once a day
+per community: every deletion is "older than the window", so a second run that day (another community's, another
+process's) finds next to nothing, at the price of an index probe per table. Rows go in batches, each its own short
+transaction, after the job's run is recorded: a large backlog never holds SQLite's write lock for long, and on
+PostgreSQL a batch skips rows another process is deleting instead of waiting for them.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from functools import partial
+
+from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import InstrumentedAttribute
+
+from bot.config import RetentionConfig
+from bot.context import JobCtx
+from bot.router import Router
+from models import JobCursor, JobRun, OutboxMessage, ProcessedEvent
+from models.db import changed
+from models.outbox import CANCELLED, FAILED, LOST, SENT, SHED
+
+log = logging.getLogger("qunbot.retention")
+router = Router()
+BATCH = 1000                    # rows per transaction
+DAILY = "30 4 * * *"            # in each community's time zone: a quiet hour
+DONE = (SENT, FAILED, LOST, SHED, CANCELLED)     # never pending or sending
+
+
+@dataclass(frozen=True)
+class Pruned:
+    events: int
+    messages: int
+    job_runs: int
+
+
+@router.job("prune_old_records", catch_up="latest", cron=lambda community: DAILY)
+async def prune_old_records(job: JobCtx) -> None:
+    """Daily: delete the bookkeeping older than config.yaml's retention windows (once the run is recorded)."""
+    job.after_commit.append(partial(prune, job.sessions, job.config.retention, job.now))
+
+
+async def prune(sessions: async_sessionmaker[AsyncSession], keep: RetentionConfig, now: datetime, *,
+                batch: int = BATCH) -> Pruned:
+    """Delete what the retention windows no longer keep; logs one line with the counts."""
+    events_before = now - timedelta(days=keep.events_days)
+    sent_before = now - timedelta(days=keep.sent_messages_days)
+    runs_before = now - timedelta(days=keep.job_runs_days)
+    # A run record is what stops a process whose cursor lags (it loaded it before another process moved on) from
+    # running a period again: it goes only once every job's cursor has passed it.
+    every_cursor_passed = select(func.min(JobCursor.last_fire)).scalar_subquery()
+    pruned = Pruned(
+        events=await _delete(sessions, ProcessedEvent.event_id, batch, ProcessedEvent.handled_at < events_before),
+        # A message's age is when it was last due (never before it was written), or when it went out: the index
+        # on (status, not_before) makes the probe cheap.
+        messages=await _delete(sessions, OutboxMessage.id, batch, OutboxMessage.status.in_(DONE),
+                               OutboxMessage.not_before < sent_before,
+                               or_(OutboxMessage.sent_at.is_(None), OutboxMessage.sent_at < sent_before)),
+        job_runs=await _delete(sessions, JobRun.id, batch, JobRun.ran_at < runs_before,
+                               JobRun.period < every_cursor_passed),
+    )
+    log.info("retention: deleted handled event ids %d (older than %d days), outgoing messages %d (%d days), "
+             "job run records %d (%d days)", pruned.events, keep.events_days, pruned.messages,
+             keep.sent_messages_days, pruned.job_runs, keep.job_runs_days)
+    return pruned
+
+
+async def _delete(sessions: async_sessionmaker[AsyncSession], key: InstrumentedAttribute, batch: int,
+                  *where: ColumnElement[bool]) -> int:
+    """Delete the rows matching `where`, `batch` at a time, each batch in its own transaction; how many went."""
+    total = 0
+    chosen = select(key).where(*where).limit(batch).with_for_update(skip_locked=True)
+    while True:
+        async with sessions.begin() as db:
+            gone = await changed(db, delete(key.class_).where(key.in_(chosen))
+                                 .execution_options(synchronize_session=False))
+        total += gone
+        if gone < batch:
+            return total
