@@ -29,6 +29,11 @@ from models import Community, Group, Member, OutboxMessage
 _AT_NAME = re.compile(r"(?<![^\s\u2005\u3000])@([^\s\u2005\u3000@]{1,40})")
 
 
+def addressed(name: str, text: str) -> str:
+    """`text` for one member in a group: it starts by @-mentioning them (the mention id goes with it)."""
+    return f"@{name} {text}"
+
+
 @dataclass
 class Runtime:
     """What the running bot shares with every context, the dispatcher and the scheduler; made once by the
@@ -215,7 +220,20 @@ class Ctx(BaseCtx):
         await self.post(self.chat, text, mentions=mentions, reply_to=self._reply_to())
 
     async def reply(self, key: str, *, mentions: Sequence[str] = (), **params: Any) -> None:
+        """A reply for everyone in the chat (a listing, an announcement)."""
         await self.reply_text(self.t(key, **params), mentions=mentions)
+
+    async def respond(self, key: str, **params: Any) -> None:
+        """A reply about the sender (their points, their profile, their mistake): in a group it starts by
+        @-mentioning them, so in a busy group they see it is theirs."""
+        await self.respond_text(self.t(key, **params))
+
+    async def respond_text(self, text: str) -> None:
+        if self.group is None:
+            await self.reply_text(text)
+        else:
+            # The name they go by now (their roster row may just have been renamed: deleting one's data).
+            await self.reply_text(addressed(self.event.sender_name or self.sender_id, text), mentions=(self.sender_id,))
 
     @property
     def args_without_mentions(self) -> str:

@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from bot import outbox, roster
 from bot.commands import CommandSpec
 from bot.config import CommunityConfig
-from bot.context import Ctx, EventCtx, Runtime
+from bot.context import Ctx, EventCtx, Runtime, addressed
 from bot.errors import CommandError
 from bot.events import (
     Capability,
@@ -303,8 +303,7 @@ class Dispatcher:
         verdict = self.rate.check(event.sender_id, now)
         if verdict != "ok":
             if verdict == "notice":
-                return await self._answer_once(event, group, locale, "common.rate_limited", record=False,
-                                               mentions=(event.sender_id,), name=event.sender_name)
+                return await self._answer_once(event, group, locale, "common.rate_limited", record=False)
             return False
         if found is None:
             return await self._unknown(event, parsed, group, locale)
@@ -357,15 +356,18 @@ class Dispatcher:
 
     async def _answer_once(self, event: IncomingMessage, group: Group | None, locale: str, key: str, *,
                            record: bool = True, mentions: tuple[str, ...] = (), **params: Any) -> bool:
-        """Reply with one locale text, marking the event handled so a redelivery does not answer twice; False
-        when it was a redelivery."""
+        """Reply to the sender with one locale text (in a group it @-mentions them), marking the event handled so
+        a redelivery does not answer twice; False when it was a redelivery."""
         chat = ChatRef(room_id=group.room_id) if group else ChatRef(user_id=event.sender_id)
         reply_to = {"event_id": event.event_id, "token": event.reply_token} if event.reply_token else None
+        text = t(locale, key, **params)
+        if group is not None:
+            text, mentions = addressed(event.sender_name or event.sender_id, text), (event.sender_id, *mentions)
         try:
             async with self.rt.sessions.begin() as db:
                 if record:
                     await self._claim(db, event.event_id)
-                await outbox.enqueue(db, self.rt.pacing, chat, t(locale, key, **params),
+                await outbox.enqueue(db, self.rt.pacing, chat, text,
                                      now=self.rt.clock.now(), mentions=mentions, cause=event.event_id,
                                      reply_to=reply_to)
         except _Duplicate:

@@ -124,12 +124,12 @@ async def reply_with_nickname(ctx: Ctx, key: str, profile: dict[str, str], **par
     nickname = suggested_nickname(ctx.ccfg.nickname_format, ctx.member, profile)
     private = [f for f in nickname_uses(ctx.ccfg.nickname_format) & set(privacy.PRIVATE_FIELDS) if profile.get(f)]
     if ctx.is_private or not private or await privacy.shares_everything(ctx):
-        await ctx.reply(key, nickname=ctx.t("signup.nickname", nickname=nickname), **params)
+        await ctx.respond(key, nickname=ctx.t("signup.nickname", nickname=nickname), **params)
     elif ctx.can(Capability.CAN_DM):
-        await ctx.reply(key, nickname=ctx.t("signup.nickname_sent"), **params)
+        await ctx.respond(key, nickname=ctx.t("signup.nickname_sent"), **params)
         await ctx.dm(ctx.sender_id, "signup.nickname", nickname=nickname)
     else:
-        await ctx.reply(key, nickname=ctx.t("signup.nickname_ask"), **params)
+        await ctx.respond(key, nickname=ctx.t("signup.nickname_ask"), **params)
 
 
 @router.command("signup", aliases=("登记", "报名"), multiline=True)
@@ -138,13 +138,13 @@ async def signup(ctx: Ctx) -> None:
     if ctx.args:
         fields = parse_form(ctx, ctx.args, echo=ctx.is_private or await privacy.shares_everything(ctx))
         await open_flow(ctx, ctx.chat, "signup", "consent", {"fields": fields})
-        await ctx.reply_text(await consent_text(ctx, fields))
+        await ctx.respond_text(await consent_text(ctx, fields))
         return
     chat = flow_chat(ctx)
     order = await _guided_order(ctx, chat)
     await open_flow(ctx, chat, "signup", "ask", {"fields": {}, "field": order[0]})
     if not ctx.is_private and chat != ctx.chat:
-        await ctx.reply("signup.moved_to_dm", mentions=(ctx.sender_id,), name=ctx.member.display_name)
+        await ctx.respond("signup.moved_to_dm")
     intro = ctx.t("signup.guided_intro", total=len(order), minutes=ctx.config.signup_timeout_minutes)
     if len(order) < len(GUIDED_ORDER):
         intro += ctx.t("signup.private_later")
@@ -210,14 +210,14 @@ async def agree(ctx: Ctx) -> None:
         raise CommandError("agree.nothing")
     if flow_expired(ctx, flow):
         await ctx.db.delete(flow)          # kept: a reply, not an error, so the deletion commits
-        await ctx.reply("signup.expired")
+        await ctx.respond("signup.expired")
         return
     if flow.step != "consent":
         raise CommandError("agree.not_yet")
     fields = dict(flow.data["fields"])
     await ctx.db.delete(flow)
     await save_profile(ctx, ctx.member, fields, replace=True)
-    await reply_with_nickname(ctx, "signup.done", fields, name=ctx.member.display_name)
+    await reply_with_nickname(ctx, "signup.done", fields)
 
 
 @router.command("cancel", aliases=("取消",), hidden=True)
@@ -227,7 +227,7 @@ async def cancel(ctx: Ctx) -> None:
     if flow is None:
         raise CommandError("cancel.nothing")
     await ctx.db.delete(flow)
-    await ctx.reply("cancel.ok")
+    await ctx.respond("cancel.ok")
 
 
 async def save_profile(ctx: BaseCtx, member: Member, fields: dict[str, str], *, replace: bool) -> Profile:
@@ -273,9 +273,9 @@ async def profile(ctx: Ctx) -> None:
     if words and words[0] in ("delete", "删除"):
         if len(words) == 2 and words[1] in ("confirm", "确认"):
             await delete_member_data(ctx, ctx.member)
-            await ctx.reply("profile.deleted")
+            await ctx.respond("profile.deleted")
         elif len(words) == 1:
-            await ctx.reply("profile.delete_confirm")
+            await ctx.respond("profile.delete_confirm")
         else:
             raise CommandError("profile.usage")
         return
@@ -284,15 +284,14 @@ async def profile(ctx: Ctx) -> None:
         if current is None:
             raise CommandError("profile.none")
         private = ctx.is_private or await privacy.shares_everything(ctx)
-        text = ctx.t("profile.show", name=ctx.member.display_name, fields=render_fields(ctx, current.fields(),
-                                                                                    private=private))
+        text = ctx.t("profile.show", fields=render_fields(ctx, current.fields(), private=private))
         if not ctx.is_private and not private:
             text += "\n" + ctx.t("profile.more_in_private")
         if ctx.is_private and nickname_uses(ctx.ccfg.nickname_format) & set(privacy.PRIVATE_FIELDS):
             # (not posted in large groups: members are sent here to see it)
             nickname = suggested_nickname(ctx.ccfg.nickname_format, ctx.member, current.fields())
             text += "\n" + ctx.t("signup.nickname", nickname=nickname)
-        await ctx.reply_text(text)
+        await ctx.respond_text(text)
         return
     if current is None:
         raise CommandError("profile.none")

@@ -107,7 +107,7 @@ async def ask(ctx: Ctx) -> None:
         chat = flow_chat(ctx)
         await open_flow(ctx, chat, "ask", "question", {})
         if chat != ctx.chat:
-            await ctx.reply("ask.moved_to_dm", mentions=(ctx.sender_id,), name=ctx.member.display_name)
+            await ctx.respond("ask.moved_to_dm")
         await tell(ctx, chat, ctx.t("ask.prompt", limit=TITLE_LIMIT))
         return
     title, body = _title_and_body(ctx.args)
@@ -320,7 +320,7 @@ async def edit(ctx: Ctx) -> None:
     else:
         item.body = _check_text(text, ANSWER_LIMIT, "answer.too_long", "edit.usage")
     item.edited_at = ctx.now
-    await ctx.reply("edit.ok", ref=ref)
+    await ctx.respond("edit.ok", ref=ref)
 
 
 @router.command("hide", aliases=("隐藏",), role=Role.MODERATOR)

@@ -161,7 +161,7 @@ async def points(ctx: Ctx) -> None:
         ~ranking.counted_tips())))
     if hidden:
         text += "\n" + ctx.t("points.hidden", points=hidden)
-    await ctx.reply_text(text)
+    await ctx.respond_text(text)
 
 
 @router.job("reset_allowances", catch_up="each", cron=week_cron)

@@ -42,6 +42,11 @@ def head_revision() -> str:
 NAMES = {"u_owner": "老王", "u1": "张三", "u2": "李四", "u3": "王五", "u4": "赵六", "u_mod": "小版"}
 
 
+def to(user: str, text: str) -> str:
+    """A reply about one member in a group: it starts by @-mentioning them."""
+    return f"@{NAMES.get(user, user)} {text}"
+
+
 def sh(text: str) -> datetime:
     """A Shanghai wall-clock time: sh("2026-11-30T09:00:00")."""
     return datetime.fromisoformat(text + "+08:00")

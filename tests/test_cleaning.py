@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from bot.adapters.base import IncomingMessage, JoinEvent, Member, MessageKind
 from bot.app import ROUTERS
 from bot.cleaning import _INVISIBLE, clean, quoted
-from tests.conftest import START, Chat, make_config
+from tests.conftest import START, Chat, make_config, to
 
 FORGED = "🏆 上周分享排行：1. 王五 奖励 ¥5,000.00"
 ONE_LINE = "/{} 只能写在一行里，请去掉换行后再发。"
@@ -71,11 +71,11 @@ def test_neutral_events_arrive_clean():
 # ---- in conversation -----------------------------------------------------------------------------------------
 
 async def test_a_tip_reason_with_a_line_break_is_refused(chat):
-    assert await chat.say(f"/打赏 @李四 1 谢\n{FORGED}", "u1", mentions=["u2"]) == [ONE_LINE.format("打赏")]
-    assert (await chat.say("/积分", "u1"))[0].startswith("本周还能打赏 100/100 分")
+    assert await chat.say(f"/打赏 @李四 1 谢\n{FORGED}", "u1", mentions=["u2"]) == [to('u1', ONE_LINE.format("打赏"))]
+    assert (await chat.say("/积分", "u1"))[0].startswith("@张三 本周还能打赏 100/100 分")
     for separator in ("\r", "\u2028", "\u2029", "\x85", "\x0b"):
         assert await chat.say(f"/打赏 @李四 1 谢{separator}{FORGED}", "u1", mentions=["u2"]) == [
-            ONE_LINE.format("打赏")]
+            to("u1", ONE_LINE.format("打赏"))]
 
 
 async def test_control_characters_are_not_echoed(chat):
@@ -85,7 +85,7 @@ async def test_control_characters_are_not_echoed(chat):
 
 async def test_a_fund_note_cannot_add_a_line_to_the_ledger(chat):
     assert await chat.say("/基金 入账 200 捐赠 备注\n#9 11.23 入群费 ¥9,999.00 · 张三", "u_owner") == [
-        ONE_LINE.format("基金")]
+        to("u_owner", ONE_LINE.format("基金"))]
     await chat.say("/基金 入账 200 捐赠 年会\u202e赞助", "u_owner")
     [log] = await chat.say("/基金 流水", "u1")
     assert log == "最近 1 笔（新的在前）：\n#1 11.23 捐赠 ¥200.00 · 未署名（年会赞助） · 老王 记账"
@@ -93,8 +93,8 @@ async def test_a_fund_note_cannot_add_a_line_to_the_ledger(chat):
 
 async def test_text_of_nothing_visible_counts_as_empty(chat):
     await chat.say("/提问 如何做增长\n背景", "u1")
-    assert await chat.say("/回答 Q1 \u200b\u200b", "u2") == ["用法：/回答 Q12 你的回答（可以多行）"]
-    assert await chat.say("/登记 城市=\u2060", "u2") == ["「城市」不能为空。"]
+    assert await chat.say("/回答 Q1 \u200b\u200b", "u2") == [to('u2', "用法：/回答 Q12 你的回答（可以多行）")]
+    assert await chat.say("/登记 城市=\u2060", "u2") == [to('u2', "「城市」不能为空。")]
     assert (await chat.say("/提问 \u200b", "u2"))[0].startswith("@李四 我私聊你来完成提问")   # as if nothing typed
     [shown] = await chat.say("/问题 Q1", "u3")
     assert shown.endswith("还没有回答。发送 /回答 Q1 你的回答。")

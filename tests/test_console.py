@@ -63,8 +63,8 @@ async def test_speaking_as_another_member_signs_them_up(console):
                            ":as u1 张三", "/who 增长")
     texts = [text for _, text in bot_messages(output)]
     assert len(texts) == 3
-    assert texts[0].startswith("请确认你的资料") and "城市：北京" in texts[0]
-    assert texts[1].startswith("登记完成，欢迎 李四")
+    assert texts[0].startswith("@李四 请确认你的资料") and "城市：北京" in texts[0]
+    assert texts[1].startswith("@李四 登记完成，欢迎！")
     assert "李四" in texts[2] and "增长" in texts[2]
 
 

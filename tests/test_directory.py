@@ -1,6 +1,8 @@
 """The directory: who knows what, one member's card, and who may see 姓名 and 公司."""
 import pytest
 
+from tests.conftest import to
+
 NOT_FOUND = "名录里没有找到和「{}」相关的成员。换个说法试试，或者请大家 /登记 资料。"
 HINT = "发送 /找人 @成员 查看完整资料。"
 USAGE = "用法：/找人 关键词（例如 /找人 增长 文案），或 /找人 @成员 查看资料"
@@ -78,21 +80,21 @@ async def test_search_ignores_case(chat):
 
 async def test_no_result(chat):
     await chat.signup("u1", "擅长=增长")
-    assert await chat.say("/who 区块链", "u2") == [NOT_FOUND.format("区块链")]
+    assert await chat.say("/who 区块链", "u2") == [to('u2', NOT_FOUND.format("区块链"))]
 
 
 async def test_unconsented_profiles_are_not_searched(chat):
     await chat.say("/signup 擅长=区块链", "u1")
-    assert await chat.say("/who 区块链", "u2") == [NOT_FOUND.format("区块链")]
+    assert await chat.say("/who 区块链", "u2") == [to('u2', NOT_FOUND.format("区块链"))]
 
 
 @pytest.mark.parametrize("text", ["/who", "/找人", "/谁懂   "])
 async def test_empty_query_gets_the_usage(chat, text):
-    assert await chat.say(text, "u1") == [USAGE]
+    assert await chat.say(text, "u1") == [to('u1', USAGE)]
 
 
 async def test_query_too_long(chat):
-    assert await chat.say("/who " + "增长" * 26, "u1") == ["关键词太长了（最多 50 字），换几个简短的词试试。"]
+    assert await chat.say("/who " + "增长" * 26, "u1") == [to('u1', "关键词太长了（最多 50 字），换几个简短的词试试。")]
 
 
 async def test_more_than_five_results(make_chat):
@@ -124,26 +126,26 @@ async def test_card_of_someone_without_a_profile(chat):
 
 
 async def test_card_of_someone_not_in_the_group(chat):
-    assert await chat.say("/who @路人", "u1", mentions=["u9"]) == ["@路人 不在本群里。"]
+    assert await chat.say("/who @路人", "u1", mentions=["u9"]) == [to('u1', "群里没有「路人」。")]
 
 
 async def test_card_of_someone_who_left(chat):
     await chat.signup("u3", "城市=上海")
     await chat.leave("u3")
-    assert await chat.say("/who @王五", "u1", mentions=["u3"]) == ["@王五 不在本群里。"]
+    assert await chat.say("/who @王五", "u1", mentions=["u3"]) == [to('u1', "群里没有「王五」。")]
 
 
 async def test_card_by_typed_name(chat):
     await chat.signup("u2", "城市=上海")
     assert await chat.say("/who @李四", "u1") == ["李四 的资料：\n城市：上海"]
-    assert await chat.say("/who @路人甲", "u1") == ["@路人甲 不在本群里。"]
+    assert await chat.say("/who @路人甲", "u1") == [to("u1", "群里没有「路人甲」。")]
 
 
 async def test_typed_name_shared_by_two_members_is_ambiguous(make_chat):
     c = await make_chat(members=["u_owner", "u1", "u2", "u3", "u4"])
     await c.say("大家好", "u4", name="李四")
     assert await c.say("/who @李四", "u1") == [
-        "群里有 2 位叫「李四」的成员，请在群里直接 @ 对方（从成员列表里选）。"]
+        "@张三 群里有 2 位叫「李四」的成员，请在群里直接 @ 对方（从成员列表里选）。"]
     await c.say("/signup 城市=杭州", "u4", name="李四")
     await c.say("/agree", "u4", name="李四")
     assert await c.say("/who @李四", "u1", mentions=["u4"]) == ["李四 的资料：\n城市：杭州"]

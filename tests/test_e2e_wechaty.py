@@ -108,7 +108,7 @@ async def test_signup_consent_and_directory_search(bot: Bot) -> None:
     consent = await bot.say(ZHANGSAN, "/signup 城市=北京; 行业=教育; 擅长=增长, 文案", contains="请确认你的资料")
     assert "擅长：增长, 文案" in consent["text"]
     done = await bot.say(ZHANGSAN, "/agree", contains="登记完成")
-    assert "欢迎 张三" in done["text"]
+    assert done["text"].startswith("@张三 登记完成，欢迎！")
 
     found = await bot.say(LISI, "/找人 增长", contains="相关的成员")
     assert found["text"].startswith("找到 1 位和「增长」相关的成员：\n1. 张三")

@@ -4,6 +4,8 @@ Payouts, /fund paid and undoing money already paid out are in test_rewards.py.
 """
 import pytest
 
+from tests.conftest import to
+
 FORBIDDEN = "这个命令需要「财务」权限。"
 LOG_EMPTY = "账本里还没有记录。"
 IN_USAGE = "用法：/基金 入账 @成员 金额 类别 [备注]，例如 /基金 入账 @张三 200 入群费（类别：入群费、运营费、捐赠）"
@@ -59,15 +61,15 @@ async def test_category_words_in_chinese_and_english(chat, word, kind, account):
 
 async def test_an_empty_fund(chat):
     assert await chat.say("/基金", "u1") == [EMPTY_FUND]
-    assert await chat.say("/fund log", "u1") == [LOG_EMPTY]
+    assert await chat.say("/fund log", "u1") == [to("u1", LOG_EMPTY)]
 
 
 # ---- who may record ------------------------------------------------------------------------------------------
 
 async def test_a_member_cannot_record_income_and_nothing_is_recorded(chat):
-    assert await chat.say("/fund in @张三 200 入群费", "u1", mentions=["u1"]) == [FORBIDDEN]
-    assert await chat.say("/基金 入账 5000 捐赠", "u2") == [FORBIDDEN]
-    assert await chat.say("/fund log", "u1") == [LOG_EMPTY]
+    assert await chat.say("/fund in @张三 200 入群费", "u1", mentions=["u1"]) == [to("u1", FORBIDDEN)]
+    assert await chat.say("/基金 入账 5000 捐赠", "u2") == [to("u2", FORBIDDEN)]
+    assert await chat.say("/fund log", "u1") == [to("u1", LOG_EMPTY)]
     assert await chat.say("/fund", "u1") == [EMPTY_FUND]
 
 
@@ -75,14 +77,14 @@ async def test_a_treasurer_named_in_config_records_income(make_chat):
     c = await make_chat(treasurers=["u3"])
     assert await c.say("/fund in @张三 200 入群费", "u3", mentions=["u1"]) == [
         "已记账 #1：入群费 ¥200.00，来自 张三，计入奖励池。"]
-    assert await c.say("/fund in 200 入群费", "u2") == [FORBIDDEN]          # other members still may not
+    assert await c.say("/fund in 200 入群费", "u2") == [to("u2", FORBIDDEN)]          # other members still may not
     assert await c.say("/fund log", "u2") == ["最近 1 笔（新的在前）：\n#1 11.23 入群费 ¥200.00 · 张三 · 王五 记账"]
     assert fund_line((await c.say("/fund", "u1"))[0], "奖励池") == "奖励池：¥200.00 可分配（另有待付奖励 ¥0.00）"
 
 
 async def test_undo_is_for_treasurers_too(chat):
     await chat.say("/fund in 200 入群费", "u_owner")
-    assert await chat.say("/fund undo 1", "u1") == [FORBIDDEN]
+    assert await chat.say("/fund undo 1", "u1") == [to("u1", FORBIDDEN)]
     assert await chat.say("/fund log", "u1") == ["最近 1 笔（新的在前）：\n#1 11.23 入群费 ¥200.00 · 未署名 · 老王 记账"]
 
 
@@ -101,8 +103,8 @@ async def test_undo_is_for_treasurers_too(chat):
     ("٣٠٠", "「٣٠٠」不是金额。写法如 200、¥1,000.50、200元（最多两位小数）。"),
 ])
 async def test_malformed_amounts_are_refused_with_their_reason_and_nothing_is_recorded(chat, amount, reply):
-    assert await chat.say(f"/fund in @张三 {amount} 入群费", "u_owner", mentions=["u1"]) == [reply]
-    assert await chat.say("/fund log", "u_owner") == [LOG_EMPTY]
+    assert await chat.say(f"/fund in @张三 {amount} 入群费", "u_owner", mentions=["u1"]) == [to("u_owner", reply)]
+    assert await chat.say("/fund log", "u_owner") == [to("u_owner", LOG_EMPTY)]
 
 
 async def test_amounts_in_the_forms_treasurers_type(chat):
@@ -113,28 +115,28 @@ async def test_amounts_in_the_forms_treasurers_type(chat):
 
 async def test_unknown_category_is_refused_with_the_choices(chat):
     assert await chat.say("/fund in @张三 200 会费", "u_owner", mentions=["u1"]) == [
-        "没有「会费」这个类别，可选：入群费、运营费、捐赠。"]
-    assert await chat.say("/fund log", "u_owner") == [LOG_EMPTY]
+        "@老王 没有「会费」这个类别，可选：入群费、运营费、捐赠。"]
+    assert await chat.say("/fund log", "u_owner") == [to("u_owner", LOG_EMPTY)]
 
 
 @pytest.mark.parametrize("text", ["/fund in", "/fund in @张三 200", "/fund in @张三"])
 async def test_income_needs_an_amount_and_a_category(chat, text):
-    assert await chat.say(text, "u_owner", mentions=["u1"]) == [IN_USAGE]
+    assert await chat.say(text, "u_owner", mentions=["u1"]) == [to("u_owner", IN_USAGE)]
 
 
 async def test_one_payer_per_entry(chat):
     assert await chat.say("/fund in @张三 @李四 400 入群费", "u_owner", mentions=["u1", "u2"]) == [
-        "一次只能记一位成员的收入。"]
+        "@老王 一次只能记一位成员的收入。"]
 
 
 async def test_a_long_note_is_refused(chat):
-    assert await chat.say("/fund in 200 捐赠 " + "谢" * 51, "u_owner") == ["备注太长了，最多 50 字。"]
-    assert await chat.say("/fund log", "u_owner") == [LOG_EMPTY]
+    assert await chat.say("/fund in 200 捐赠 " + "谢" * 51, "u_owner") == [to("u_owner", "备注太长了，最多 50 字。")]
+    assert await chat.say("/fund log", "u_owner") == [to("u_owner", LOG_EMPTY)]
 
 
 async def test_unknown_subcommand_gets_the_usage(chat):
     assert await chat.say("/fund spend 200", "u_owner") == [
-        "用法：/基金；/基金 流水；记账：/基金 入账 @成员 200 入群费；/基金 撤销 编号；/基金 已付 @成员"]
+        "@老王 用法：/基金；/基金 流水；记账：/基金 入账 @成员 200 入群费；/基金 撤销 编号；/基金 已付 @成员"]
 
 
 # ---- once per message ----------------------------------------------------------------------------------------
@@ -181,8 +183,8 @@ async def test_undo_reverses_an_entry_and_the_log_shows_it(chat):
 async def test_undo_twice_is_refused(chat):
     await chat.say("/fund in 200 入群费", "u_owner")
     await chat.say("/fund undo 1", "u_owner")
-    assert await chat.say("/fund undo 1", "u_owner") == ["#1 已经被 #2 冲销过了。"]
-    assert await chat.say("/fund undo 2", "u_owner") == ["#2 本身是一笔冲销，不能再撤销；如需恢复请重新记账。"]
+    assert await chat.say("/fund undo 1", "u_owner") == [to("u_owner", "#1 已经被 #2 冲销过了。")]
+    assert await chat.say("/fund undo 2", "u_owner") == [to("u_owner", "#2 本身是一笔冲销，不能再撤销；如需恢复请重新记账。")]
     [shown] = await chat.say("/fund", "u1")
     assert fund_line(shown, "奖励池") == "奖励池：¥0.00 可分配（另有待付奖励 ¥0.00）"
     assert (await chat.say("/fund log", "u1"))[0].startswith("最近 2 笔（新的在前）：")
@@ -208,7 +210,7 @@ async def test_each_entry_is_undone_on_its_own(chat):
 ])
 async def test_undo_of_what_is_not_there(chat, text, reply):
     await chat.say("/fund in 200 入群费", "u_owner")
-    assert await chat.say(text, "u_owner") == [reply]
+    assert await chat.say(text, "u_owner") == [to("u_owner", reply)]
     assert fund_line((await chat.say("/fund", "u1"))[0], "奖励池") == "奖励池：¥200.00 可分配（另有待付奖励 ¥0.00）"
 
 
@@ -241,7 +243,7 @@ async def test_the_log_pages_through_every_entry_newest_first(chat):
 async def test_a_log_page_that_is_not_there(chat, text, reply):
     for n in range(1, 32):
         await chat.say(f"/fund in {n} 捐赠", "u_owner")
-    assert await chat.say(text, "u1") == [reply]
+    assert await chat.say(text, "u1") == [to("u1", reply)]
 
 
 # ---- the verbs, declared ---------------------------------------------------------------------------------------
@@ -258,7 +260,7 @@ async def test_a_members_fund_in_is_refused_by_the_router_before_the_handler_run
         await verb.handler(ctx)
 
     fund_spec.subcommands[fund_spec.subcommands.index(verb)] = dataclasses.replace(verb, handler=spy)
-    assert await chat.say("/基金 入账 200 捐赠", "u1") == ["这个命令需要「财务」权限。"]
+    assert await chat.say("/基金 入账 200 捐赠", "u1") == [to("u1", "这个命令需要「财务」权限。")]
     assert ran == []
     assert (await chat.say("/基金 入账 200 捐赠", "u_owner"))[0].startswith("已记账 #1")
     assert ran == ["u_owner"]
@@ -278,4 +280,4 @@ async def test_help_of_the_fund_lists_its_verbs_with_their_roles(chat):
 
 async def test_an_unknown_fund_verb_gets_the_usage(chat):
     assert await chat.say("/基金 转账 100", "u_owner") == [
-        "用法：/基金；/基金 流水；记账：/基金 入账 @成员 200 入群费；/基金 撤销 编号；/基金 已付 @成员"]
+        "@老王 用法：/基金；/基金 流水；记账：/基金 入账 @成员 200 入群费；/基金 撤销 编号；/基金 已付 @成员"]

@@ -5,6 +5,7 @@ from sqlalchemy import select
 
 from handlers import ranking
 from models import JobRun, ScoreTotal
+from tests.conftest import to
 from tests.test_ranking import EMPTY, POSTED
 from tests.test_rewards import fund_pool, ranking_posts, rewards, split, weekly_pool, yuan
 from tests.test_scheduler import sh
@@ -32,14 +33,14 @@ async def spam_answer_tipped(chat) -> None:
 async def test_a_hidden_answer_is_neither_ranked_nor_paid(chat):
     await spam_answer_tipped(chat)
     assert await chat.say("/隐藏 A1", "u_owner") == ["A1 已隐藏，不再出现在列表、问答议程和排行里。"]
-    assert await chat.say("/排行", "u2") == [EMPTY]
+    assert await chat.say("/排行", "u2") == [to('u2', EMPTY)]
     await chat.tick(POSTED)                                    # Monday: the payout, then the ranking post
     assert await rewards(chat) == []
     assert ranking_posts(chat) == []
-    assert await chat.say("/排行 全部", "u2") == [EMPTY]
+    assert await chat.say("/排行 全部", "u2") == [to('u2', EMPTY)]
     # The tip stays in the ledger: 赵六 still holds the points, and is told they do not count.
     assert await chat.say("/积分", "u4") == [
-        points(100, 0, 90, reset="12.7（周一）00:00") + "\n其中 90 分打赏的是已隐藏的内容，不计入排行。"]
+        "@赵六 " + points(100, 0, 90, reset="12.7（周一）00:00") + "\n其中 90 分打赏的是已隐藏的内容，不计入排行。"]
 
 
 async def test_unhiding_restores_the_score_and_the_payout(chat):
@@ -59,7 +60,7 @@ async def test_a_hidden_question_takes_its_answers_out_of_the_ranking(chat):
     await chat.say("/最佳 Q1 A1", "u1")
     assert (await chat.say("/排行", "u4"))[0].split("\n")[1] == "1. 李四 50 分（打赏 10 · 最佳 1 · 帮助 1 人）"
     await chat.say("/隐藏 Q1", "u3")
-    assert await chat.say("/排行", "u4") == [EMPTY]
+    assert await chat.say("/排行", "u4") == [to('u4', EMPTY)]
     [explained] = await chat.say("/排行 @李四", "u4", mentions=["u2"])
     assert explained.startswith("李四 本周得分 0（暂无名次）")
     await chat.say("/取消隐藏 Q1", "u3")
@@ -75,14 +76,14 @@ async def test_members_cannot_reach_an_answer_of_a_hidden_question(chat):
     await chat.say("/回答 Q3 好的", "u2")
     await chat.say("/回答 Q3 我也要", "u1")                                          # A4
     await chat.say("/隐藏 Q3", "u3")
-    assert await chat.say("/打赏 A4 50", "u2") == [NOT_FOUND_A.format("A4")]
-    assert await chat.say("/最佳 Q3 A4", "u4") == [NOT_FOUND_Q.format("Q3")]
-    assert await chat.say("/修改 A4 改一下", "u1") == [NOT_FOUND_A.format("A4")]
-    assert await chat.say("/积分", "u2") == [points(100)]                       # nothing was spent
+    assert await chat.say("/打赏 A4 50", "u2") == [to('u2', NOT_FOUND_A.format("A4"))]
+    assert await chat.say("/最佳 Q3 A4", "u4") == [to('u4', NOT_FOUND_Q.format("Q3"))]
+    assert await chat.say("/修改 A4 改一下", "u1") == [to('u1', NOT_FOUND_A.format("A4"))]
+    assert await chat.say("/积分", "u2") == [to("u2", points(100))]                       # nothing was spent
     # Moderators can still open it, see its answers marked, and bring it back.
-    [shown] = await chat.say("/问题 Q3", "u3")
+    [shown] = await chat.say("@李四 /问题 Q3", "u3")
     assert shown.startswith("Q3「广告」— 赵六") and "［已隐藏］" in shown and "\nA4 张三：我也要" in shown
-    assert await chat.say("/最佳 Q3 A4", "u3") == ["Q3 已隐藏，隐藏的内容不计分，不能选为最佳。需要的话先 /取消隐藏 Q3。"]
+    assert await chat.say("/最佳 Q3 A4", "u3") == ["@王五 Q3 已隐藏，隐藏的内容不计分，不能选为最佳。需要的话先 /取消隐藏 Q3。"]
     await chat.say("/取消隐藏 Q3", "u3")
     assert (await chat.say("/打赏 A4 50", "u2"))[0].startswith("李四 打赏了 @张三 50 分（A4）")
 

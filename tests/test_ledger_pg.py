@@ -33,7 +33,7 @@ async def test_concurrent_tips_from_two_processes_cannot_overspend():
         await second.flush()
         texts = [r["text"] for r in first.sent + second.sent]
         assert sum(t.startswith("张三 打赏了 @李四 60 分") for t in texts) == 1, texts
-        assert sum(t.startswith("本周额度只剩 40 分，不够打赏 60 分") for t in texts) == 1, texts
+        assert sum(t.startswith("@张三 本周额度只剩 40 分，不够打赏 60 分") for t in texts) == 1, texts
         async with first.app.sessions() as db:
             grants = await db.scalar(select(func.count()).where(LedgerEntry.kind == "grant"))
             received = await db.scalar(select(LedgerAccount.balance).where(LedgerAccount.key.like("received:%")))
@@ -104,7 +104,7 @@ async def test_a_tip_waiting_for_another_process_tip_is_answered_with_what_is_le
                 "pg-tip", "r1", "u1", "张三", "/打赏 @李四 60", first.clock.now(), mention_ids=("u2",))))
             await _hold_until_waited_for(name, db, task)
         replies = [r["text"] for r in await first.flush()]
-        assert replies == ["本周额度只剩 40 分，不够打赏 60 分。额度在每周开始时重置。"]
+        assert replies == ["@张三 本周额度只剩 40 分，不够打赏 60 分。额度在每周开始时重置。"]
     finally:
         await first.close()
         await second.close()
@@ -197,7 +197,7 @@ async def test_a_tip_waits_for_an_answer_hidden_in_another_process_and_is_refuse
                 "pg-tip-hidden", "r1", "u3", "王五", "/打赏 A1 30", first.clock.now())))
             await _hold_until_waited_for(name, db, task)
         replies = [r["text"] for r in await first.flush()]
-        assert replies == ["没有找到回答 A1。回答编号以 A 开头，发送 /问题 Q编号 可以看到。"]
+        assert replies == ["@王五 没有找到回答 A1。回答编号以 A 开头，发送 /问题 Q编号 可以看到。"]
         async with first.app.sessions() as db:
             assert await db.scalar(select(func.count()).where(LedgerEntry.kind == "tip")) == 0
     finally:

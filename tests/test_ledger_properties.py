@@ -189,7 +189,7 @@ async def test_two_concurrent_tips_cannot_overspend(chat):
     await asyncio.gather(chat.driver.handle(tip_event("c1", at)), chat.driver.handle(tip_event("c2", at)))
     rows = await chat.flush()
     assert sorted(row["text"] for row in rows) == [
-        "张三 打赏了 @李四 60 分（本周剩余 40 分）", "本周额度只剩 40 分，不够打赏 60 分。额度在每周开始时重置。"]
+        "@张三 本周额度只剩 40 分，不够打赏 60 分。额度在每周开始时重置。", "张三 打赏了 @李四 60 分（本周剩余 40 分）"]
     assert [e.amount for e in await tips_of(chat)] == [60]
     await check_invariants(chat)
 
@@ -204,8 +204,8 @@ async def test_two_bot_processes_on_one_database_cannot_overspend(db_url):
         second.clock.set(at)
         await asyncio.gather(first.driver.handle(tip_event("p1", at)), second.driver.handle(tip_event("p2", at)))
         texts = sorted(row["text"] for row in await first.flush() + await second.flush())
-        assert texts == ["张三 打赏了 @李四 60 分（本周剩余 40 分）",
-                         "本周额度只剩 40 分，不够打赏 60 分。额度在每周开始时重置。"]
+        assert texts == ["@张三 本周额度只剩 40 分，不够打赏 60 分。额度在每周开始时重置。",
+                         "张三 打赏了 @李四 60 分（本周剩余 40 分）"]
         assert [e.amount for e in await tips_of(first)] == [60]
         async with first.app.sessions() as db:
             giver = await db.scalar(select(Member).where(Member.user_id == "u1"))

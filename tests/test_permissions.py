@@ -3,7 +3,7 @@ import pytest
 
 from bot.app import ROUTERS
 from bot.roles import Role
-from tests.conftest import two_communities
+from tests.conftest import to, two_communities
 
 FORBIDDEN_OWNER = "这个命令需要「群主」权限。"
 
@@ -14,7 +14,7 @@ def owner_commands():
 
 @pytest.mark.parametrize("command", owner_commands())
 async def test_owner_commands_are_refused_to_members(chat, command):
-    assert await chat.say(f"/{command} @王五 版主", "u1", mentions=["u3"]) == [FORBIDDEN_OWNER]
+    assert await chat.say(f"/{command} @王五 版主", "u1", mentions=["u3"]) == [to('u1', FORBIDDEN_OWNER)]
 
 
 async def test_appoint_and_dismiss_a_moderator(chat):
@@ -22,9 +22,9 @@ async def test_appoint_and_dismiss_a_moderator(chat):
     assert chat.sent[-1]["mentions"] == ["u1"]
     roles = await chat.say("/角色", "u2")
     assert "版主：张三" in roles[0] and "群主：老王" in roles[0]
-    assert await chat.say("/appoint @张三 moderator", "u_owner", mentions=["u1"]) == ["张三 已经是版主了。"]
+    assert await chat.say("/appoint @张三 moderator", "u_owner", mentions=["u1"]) == [to('u_owner', "张三 已经是版主了。")]
     assert await chat.say("/免职 @张三 版主", "u_owner", mentions=["u1"]) == ["已撤销 @张三 的版主身份。"]
-    assert await chat.say("/免职 @张三 版主", "u_owner", mentions=["u1"]) == ["张三 不是版主。"]
+    assert await chat.say("/免职 @张三 版主", "u_owner", mentions=["u1"]) == [to('u_owner', "张三 不是版主。")]
     assert "版主：（暂无）" in (await chat.say("/roles", "u2"))[0]
 
 
@@ -36,18 +36,18 @@ async def test_an_appointed_owner_may_appoint(chat):
 async def test_config_roles_cannot_be_dismissed_from_chat(make_chat):
     c = await make_chat(moderators=["u2"])
     assert await c.say("/免职 @李四 版主", "u_owner", mentions=["u2"]) == [
-        "李四 的版主身份写在 config.yaml 里，请在配置文件中修改。"]
+        "@老王 李四 的版主身份写在 config.yaml 里，请在配置文件中修改。"]
 
 
 @pytest.mark.parametrize("text, mentions, reply", [
     ("/任命 @张三", ["u1"], "用法：/任命 @成员 版主|财务|群主"),
     ("/任命 版主", [], "用法：/任命 @成员 版主|财务|群主"),
     ("/任命 @张三 国王", ["u1"], "没有「国王」这个角色，可选：版主、财务、群主。"),
-    ("/任命 @路人 版主", ["u9"], "@路人 不在本群里。"),
-    ("/任命 @路人 版主", [], "@路人 不在本群里。"),
+    ("/任命 @路人 版主", ["u9"], "群里没有「路人」。"),
+    ("/任命 @路人 版主", [], "群里没有「路人」。"),
 ])
 async def test_appoint_bad_input(chat, text, mentions, reply):
-    assert await chat.say(text, "u_owner", mentions=mentions) == [reply]
+    assert await chat.say(text, "u_owner", mentions=mentions) == [to('u_owner', reply)]
     assert "版主：（暂无）" in (await chat.say("/roles", "u2"))[0]
 
 
@@ -62,7 +62,7 @@ async def test_group_only_command_in_private_chat(chat):
 
 
 async def test_private_only_command_in_a_group(chat):
-    assert await chat.say("/切换 growth", "u1") == ["/use 只能在私聊里使用。"]
+    assert await chat.say("/切换 growth", "u1") == [to('u1', "/use 只能在私聊里使用。")]
 
 
 async def test_messages_in_rooms_not_served_are_ignored(chat):
@@ -72,7 +72,7 @@ async def test_messages_in_rooms_not_served_are_ignored(chat):
 
 async def test_owner_enables_a_new_group_from_chat(chat):
     assert await chat.say("/启用", "u_owner", room="r2") == ["已启用：本群现在属于「增长学习社」。发送 /帮助 查看命令。"]
-    assert await chat.say("/启用", "u_owner", room="r2") == ["本群已经由「增长学习社」启用。"]
+    assert await chat.say("/启用", "u_owner", room="r2") == [to('u_owner', "本群已经由「增长学习社」启用。")]
     replies = await chat.say("/help", "u4", room="r2", name="赵六")
     assert len(replies) == 1 and "增长学习社" in replies[0]
     assert await chat.say("/停用", "u_owner", room="r2") == [
@@ -81,7 +81,7 @@ async def test_owner_enables_a_new_group_from_chat(chat):
 
 
 async def test_config_groups_are_not_disabled_from_chat(chat):
-    assert await chat.say("/停用", "u_owner") == ["本群写在 config.yaml 里，请在配置文件中移除后重启。"]
+    assert await chat.say("/停用", "u_owner") == [to('u_owner', "本群写在 config.yaml 里，请在配置文件中移除后重启。")]
 
 
 async def test_help_lists_only_what_the_member_may_use(chat):
@@ -156,10 +156,10 @@ async def test_a_role_granted_by_another_process_is_seen_once_the_cache_ages_on_
     from models import RoleGrant
 
     await chat.say("/提问 怎么做增长\n背景", "u1")
-    assert await chat.say("/隐藏 Q1", "u2") == ["这个命令需要「版主」权限。"]          # roles cached now
+    assert await chat.say("/隐藏 Q1", "u2") == [to('u2', "这个命令需要「版主」权限。")]          # roles cached now
     async with chat.app.sessions.begin() as db:                                     # another bot process appoints
         db.add(RoleGrant(community_id="growth", user_id="u2", role="moderator", granted_by="u_owner",
                          granted_at=chat.clock.now()))
-    assert await chat.say("/隐藏 Q1", "u2", step=timedelta(seconds=5)) == ["这个命令需要「版主」权限。"]
+    assert await chat.say("/隐藏 Q1", "u2", step=timedelta(seconds=5)) == [to('u2', "这个命令需要「版主」权限。")]
     [hidden] = await chat.say("/隐藏 Q1", "u2", step=timedelta(seconds=31))
     assert hidden.startswith("Q1 已隐藏")

@@ -1,6 +1,7 @@
 """Privacy of 姓名 and 公司 follows the community's largest group, also for groups enabled from chat."""
 from bot.adapters.base import Capability, Member
 from bot.adapters.recording import ALL_CAPABILITIES
+from tests.conftest import to
 
 FORM = "姓名=张伟; 公司=秘密科技; 城市=北京; 擅长=增长"
 HIDDEN = "1. 张三（北京） — 擅长「增长」"
@@ -61,13 +62,13 @@ def leaks(chat) -> list[str]:
 async def test_a_one_line_signup_in_a_large_group_does_not_repeat_name_and_company(make_chat):
     c = await make_chat(privacy_threshold=3, nickname_format="{城市}-{姓名}")
     [consent] = await c.say(f"/登记 {SECRET_FORM}", "u1")
-    assert consent.startswith("请确认你的资料：\n城市：苏州\n（姓名、公司已收到：本群已达到隐私人数，不在群里显示，只有群主能在私聊里看到）\n")
+    assert consent.startswith("@张三 请确认你的资料：\n城市：苏州\n（姓名、公司已收到：本群已达到隐私人数，不在群里显示，只有群主能在私聊里看到）\n")
     assert await c.say("/同意", "u1") == [
-        "登记完成，欢迎 张三！你的资料已进入名录，大家可以用 /找人 找到你。\n建议群昵称里有你的姓名，不在群里显示，已私聊发给你。",
+        "@张三 登记完成，欢迎！你的资料已进入名录，大家可以用 /找人 找到你。\n建议群昵称里有你的姓名，不在群里显示，已私聊发给你。",
         "建议群昵称：苏州-张伟伟"]
     assert private_texts(c, "u1") == ["建议群昵称：苏州-张伟伟"]
     assert await c.say("/资料 姓名=张伟; 城市=上海", "u1") == [
-        "已更新：姓名、城市。\n建议群昵称里有你的姓名，不在群里显示，已私聊发给你。", "建议群昵称：上海-张伟"]
+        "@张三 已更新：姓名、城市。\n建议群昵称里有你的姓名，不在群里显示，已私聊发给你。", "建议群昵称：上海-张伟"]
     assert private_texts(c, "u1")[-1] == "建议群昵称：上海-张伟"
     assert leaks(c) == []
     [shown] = await c.dm("/资料", "u1")                         # in private, everything
@@ -79,7 +80,7 @@ async def test_where_the_bot_cannot_write_in_private_it_says_where_to_look(make_
                         groups=[{"room": "r1", "size": 50}])
     await c.say(f"/登记 {SECRET_FORM}; 行业=教育", "u1")
     assert await c.say("/同意", "u1") == [
-        "登记完成，欢迎 张三！你的资料已进入名录，大家可以用 /找人 找到你。\n建议群昵称里有你的姓名，不在群里显示：私聊我发送 /资料 查看。"]
+        "@张三 登记完成，欢迎！你的资料已进入名录，大家可以用 /找人 找到你。\n建议群昵称里有你的姓名，不在群里显示：私聊我发送 /资料 查看。"]
     assert leaks(c) == []
     [shown] = await c.dm("/资料", "u1")
     assert shown.endswith("建议群昵称：张伟伟|教育")
@@ -100,7 +101,7 @@ async def test_the_guided_signup_in_a_large_group_does_not_ask_for_name_and_comp
 async def test_below_the_threshold_the_group_sees_the_nickname_with_the_name(make_chat):
     c = await make_chat(privacy_threshold=100, nickname_format="{城市}-{姓名}")
     [consent] = await c.say(f"/登记 {SECRET_FORM}", "u1")
-    assert consent.startswith("请确认你的资料：\n姓名：张伟伟\n公司：腾讯云\n城市：苏州\n")
+    assert consent.startswith("@张三 请确认你的资料：\n姓名：张伟伟\n公司：腾讯云\n城市：苏州\n")
     assert (await c.say("/同意", "u1"))[0].endswith("建议群昵称：苏州-张伟伟")
     assert private_texts(c, "u1") == []
 
@@ -121,6 +122,6 @@ async def test_a_group_that_grows_during_a_guided_signup_is_not_asked_for_name_a
 
 async def test_a_bad_form_in_a_large_group_is_not_quoted_back(make_chat):
     c = await make_chat(privacy_threshold=3)
-    assert await c.say("/登记 城市=北京; 公司 腾讯科技", "u1") == ["看不懂第 2 段，请写成 字段=内容，多个字段用分号隔开。"]
+    assert await c.say("/登记 城市=北京; 公司 腾讯科技", "u1") == [to('u1', "看不懂第 2 段，请写成 字段=内容，多个字段用分号隔开。")]
     assert await c.dm("/登记 城市=北京; 公司 腾讯科技", "u1") == [
         "看不懂「公司 腾讯科技」，请写成 字段=内容，多个字段用分号隔开。"]            # in private it may

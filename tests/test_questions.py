@@ -6,7 +6,7 @@ import pytest
 
 from bot.adapters.base import Capability
 from bot.adapters.recording import ALL_CAPABILITIES
-from tests.conftest import sh, two_communities
+from tests.conftest import sh, to, two_communities
 
 THIS_WEEK = "11.25（周三）20:00"       # START is Monday 11.23 09:00: the cutoff (Monday 20:00) is still ahead
 NEXT_WEEK = "12.2（周三）20:00"
@@ -149,13 +149,13 @@ async def test_ask_without_text_then_skip_gives_up(chat):
     await chat.dm("/ask", "u1")
     [reply] = await chat.dm("跳过", "u1")
     assert "已登记问题" not in reply
-    assert await chat.say("/questions", "u2") == [NONE_OPEN]
+    assert await chat.say("/questions", "u2") == [to("u2", NONE_OPEN)]
 
 
 async def test_ask_flow_expires(chat):
     await chat.dm("/ask", "u1")
     assert await chat.dm("如何做用户增长", "u1", step=timedelta(minutes=31)) == ["提问已超时，请重新发送 /提问。"]
-    assert await chat.say("/questions", "u2") == [NONE_OPEN]
+    assert await chat.say("/questions", "u2") == [to("u2", NONE_OPEN)]
 
 
 @pytest.mark.parametrize("text, reply", [
@@ -164,8 +164,8 @@ async def test_ask_flow_expires(chat):
     ("\ufe0f\n背景", "请在第一行写上问题的标题，背景写在后面几行。"),      # a title of nothing visible
 ])
 async def test_bad_ask_input_creates_nothing(chat, text, reply):
-    assert await chat.say(f"/ask {text}", "u1") == [reply]
-    assert await chat.say("/questions", "u2") == [NONE_OPEN]
+    assert await chat.say(f"/ask {text}", "u1") == [to("u1", reply)]
+    assert await chat.say("/questions", "u2") == [to("u2", NONE_OPEN)]
     assert await chat.say("/ask 下一个\n背景", "u1") == [created(1, "下一个")]
 
 
@@ -226,7 +226,7 @@ async def test_questions_leaves_out_closed_and_hidden_ones(chat):
     assert await chat.say("/questions", "u2") == [
         f"进行中的问题：\n【{THIS_WEEK} 问答】\nQ3「还开着的」— 张三 · 0 个回答\n{HINT}"]
     await chat.say("/close Q3", "u1")
-    assert await chat.say("/questions", "u2") == [NONE_OPEN]
+    assert await chat.say("/questions", "u2") == [to("u2", NONE_OPEN)]
 
 
 # ---- answering -------------------------------------------------------------------------------------------------
@@ -251,26 +251,26 @@ async def test_answer_mentions_the_asker(chat):
 async def test_answer_to_a_closed_question_is_refused(chat):
     await ask(chat, "如何做用户增长")
     await chat.say("/close Q1", "u1")
-    assert await chat.say("/answer Q1 转介绍", "u2") == ["Q1 已关闭，不再接受新回答。已有的回答仍然可以打赏。"]
+    assert await chat.say("/answer Q1 转介绍", "u2") == [to("u2", "Q1 已关闭，不再接受新回答。已有的回答仍然可以打赏。")]
     assert "还没有回答" in (await chat.say("/q Q1", "u2"))[0]
 
 
 async def test_answer_to_an_unknown_question_is_refused(chat):
     await ask(chat, "如何做用户增长")
-    assert await chat.say("/answer Q7 转介绍", "u2") == [not_found("Q7")]
+    assert await chat.say("/answer Q7 转介绍", "u2") == [to("u2", not_found("Q7"))]
     assert await chat.say("/answer Q1 转介绍", "u2") == [notified("张三", "Q1", "A1")]   # A1: nothing was taken
 
 
 @pytest.mark.parametrize("text", ["/answer", "/answer Q1", "/回答 Q1   ", "/answer 转介绍很好用", "/answer A1 转介绍"])
 async def test_answer_without_a_question_or_text_shows_the_usage(chat, text):
     await ask(chat, "如何做用户增长")
-    assert await chat.say(text, "u2") == ["用法：/回答 Q12 你的回答（可以多行）"]
+    assert await chat.say(text, "u2") == [to("u2", "用法：/回答 Q12 你的回答（可以多行）")]
     assert "还没有回答" in (await chat.say("/q Q1", "u2"))[0]
 
 
 async def test_answer_that_is_too_long(chat):
     await ask(chat, "如何做用户增长")
-    assert await chat.say("/answer Q1 " + "长" * 2001, "u2") == ["内容太长了，最多 2000 字。"]
+    assert await chat.say("/answer Q1 " + "长" * 2001, "u2") == [to("u2", "内容太长了，最多 2000 字。")]
     assert "还没有回答" in (await chat.say("/q Q1", "u2"))[0]
 
 
@@ -295,7 +295,7 @@ async def test_q_shows_the_best_answer_first(chat):
 ])
 async def test_q_with_a_bad_id(chat, text, reply):
     await ask(chat, "如何做用户增长")
-    assert await chat.say(text, "u2") == [reply]
+    assert await chat.say(text, "u2") == [to("u2", reply)]
 
 
 # ---- the best answer -------------------------------------------------------------------------------------------
@@ -319,7 +319,7 @@ async def test_best_by_a_moderator(chat, moderator):
 async def test_best_by_someone_else_is_refused(chat):
     await ask(chat, "如何做用户增长")
     await chat.say("/answer Q1 转介绍", "u3")
-    assert await chat.say("/best Q1 A1", "u2") == ["只有提问者或版主可以为 Q1 选最佳回答。"]
+    assert await chat.say("/best Q1 A1", "u2") == [to("u2", "只有提问者或版主可以为 Q1 选最佳回答。")]
     assert "⭐" not in (await chat.say("/q Q1", "u2"))[0]
 
 
@@ -327,7 +327,7 @@ async def test_best_with_an_answer_of_another_question_is_refused(chat):
     await ask(chat, "如何做用户增长")
     await ask(chat, "怎么定价", "u2")
     await chat.say("/answer Q2 先做访谈", "u3")
-    assert await chat.say("/best Q1 A1", "u1") == ["A1 不是 Q1 的回答。"]
+    assert await chat.say("/best Q1 A1", "u1") == [to("u1", "A1 不是 Q1 的回答。")]
     assert "⭐" not in (await chat.say("/q Q1", "u1"))[0]
     assert "⭐" not in (await chat.say("/q Q2", "u1"))[0]
 
@@ -335,8 +335,8 @@ async def test_best_with_an_answer_of_another_question_is_refused(chat):
 async def test_the_askers_own_answer_cannot_be_best(chat):
     await ask(chat, "如何做用户增长")
     await chat.say("/answer Q1 我自己找到答案了", "u1")
-    assert await chat.say("/best Q1 A1", "u1") == ["提问者自己的回答不能设为最佳。"]
-    assert await chat.say("/best Q1 A1", "u3") == ["提问者自己的回答不能设为最佳。"]
+    assert await chat.say("/best Q1 A1", "u1") == [to("u1", "提问者自己的回答不能设为最佳。")]
+    assert await chat.say("/best Q1 A1", "u3") == [to("u3", "提问者自己的回答不能设为最佳。")]
     assert "⭐" not in (await chat.say("/q Q1", "u1"))[0]
 
 
@@ -345,7 +345,7 @@ async def test_nobody_marks_their_own_answer_best(chat, author):
     """A moderator (or owner) who answered someone else's question cannot award themselves."""
     await ask(chat, "如何做用户增长")
     await chat.say("/answer Q1 转介绍", author)
-    assert await chat.say("/best Q1 A1", author) == ["不能把自己的回答 A1 设为最佳，请由提问者或另一位版主来选 Q1 的最佳回答。"]
+    assert await chat.say("/best Q1 A1", author) == [to(author, "不能把自己的回答 A1 设为最佳，请由提问者或另一位版主来选 Q1 的最佳回答。")]
     assert "⭐" not in (await chat.say("/q Q1", "u1"))[0]
     other = "u_owner" if author == "u3" else "u3"
     name = {"u3": "王五", "u_owner": "老王"}[author]
@@ -362,7 +362,7 @@ async def test_best_twice_says_already(chat):
     await ask(chat, "如何做用户增长")
     await chat.say("/answer Q1 转介绍", "u2")
     await chat.say("/best Q1 A1", "u1")
-    assert await chat.say("/best Q1 A1", "u3") == ["A1 已经是最佳回答了。"]
+    assert await chat.say("/best Q1 A1", "u3") == [to("u3", "A1 已经是最佳回答了。")]
     assert (await chat.say("/q Q1", "u1"))[0].count("⭐最佳") == 1
 
 
@@ -390,7 +390,7 @@ async def test_best_can_be_changed(chat):
 async def test_best_with_bad_ids_changes_nothing(chat, text, reply):
     await ask(chat, "如何做用户增长")
     await chat.say("/answer Q1 转介绍", "u2")
-    assert await chat.say(text, "u1") == [reply]
+    assert await chat.say(text, "u1") == [to("u1", reply)]
     assert "⭐" not in (await chat.say("/q Q1", "u1"))[0]
 
 
@@ -407,7 +407,7 @@ async def test_best_with_bad_ids_changes_nothing(chat, text, reply):
 ])
 async def test_ids_with_digits_that_are_not_ascii_get_the_usage(chat, text, reply):
     await ask(chat, "如何做用户增长")
-    assert await chat.say(text, "u3") == [reply]
+    assert await chat.say(text, "u3") == [to("u3", reply)]
 
 
 # ---- closing ---------------------------------------------------------------------------------------------------
@@ -415,7 +415,7 @@ async def test_ids_with_digits_that_are_not_ascii_get_the_usage(chat, text, repl
 async def test_close_by_the_asker_without_a_best_answer(chat):
     await ask(chat, "如何做用户增长")
     assert await chat.say("/关闭 Q1", "u1") == ["Q1 已关闭。还没有选最佳回答，提问者或版主可以 /最佳 Q1 A编号。"]
-    assert await chat.say("/questions", "u2") == [NONE_OPEN]
+    assert await chat.say("/questions", "u2") == [to("u2", NONE_OPEN)]
 
 
 async def test_close_by_a_moderator_after_a_best_answer(chat):
@@ -436,7 +436,7 @@ async def test_best_can_still_be_chosen_after_closing(chat):
 
 async def test_close_by_someone_else_is_refused(chat):
     await ask(chat, "如何做用户增长")
-    assert await chat.say("/close Q1", "u2") == ["只有提问者或版主可以关闭 Q1。"]
+    assert await chat.say("/close Q1", "u2") == [to("u2", "只有提问者或版主可以关闭 Q1。")]
     assert "Q1「如何做用户增长」" in (await chat.say("/questions", "u2"))[0]
     assert await chat.say("/answer Q1 还能回答", "u2") == [notified("张三", "Q1", "A1")]
 
@@ -444,23 +444,23 @@ async def test_close_by_someone_else_is_refused(chat):
 async def test_close_twice(chat):
     await ask(chat, "如何做用户增长")
     await chat.say("/close Q1", "u1")
-    assert await chat.say("/close Q1", "u3") == ["Q1 已经关闭了。"]
-    assert await chat.say("/close", "u1") == ["用法：/关闭 Q12"]
-    assert await chat.say("/close Q5", "u1") == [not_found("Q5")]
+    assert await chat.say("/close Q1", "u3") == [to("u3", "Q1 已经关闭了。")]
+    assert await chat.say("/close", "u1") == [to("u1", "用法：/关闭 Q12")]
+    assert await chat.say("/close Q5", "u1") == [to("u1", not_found("Q5"))]
 
 
 # ---- editing ---------------------------------------------------------------------------------------------------
 
 async def test_edit_the_title_and_background_of_ones_question(chat):
     await chat.say("/ask 如何做增长\n旧背景", "u1")
-    assert await chat.say("/修改 Q1 如何做用户增长\n我们是教育 SaaS", "u1") == ["Q1 已修改。"]
+    assert await chat.say("/修改 Q1 如何做用户增长\n我们是教育 SaaS", "u1") == [to("u1", "Q1 已修改。")]
     assert await chat.say("/q Q1", "u2") == [
         f"Q1「如何做用户增长」— 张三（{THIS_WEEK} 问答）\n背景：我们是教育 SaaS\n还没有回答。发送 /回答 Q1 你的回答。"]
 
 
 async def test_edit_the_title_alone_keeps_the_background(chat):
     await chat.say("/ask 如何做增长\n我们是教育 SaaS", "u1")
-    assert await chat.say("/edit Q1 如何做用户增长", "u1") == ["Q1 已修改。"]
+    assert await chat.say("/edit Q1 如何做用户增长", "u1") == [to("u1", "Q1 已修改。")]
     [shown] = await chat.say("/q Q1", "u2")
     assert shown.startswith("Q1「如何做用户增长」— 张三") and "\n背景：我们是教育 SaaS\n" in shown
 
@@ -468,7 +468,7 @@ async def test_edit_the_title_alone_keeps_the_background(chat):
 async def test_edit_ones_answer(chat):
     await ask(chat, "如何做用户增长")
     await chat.say("/answer Q1 投放", "u2")
-    assert await chat.say("/edit A1 转介绍", "u2") == ["A1 已修改。"]
+    assert await chat.say("/edit A1 转介绍", "u2") == [to("u2", "A1 已修改。")]
     [shown] = await chat.say("/q Q1", "u1")
     assert "\nA1 李四：转介绍" in shown and "投放" not in shown
 
@@ -477,8 +477,8 @@ async def test_edit_ones_answer(chat):
 async def test_only_the_author_may_edit(chat, user):
     await ask(chat, "如何做用户增长")
     await chat.say("/answer Q1 转介绍", "u1")
-    assert await chat.say("/edit Q1 改掉标题", user) == ["只能修改自己的问题或回答，Q1 不是你的。"]
-    assert await chat.say("/edit A1 改掉回答", user) == ["只能修改自己的问题或回答，A1 不是你的。"]
+    assert await chat.say("/edit Q1 改掉标题", user) == [to(user, "只能修改自己的问题或回答，Q1 不是你的。")]
+    assert await chat.say("@李四 /edit A1 改掉回答", user) == [to(user, "只能修改自己的问题或回答，A1 不是你的。")]
     [shown] = await chat.say("/q Q1", "u1")
     assert "Q1「如何做用户增长」" in shown and "\nA1 张三：转介绍" in shown
 
@@ -492,7 +492,7 @@ async def test_only_the_author_may_edit(chat, user):
 ])
 async def test_bad_edit_changes_nothing(chat, text, reply):
     await ask(chat, "如何做用户增长")
-    assert await chat.say(text, "u1") == [reply]
+    assert await chat.say(text, "u1") == [to("u1", reply)]
     assert (await chat.say("/q Q1", "u2"))[0].startswith("Q1「如何做用户增长」")
 
 
@@ -501,8 +501,8 @@ async def test_bad_edit_changes_nothing(chat, text, reply):
 async def test_members_may_not_hide(chat):
     await ask(chat, "如何做用户增长")
     await chat.say("/answer Q1 转介绍", "u2")
-    assert await chat.say("/hide Q1", "u1") == [FORBIDDEN]
-    assert await chat.say("/隐藏 A1", "u2") == [FORBIDDEN]
+    assert await chat.say("/hide Q1", "u1") == [to("u1", FORBIDDEN)]
+    assert await chat.say("/隐藏 A1", "u2") == [to("u2", FORBIDDEN)]
     [shown] = await chat.say("/q Q1", "u2")
     assert "［已隐藏］" not in shown and "\nA1 李四：转介绍" in shown
 
@@ -511,9 +511,9 @@ async def test_a_hidden_question_is_gone_for_members(chat):
     await ask(chat, "广告：加我微信")
     await ask(chat, "如何做用户增长")
     assert await chat.say("/hide Q1", "u3") == ["Q1 已隐藏，不再出现在列表、问答议程和排行里。"]
-    assert await chat.say("/q Q1", "u2") == [not_found("Q1")]
-    assert await chat.say("/answer Q1 好的", "u2") == [not_found("Q1")]
-    assert await chat.say("/edit Q1 改一下", "u1") == [not_found("Q1")]
+    assert await chat.say("/q Q1", "u2") == [to("u2", not_found("Q1"))]
+    assert await chat.say("/answer Q1 好的", "u2") == [to("u2", not_found("Q1"))]
+    assert await chat.say("/edit Q1 改一下", "u1") == [to("u1", not_found("Q1"))]
     [listing] = await chat.say("/questions", "u2")
     assert "Q1" not in listing and "Q2「如何做用户增长」" in listing
     [shown] = await chat.say("/q Q1", "u3")                                # moderators still see it, marked
@@ -528,7 +528,7 @@ async def test_a_hidden_answer_is_gone_for_members(chat):
     [shown] = await chat.say("/q Q1", "u1")
     assert "广告链接" not in shown and shown.endswith("回答（1）：\nA2 王五：转介绍")
     assert "· 1 个回答" in (await chat.say("/questions", "u1"))[0]
-    assert await chat.say("/best Q1 A1", "u1") == ["没有找到回答 A1。回答编号以 A 开头，发送 /问题 Q编号 可以看到。"]
+    assert await chat.say("/best Q1 A1", "u1") == [to("u1", "没有找到回答 A1。回答编号以 A 开头，发送 /问题 Q编号 可以看到。")]
     [shown] = await chat.say("/q Q1", "u3")
     assert "\nA1 李四：广告链接［已隐藏］" in shown
 
@@ -536,8 +536,8 @@ async def test_a_hidden_answer_is_gone_for_members(chat):
 async def test_unhide_brings_it_back(chat):
     await ask(chat, "如何做用户增长")
     await chat.say("/hide Q1", "u3")
-    assert await chat.say("/unhide Q1", "u1") == [FORBIDDEN]
-    assert await chat.say("/q Q1", "u2") == [not_found("Q1")]
+    assert await chat.say("/unhide Q1", "u1") == [to("u1", FORBIDDEN)]
+    assert await chat.say("/q Q1", "u2") == [to("u2", not_found("Q1"))]
     assert await chat.say("/取消隐藏 Q1", "u3") == ["Q1 已恢复显示。"]
     [shown] = await chat.say("/q Q1", "u2")
     assert shown.startswith("Q1「如何做用户增长」") and "［已隐藏］" not in shown
@@ -547,9 +547,9 @@ async def test_unhide_brings_it_back(chat):
 async def test_hide_and_unhide_twice(chat):
     await ask(chat, "如何做用户增长")
     await chat.say("/answer Q1 转介绍", "u2")
-    assert await chat.say("/unhide A1", "u3") == ["A1 没有被隐藏。"]
+    assert await chat.say("/unhide A1", "u3") == [to("u3", "A1 没有被隐藏。")]
     await chat.say("/hide A1", "u3")
-    assert await chat.say("/hide A1", "u3") == ["A1 已经是隐藏的。"]
-    assert await chat.say("/hide", "u3") == ["用法：/隐藏 Q12 或 /隐藏 A37"]
-    assert await chat.say("/unhide", "u3") == ["用法：/取消隐藏 Q12 或 /取消隐藏 A37"]
-    assert await chat.say("/hide Q9", "u3") == [not_found("Q9")]
+    assert await chat.say("/hide A1", "u3") == [to("u3", "A1 已经是隐藏的。")]
+    assert await chat.say("/hide", "u3") == [to("u3", "用法：/隐藏 Q12 或 /隐藏 A37")]
+    assert await chat.say("/unhide", "u3") == [to("u3", "用法：/取消隐藏 Q12 或 /取消隐藏 A37")]
+    assert await chat.say("/hide Q9", "u3") == [to("u3", not_found("Q9"))]

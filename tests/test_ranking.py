@@ -1,4 +1,5 @@
 """The weekly score and the ranking: /rank, /rank all, /rank @x explained, and Monday's ranking post with rewards."""
+from tests.conftest import to
 from tests.test_rewards import POOL, fund_pool, ranking_posts, score_week, split, tips, weekly_pool, yuan
 from tests.test_scheduler import sh
 
@@ -21,12 +22,12 @@ async def test_rank_lists_this_weeks_scores_line_by_line(chat):
 
 
 async def test_rank_before_anyone_scored(chat):
-    assert await chat.say("/rank", "u1") == [EMPTY]
-    assert await chat.say("/rank all", "u1") == [EMPTY]
+    assert await chat.say("/rank", "u1") == [to('u1', EMPTY)]
+    assert await chat.say("/rank all", "u1") == [to('u1', EMPTY)]
 
 
 async def test_rank_with_an_unknown_word_gets_the_usage(chat):
-    assert await chat.say("/rank 上周", "u1") == ["用法：/排行；/排行 全部；/排行 @成员"]
+    assert await chat.say("/rank 上周", "u1") == [to('u1', "用法：/排行；/排行 全部；/排行 @成员")]
 
 
 async def test_equal_totals_share_a_place(chat):
@@ -70,15 +71,15 @@ async def test_rank_explains_a_member_without_points(chat):
 
 async def test_owners_are_not_ranked(chat):
     await tips(chat, ("u1", "u_owner", 50))
-    assert await chat.say("/rank", "u1") == [EMPTY]
+    assert await chat.say("/rank", "u1") == [to('u1', EMPTY)]
     assert await chat.say("/rank @老王", "u1", mentions=["u_owner"]) == [
-        "老王 不参加排行（群主管理基金，不领奖励；已注销的成员也不参加）。"]
+        "@张三 老王 不参加排行（群主管理基金，不领奖励；已注销的成员也不参加）。"]
 
 
 async def test_a_new_week_starts_from_zero_and_rank_all_adds_the_weeks_up(chat):
     await score_week(chat)
     await chat.tick(sh("2026-11-30T10:00:00"))
-    assert await chat.say("/rank", "u1") == [EMPTY]
+    assert await chat.say("/rank", "u1") == [to('u1', EMPTY)]
     await tips(chat, ("u1", "u2", 3))
     assert await chat.say("/rank", "u1") == [
         "本周排行（11.30–12.6，截至现在）：\n1. 李四 3 分（打赏 3 · 最佳 0 · 帮助 0 人）\n" + FORMULA]

@@ -11,7 +11,7 @@ from bot.dispatch import RateLimiter
 from bot.router import Router
 from models import Flow, OutboxMessage, ProcessedEvent
 from models import Member as Member_
-from tests.conftest import START
+from tests.conftest import START, to
 
 APOLOGY = "抱歉，处理这条命令时出错了，已记录下来。请稍后再试。"
 
@@ -38,11 +38,11 @@ async def test_redelivered_command_changes_nothing(chat):
     assert await chat.say("/signup 城市=北京; 擅长=增长", "u1", id="wx-1") == []
     assert await chat.say("/agree", "u1", id="wx-2") != []
     assert await chat.say("/agree", "u1", id="wx-2") == []
-    assert await chat.say("/agree", "u1", id="wx-3") == ["没有等待确认的登记。发送 /登记 开始。"]
+    assert await chat.say("/agree", "u1", id="wx-3") == [to('u1', "没有等待确认的登记。发送 /登记 开始。")]
 
 
 async def test_redelivered_user_error_is_answered_once(chat):
-    assert await chat.say("/who", "u1", id="wx-9") == ["用法：/找人 关键词（例如 /找人 增长 文案），或 /找人 @成员 查看资料"]
+    assert await chat.say("/who", "u1", id="wx-9") == [to('u1', "用法：/找人 关键词（例如 /找人 增长 文案），或 /找人 @成员 查看资料")]
     assert await chat.say("/who", "u1", id="wx-9") == []
 
 
@@ -56,7 +56,7 @@ async def test_redelivered_guided_answer_is_taken_once(chat):
 async def test_handler_failure_is_contained_and_rolled_back(make_chat, caplog):
     c = await make_chat(routers=(*ROUTERS, failing))
     with caplog.at_level(logging.ERROR):
-        assert await c.say("/boom", "u1", id="m-boom") == [APOLOGY]
+        assert await c.say("/boom", "u1", id="m-boom") == [to('u1', APOLOGY)]
     assert any("m-boom" in r.getMessage() for r in caplog.records)
     assert await count(c, Flow) == 0                       # the handler's write was rolled back
     assert await c.say("/boom", "u1", id="m-boom") == []   # a redelivery is not answered twice
@@ -246,7 +246,7 @@ async def test_a_leave_that_met_a_locked_database_is_handled_again(make_chat):
     c = await make_chat(routers=(*ROUTERS, locked.router))
     await c.leave("u3")
     assert locked.calls == 2
-    assert await c.say("/tip @王五 1", "u1", mentions=["u3"]) == ["@王五 不在本群里。"]
+    assert await c.say("/tip @王五 1", "u1", mentions=["u3"]) == [to('u1', "群里没有「王五」。")]
 
 
 async def test_a_member_list_that_met_a_locked_database_is_applied_again(make_chat, monkeypatch):

@@ -4,7 +4,7 @@ import pytest
 from sqlalchemy import select
 
 from models import JobRun
-from tests.conftest import NAMES
+from tests.conftest import NAMES, to
 from tests.test_scheduler import restart, sh
 
 POOL = 5_200_00                       # fen: ¥5,200 in the reward pool
@@ -155,7 +155,7 @@ async def test_owners_are_neither_ranked_nor_paid(chat):
     await score_week(chat)                        # 老王 received the most points
     await chat.tick(WEEK1_PAID)
     assert [r.split(" · ")[1] for r in await rewards(chat)] == ["张三", "李四", "王五"]
-    assert await chat.say("/fund paid @老王", "u_owner", mentions=["u_owner"]) == ["老王 没有待付的奖励。"]
+    assert await chat.say("/fund paid @老王", "u_owner", mentions=["u_owner"]) == [to('u_owner', "老王 没有待付的奖励。")]
 
 
 async def test_owners_are_paid_when_the_config_includes_them(make_chat):
@@ -208,7 +208,7 @@ async def test_paid_moves_a_members_payable_to_paid(chat):
         "累计收入 ¥5,200.00：入群费 ¥0.00 · 运营费 ¥0.00 · 捐赠 ¥5,200.00；已付出奖励 ¥50.00",
         "1. 张三 ¥50.00（已付）", "2. 李四 ¥30.00（待付）", "3. 王五 ¥20.00（待付）"]
     assert (await chat.say("/fund log", "u1"))[0].split("\n")[1] == "#5 11.30 奖励已付 ¥50.00 · 张三 · 老王 记账"
-    assert await chat.say("/fund paid @张三", "u_owner", mentions=["u1"]) == ["张三 没有待付的奖励。"]
+    assert await chat.say("/fund paid @张三", "u_owner", mentions=["u1"]) == [to('u_owner', "张三 没有待付的奖励。")]
 
 
 async def test_a_partial_payment_then_the_rest(make_chat):
@@ -217,9 +217,9 @@ async def test_a_partial_payment_then_the_rest(make_chat):
     assert await c.say("/基金 已付 @张三 20", "u3", mentions=["u1"]) == ["已确认付款：\n#5 张三 ¥20.00"]
     assert await fund_lines(c, "奖励池", "1.") == ["奖励池：¥5,100.00 可分配（另有待付奖励 ¥80.00）",
                                                   "1. 张三 ¥50.00（待付）"]
-    assert await c.say("/fund paid @张三 40", "u3", mentions=["u1"]) == ["¥40.00 超过了待付的 ¥30.00。"]
+    assert await c.say("/fund paid @张三 40", "u3", mentions=["u1"]) == [to('u3', "¥40.00 超过了待付的 ¥30.00。")]
     assert await c.say("/fund paid @张三 abc", "u3", mentions=["u1"]) == [
-        "「abc」不是金额。写法如 200、¥1,000.50、200元（最多两位小数）。"]
+        "@王五 「abc」不是金额。写法如 200、¥1,000.50、200元（最多两位小数）。"]
     assert await c.say("/fund paid @张三", "u3", mentions=["u1"]) == ["已确认付款：\n#6 张三 ¥30.00"]
     assert await fund_lines(c, "奖励池", "1.") == ["奖励池：¥5,100.00 可分配（另有待付奖励 ¥50.00）",
                                                   "1. 张三 ¥50.00（已付）"]
@@ -242,9 +242,9 @@ async def test_a_part_paid_written_with_a_space(chat, amount):
 async def test_paid_with_more_than_one_amount_gets_the_usage_and_pays_nothing(chat, words):
     await paid_week(chat)
     assert await chat.say(f"/基金 已付 @李四 {words}", "u_owner", mentions=["u2"]) == [
-        "用法：/基金 已付 @成员 [金额]，或 /基金 已付 全部"]
+        "@老王 用法：/基金 已付 @成员 [金额]，或 /基金 已付 全部"]
     assert await fund_lines(chat, "2.") == ["2. 李四 ¥30.00（待付）"]
-    assert await chat.say("/基金 已付 全部 李四", "u_owner") == ["用法：/基金 已付 @成员 [金额]，或 /基金 已付 全部"]
+    assert await chat.say("/基金 已付 全部 李四", "u_owner") == ["@老王 用法：/基金 已付 @成员 [金额]，或 /基金 已付 全部"]
 
 
 async def test_paid_all_settles_everyone(chat):
@@ -255,18 +255,18 @@ async def test_paid_all_settles_everyone(chat):
         "奖励池：¥5,100.00 可分配（另有待付奖励 ¥0.00）",
         "累计收入 ¥5,200.00：入群费 ¥0.00 · 运营费 ¥0.00 · 捐赠 ¥5,200.00；已付出奖励 ¥100.00",
         "1. 张三 ¥50.00（已付）", "2. 李四 ¥30.00（已付）", "3. 王五 ¥20.00（已付）"]
-    assert await chat.say("/基金 已付 全部", "u_owner") == ["任何人 没有待付的奖励。"]
+    assert await chat.say("/基金 已付 全部", "u_owner") == [to('u_owner', "任何人 没有待付的奖励。")]
 
 
 async def test_paid_when_nothing_is_owed(chat):
-    assert await chat.say("/fund paid all", "u_owner") == ["任何人 没有待付的奖励。"]
-    assert await chat.say("/fund paid @李四", "u_owner", mentions=["u2"]) == ["李四 没有待付的奖励。"]
-    assert await chat.say("/fund paid", "u_owner") == ["用法：/基金 已付 @成员 [金额]，或 /基金 已付 全部"]
+    assert await chat.say("/fund paid all", "u_owner") == [to('u_owner', "任何人 没有待付的奖励。")]
+    assert await chat.say("/fund paid @李四", "u_owner", mentions=["u2"]) == [to('u_owner', "李四 没有待付的奖励。")]
+    assert await chat.say("/fund paid", "u_owner") == [to('u_owner', "用法：/基金 已付 @成员 [金额]，或 /基金 已付 全部")]
 
 
 async def test_paid_is_for_treasurers(chat):
     await paid_week(chat)
-    assert await chat.say("/fund paid @张三", "u1", mentions=["u1"]) == ["这个命令需要「财务」权限。"]
+    assert await chat.say("/fund paid @张三", "u1", mentions=["u1"]) == [to('u1', "这个命令需要「财务」权限。")]
     assert await fund_lines(chat, "1.") == ["1. 张三 ¥50.00（待付）"]
 
 
@@ -285,16 +285,16 @@ async def test_undo_of_a_reward_not_yet_paid_returns_it_to_the_pool(chat):
     assert await chat.say("/fund undo 2", "u_owner") == ["已冲销 #2（周奖励 ¥50.00），冲销记录为 #5。"]
     assert await fund_lines(chat, "奖励池", "1.", "2.", "3.") == [
         "奖励池：¥5,150.00 可分配（另有待付奖励 ¥50.00）", "2. 李四 ¥30.00（待付）", "3. 王五 ¥20.00（待付）"]
-    assert await chat.say("/fund paid @张三", "u_owner", mentions=["u1"]) == ["张三 没有待付的奖励。"]
+    assert await chat.say("/fund paid @张三", "u_owner", mentions=["u1"]) == [to('u_owner', "张三 没有待付的奖励。")]
 
 
 async def test_undo_of_money_already_paid_out_is_refused(chat):
     await paid_week(chat)
     await chat.say("/fund paid @张三", "u_owner", mentions=["u1"])
     assert await chat.say("/fund undo 2", "u_owner") == [
-        "不能撤销 #2（¥50.00）：待付奖励只剩 ¥0.00，这笔钱已经用掉了。"]
+        "@老王 不能撤销 #2（¥50.00）：待付奖励只剩 ¥0.00，这笔钱已经用掉了。"]
     assert await chat.say("/fund undo 1", "u_owner") == [          # the donation: ¥100 of it left the pool
-        "不能撤销 #1（¥5,200.00）：奖励池只剩 ¥5,100.00，这笔钱已经用掉了。"]
+        "@老王 不能撤销 #1（¥5,200.00）：奖励池只剩 ¥5,100.00，这笔钱已经用掉了。"]
     assert await fund_lines(chat, "奖励池", "1.") == ["奖励池：¥5,100.00 可分配（另有待付奖励 ¥50.00）",
                                                      "1. 张三 ¥50.00（已付）"]
     assert not any("冲销" in line for line in (await chat.say("/fund log", "u1"))[0].split("\n"))

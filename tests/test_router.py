@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bot.router import parse_command
-from tests.conftest import Chat, make_config
+from tests.conftest import Chat, make_config, to
 
 
 @pytest.mark.parametrize("text, name, args", [
@@ -46,8 +46,8 @@ async def test_leading_bot_mention_is_stripped(chat):
 
 
 async def test_unknown_command_suggests_the_closest(chat):
-    assert await chat.say("/sigup 城市=北京") == ["没有 /sigup 这个命令，你是不是想用 /signup？发送 /帮助 查看全部命令。"]
-    assert await chat.say("/xyzzy") == ["没有 /xyzzy 这个命令。发送 /帮助 查看全部命令。"]
+    assert await chat.say("/sigup 城市=北京") == [to("u1", "没有 /sigup 这个命令，你是不是想用 /signup？发送 /帮助 查看全部命令。")]
+    assert await chat.say("/xyzzy") == [to("u1", "没有 /xyzzy 这个命令。发送 /帮助 查看全部命令。")]
 
 
 async def test_full_width_slash_and_chinese_alias(chat):
@@ -59,7 +59,7 @@ async def test_english_locale(make_chat):
     c = await make_chat(locale="en")
     replies = await c.say("/help")
     assert "/signup" in replies[0] and "登记个人资料" not in replies[0]
-    assert await c.say("/xyzzy") == ["There's no /xyzzy command. Send /help to see all commands."]
+    assert await c.say("/xyzzy") == [to("u1", "There's no /xyzzy command. Send /help to see all commands.")]
 
 
 STEP = timedelta(minutes=1)     # slower than the rate limit: every command is answered
@@ -98,4 +98,4 @@ def test_router_survives_any_text(fuzz_chat, caplog, text, private, mention):
 
 
 async def test_typos_of_flow_commands_get_a_suggestion(chat):
-    assert await chat.say("/agre") == ["没有 /agre 这个命令，你是不是想用 /agree？发送 /帮助 查看全部命令。"]
+    assert await chat.say("/agre") == [to("u1", "没有 /agre 这个命令，你是不是想用 /agree？发送 /帮助 查看全部命令。")]

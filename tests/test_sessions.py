@@ -4,7 +4,7 @@ from datetime import timedelta
 
 import pytest
 
-from tests.conftest import sh
+from tests.conftest import sh, to
 
 THIS_WEEK = "11.25（周三）20:00"
 NEXT_WEEK = "12.2（周三）20:00"
@@ -218,16 +218,16 @@ async def test_a_moderator_opens_a_challenge(chat):
 
 async def test_members_may_not_open_a_challenge(chat):
     await ask(chat, "如何做用户增长", "u1")
-    assert await chat.say("/challenge Q1", "u1") == [FORBIDDEN]
+    assert await chat.say("/challenge Q1", "u1") == [to('u1', FORBIDDEN)]
     assert "🎯" not in (await chat.say("/q Q1", "u2"))[0]
 
 
 async def test_a_closed_question_cannot_be_challenged(chat):
     await ask(chat, "如何做用户增长", "u1")
     await chat.say("/close Q1", "u1")
-    assert await chat.say("/challenge Q1", "u3") == ["Q1 已关闭，不能挑战。"]
-    assert await chat.say("/challenge", "u3") == ["用法：/挑战 Q12"]
-    assert await chat.say("/challenge Q8", "u3") == ["没有找到问题 Q8。发送 /问题列表 查看进行中的问题。"]
+    assert await chat.say("/challenge Q1", "u3") == [to('u3', "Q1 已关闭，不能挑战。")]
+    assert await chat.say("/challenge", "u3") == [to('u3', "用法：/挑战 Q12")]
+    assert await chat.say("/challenge Q8", "u3") == [to('u3', "没有找到问题 Q8。发送 /问题列表 查看进行中的问题。")]
 
 
 async def test_a_second_challenge_keeps_the_code(chat):
@@ -248,15 +248,15 @@ async def test_accept_with_a_wrong_code(chat):
     await ask(chat, "如何做用户增长", "u1")
     await open_challenge(chat)
     await newcomer(chat)
-    assert await chat.say("/accept ABC234", "u9") == ["挑战码 ABC234 不存在。请向邀请你的人确认。"]
-    assert await chat.say("/应战", "u9") == ["用法：/应战 挑战码"]
+    assert await chat.say("/accept ABC234", "u9") == [to('u9', "挑战码 ABC234 不存在。请向邀请你的人确认。")]
+    assert await chat.say("/应战", "u9") == [to('u9', "用法：/应战 挑战码")]
 
 
 async def test_an_existing_member_cannot_accept(chat):
     await ask(chat, "如何做用户增长", "u1")
     code = await open_challenge(chat)
     assert await chat.say(f"/accept {code}", "u2") == [
-        "挑战 Q1 是给挑战开放后新入群的朋友的，你已经是成员了，直接 /回答 Q1 就好。"]
+        "@李四 挑战 Q1 是给挑战开放后新入群的朋友的，你已经是成员了，直接 /回答 Q1 就好。"]
 
 
 async def test_a_member_who_joined_before_the_challenge_cannot_accept(chat):
@@ -264,7 +264,7 @@ async def test_a_member_who_joined_before_the_challenge_cannot_accept(chat):
     await ask(chat, "如何做用户增长", "u1")
     code = await open_challenge(chat)
     assert await chat.say(f"/accept {code}", "u9") == [
-        "挑战 Q1 是给挑战开放后新入群的朋友的，你已经是成员了，直接 /回答 Q1 就好。"]
+        "@u9 挑战 Q1 是给挑战开放后新入群的朋友的，你已经是成员了，直接 /回答 Q1 就好。"]
 
 
 async def test_leaving_and_rejoining_does_not_make_a_member_an_outsider(chat):
@@ -273,7 +273,7 @@ async def test_leaving_and_rejoining_does_not_make_a_member_an_outsider(chat):
     await chat.leave("u2")
     await newcomer(chat, "u2", "李四")
     assert await chat.say(f"/accept {code}", "u2") == [
-        "挑战 Q1 是给挑战开放后新入群的朋友的，你已经是成员了，直接 /回答 Q1 就好。"]
+        "@李四 挑战 Q1 是给挑战开放后新入群的朋友的，你已经是成员了，直接 /回答 Q1 就好。"]
 
 
 async def test_a_newcomer_accepts_once(chat):
@@ -281,7 +281,7 @@ async def test_a_newcomer_accepts_once(chat):
     code = await open_challenge(chat)
     await newcomer(chat)
     assert await chat.say(f"/应战 {code.lower()}", "u9") == [accepted("Q1", "如何做用户增长")]
-    assert await chat.say(f"/accept {code}", "u9") == ["你已经参加了 Q1 的挑战。"]
+    assert await chat.say(f"/accept {code}", "u9") == [to('u9', "你已经参加了 Q1 的挑战。")]
 
 
 async def test_a_closed_challenge_cannot_be_accepted(chat):
@@ -289,7 +289,7 @@ async def test_a_closed_challenge_cannot_be_accepted(chat):
     code = await open_challenge(chat)
     await chat.say("/close Q1", "u1")
     await newcomer(chat)
-    assert await chat.say(f"/accept {code}", "u9") == ["Q1 已关闭，不能挑战。"]
+    assert await chat.say(f"/accept {code}", "u9") == [to('u9', "Q1 已关闭，不能挑战。")]
 
 
 async def challenger_answers(chat) -> None:
@@ -316,7 +316,7 @@ async def test_best_answer_by_the_challenger_waives_the_entry_fee(chat):
 async def test_best_answer_by_a_non_challenger_waives_nothing(chat):
     await challenger_answers(chat)
     assert await chat.say("/best Q1 A2", "u1") == ["⭐ Q1 的最佳回答：A2（@李四），计入本周排行。"]
-    assert await chat.say("/fund log", "u2") == [NO_LEDGER]
+    assert await chat.say("/fund log", "u2") == [to('u2', NO_LEDGER)]
 
 
 async def test_a_newcomer_who_did_not_accept_gets_no_waiver(chat):
@@ -325,7 +325,7 @@ async def test_a_newcomer_who_did_not_accept_gets_no_waiver(chat):
     await newcomer(chat)
     await chat.say("/answer Q1 转介绍", "u9")
     assert await chat.say("/best Q1 A1", "u1") == ["⭐ Q1 的最佳回答：A1（@小明），计入本周排行。"]
-    assert await chat.say("/fund log", "u2") == [NO_LEDGER]
+    assert await chat.say("/fund log", "u2") == [to('u2', NO_LEDGER)]
 
 
 async def test_the_waiver_is_recorded_once_when_best_goes_back_and_forth(chat):

@@ -1,6 +1,7 @@
 """`qunbot simulate` as a black box: a JSONL script in, everything the bot sent as JSONL out."""
 import json
 import os
+import re
 import subprocess
 import sys
 from datetime import datetime
@@ -99,9 +100,9 @@ def test_demo_shows_the_whole_week(demo):
     welcome = [r for r in rows if r.get("text", "").startswith("欢迎 @王五 @赵六")]
     assert len(welcome) == 1 and welcome[0]["mentions"] == ["u3", "u4"]      # one combined welcome
     assert welcome[0]["at"] == "2026-11-24T20:01:00+08:00"                  # after the window
-    consents = [t for t in texts if t.startswith("请确认你的资料")]
+    consents = [t for t in texts if re.sub(r"^@\S+ ", "", t).startswith("请确认你的资料")]
     assert len(consents) == 2 and all("/同意" in t for t in consents)
-    assert sum(t.startswith("登记完成") for t in texts) == 2
+    assert sum(re.sub(r"^@\S+ ", "", t).startswith("登记完成") for t in texts) == 2
     search = [t for t in texts if t.startswith("找到 2 位和「增长」相关的成员")]
     assert len(search) == 1 and "张三" in search[0] and "王五" in search[0]
     weekly = [r for r in rows if r.get("text", "").startswith(newcomers(2))]
@@ -130,7 +131,7 @@ def week(tmp_path_factory):
 
 
 def _one(rows, start: str) -> dict:
-    found = [r for r in rows if r.get("text", "").startswith(start)]
+    found = [r for r in rows if re.sub(r"^@\S+ ", "", r.get("text", "")).startswith(start)]
     assert len(found) == 1, (start, [r.get("text", "")[:40] for r in rows])
     return found[0]
 
@@ -150,7 +151,8 @@ def test_week_example_asks_reminds_and_runs_the_session(week):
 def test_week_example_tips_best_answers_and_the_challenge(week):
     tip = _one(week, "张三 打赏了 @李四 30 分（A1）：讲得透彻（本周剩余 70 分）")
     assert tip["mentions"] == ["u2"]
-    _one(week, "本周额度只剩 50 分，不够打赏 80 分")
+    refused = _one(week, "本周额度只剩 50 分，不够打赏 80 分")
+    assert refused["text"].startswith("@张三 ") and refused["mentions"] == ["u1"]   # said to the tipper
     _one(week, "不能给自己打赏")
     won = _one(week, "🎉 @小明 通过挑战 Q2 的最佳回答，免入群费 ¥200.00")
     assert won["mentions"] == ["u9"]

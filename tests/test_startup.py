@@ -83,7 +83,7 @@ def assert_all_came_up(results: list[tuple[int, str, str]]) -> None:
     texts = [json.loads(line)["text"] for _, out, _ in results for line in out.splitlines()]
     # Every question answered once (whichever process's outbox happened to send the answer).
     assert sorted(t for t in texts if "话题" in t) == sorted(
-        f"名录里没有找到和「话题{i}」相关的成员。换个说法试试，或者请大家 /登记 资料。" for i in range(len(results)))
+        f"@成员{i} 名录里没有找到和「话题{i}」相关的成员。换个说法试试，或者请大家 /登记 资料。" for i in range(len(results)))
 
 
 def test_processes_starting_together_on_a_new_sqlite_database_all_come_up(tmp_path):

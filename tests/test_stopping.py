@@ -70,7 +70,7 @@ async def test_stopping_sends_the_reply_of_the_event_in_hand_and_takes_no_new_on
             await asyncio.wait_for(app.serve(), 20)
     finally:
         await app.close()
-    assert len(adapter.sent) == 1 and adapter.sent[0].startswith("本周还能打赏 100/100 分")
+    assert len(adapter.sent) == 1 and adapter.sent[0].startswith("@张三 本周还能打赏 100/100 分")
     assert adapter.closed.is_set()
     assert [r.getMessage() for r in caplog.records if r.getMessage().startswith("stopped")] == [
         "stopped on request (messages sent while stopping: 1, left waiting for the next start: 0, "
@@ -141,7 +141,7 @@ async def test_qunbot_run_on_sigterm_sends_the_reply_still_waiting_and_exits_0(t
             await proc.wait()
         await fake.stop()
     replies = fake.replies_to(second)
-    assert len(replies) == 1 and replies[0].startswith("本周还能打赏 100/100 分"), log.read_text()
+    assert len(replies) == 1 and replies[0].startswith("@lisi 本周还能打赏 100/100 分"), log.read_text()
     lines = log.read_text(encoding="utf-8").splitlines()
     stops = [line for line in lines if "stopped on SIGTERM" in line]
     assert len(stops) == 1 and "left waiting for the next start: 0" in stops[0], lines

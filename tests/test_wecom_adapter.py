@@ -295,7 +295,7 @@ async def wecom_chat(fake, db_url):
 async def test_a_week_in_a_wecom_group(wecom_chat):
     chat = wecom_chat
     await chat.say("zhangsan", "@qunbot /登记 城市=北京; 职位=产品经理; 擅长=增长,文案")
-    assert (await chat.say("zhangsan", "@qunbot /同意"))[0].startswith("登记完成，欢迎 zhangsan")
+    assert (await chat.say("zhangsan", "@qunbot /同意"))[0].startswith("@zhangsan 登记完成，欢迎！")
     [found] = await chat.say("lisi", "@qunbot /找人 增长")
     assert found.startswith("找到 1 位和「增长」相关的成员") and "zhangsan（产品经理 · 北京）" in found
     [asked] = await chat.say("lisi", "@qunbot /提问 冷启动怎么找种子用户\n没有预算，想找前 100 个用户")
@@ -316,7 +316,7 @@ async def test_a_typed_name_finds_the_member_by_the_real_name_of_their_profile(w
     await chat.say("zhangsan", "@qunbot /登记 姓名=张三; 城市=北京; 擅长=增长")
     await chat.say("zhangsan", "@qunbot /同意")
     assert await chat.say("lisi", "@qunbot /打赏 @张三 5") == ["lisi 打赏了 @zhangsan 5 分（本周剩余 95 分）"]
-    assert await chat.say("lisi", "@qunbot /打赏 @李雷 5") == ["@李雷 不在本群里。"]
+    assert await chat.say("lisi", "@qunbot /打赏 @李雷 5") == ["@lisi 群里没有「李雷」。"]
 
 
 async def test_a_redelivered_message_is_answered_once(wecom_chat):
@@ -375,7 +375,7 @@ async def test_the_app_reconnects_after_a_drop_and_goes_on(fake, db_url):
         await fake.wait_connections(2)
         req_id = await fake.say("lisi", "@qunbot /积分", chat=ROOM)
         [reply] = await fake.wait_for(lambda: fake.replies_to(req_id), timeout=5)
-        assert reply.startswith("本周还能打赏 100/100 分")
+        assert reply.startswith("@lisi 本周还能打赏 100/100 分")
     finally:
         serving.cancel()
         await asyncio.gather(serving, return_exceptions=True)
