@@ -71,8 +71,15 @@ class PlatformLimits(_Strict):
 
 
 class RateLimitConfig(_Strict):
-    commands: int = Field(6, ge=1)
+    """Commands per person in a sliding window; past it, one notice, then silence until the window has passed."""
+
+    enabled: bool = Field(True, description="false: no limit at all (qunbot console, where one person types for "
+                                            "everyone, turns it off)")
+    commands: int = Field(8, ge=1, description="a member's commands per per_seconds")
     per_seconds: float = Field(30, gt=0)
+    staff_commands: int = Field(60, ge=1, description="owners', treasurers' and moderators' commands per "
+                                                      "staff_per_seconds: only a safety net for a runaway script")
+    staff_per_seconds: float = Field(60, gt=0)
 
 
 class RetentionConfig(_Strict):

@@ -30,7 +30,7 @@ from bot.events import (
 )
 from bot.events import Member as PlatformMember
 from bot.i18n import t
-from bot.roles import Role, allowed
+from bot.roles import STAFF, Role, allowed
 from bot.router import ParsedCommand, Router, parse_command
 from models import Community, DmChoice, Flow, Group, Member, ProcessedEvent, RoleGrant
 from models.db import met_another_transaction
@@ -94,7 +94,11 @@ class Dispatcher:
         self.leaves = [h for r in routers for h in r.leaves]
         self.texts = [h for r in routers for h in r.texts]
         rl = runtime.config.rate_limit
-        self.rate = RateLimiter(rl.commands, rl.per_seconds)
+        # Staff do the group's bookkeeping in bursts (a treasurer entering the week's fees): they are held only to
+        # a far higher safety limit, in a limiter of their own.
+        self.rate: RateLimiter | None = RateLimiter(rl.commands, rl.per_seconds) if rl.enabled else None
+        self.staff_rate: RateLimiter | None = (RateLimiter(rl.staff_commands, rl.staff_per_seconds)
+                                               if rl.enabled else None)
         self._locks = runtime.community_locks   # shared with the scheduler: one community's writes never interleave
         self._seen: dict[tuple[str, str], str] = {}
         self.lookups = runtime.lookups
@@ -299,8 +303,7 @@ class Dispatcher:
                        group: Group | None, *, unbound: bool = False) -> bool:
         locale = self.rt.locale_of(community_id)
         found = self.commands.resolve(parsed.name, parsed.args)     # a sub-command (/基金 入账) is routed to itself
-        now = self.rt.clock.now()
-        verdict = self.rate.check(event.sender_id, now)
+        verdict = await self._rate_verdict(event, community_id)
         if verdict != "ok":
             if verdict == "notice":
                 return await self._answer_once(event, group, locale, "common.rate_limited", record=False)
@@ -353,6 +356,15 @@ class Dispatcher:
             return await self._answer_once(event, group, locale, "common.unknown_close", command=parsed.name,
                                            suggestion=close[0])
         return await self._answer_once(event, group, locale, "common.unknown", command=parsed.name)
+
+    async def _rate_verdict(self, event: IncomingMessage, community_id: str) -> str:
+        """The rate limiter's word on this command: staff answer to their own, far higher limit."""
+        if self.rate is None or self.staff_rate is None:
+            return "ok"
+        async with self.rt.sessions() as db:          # roles come from config.yaml and a cached grant table
+            roles = await self.lookups.roles_of(db, community_id, event.sender_id)
+        limiter = self.staff_rate if roles & STAFF else self.rate
+        return limiter.check(event.sender_id, self.rt.clock.now())
 
     async def _answer_once(self, event: IncomingMessage, group: Group | None, locale: str, key: str, *,
                            record: bool = True, mentions: tuple[str, ...] = (), **params: Any) -> bool:

@@ -66,7 +66,7 @@ async def test_handler_failure_is_contained_and_rolled_back(make_chat, caplog):
 
 async def test_flooding_member_is_slowed_with_one_notice(chat):
     step = timedelta(seconds=1)
-    answered = [await chat.say("/roles", "u2", step=step) for _ in range(6)]
+    answered = [await chat.say("/roles", "u2", step=step) for _ in range(8)]
     assert all(len(r) == 1 and "管理角色" in r[0] for r in answered)
     assert await chat.say("/roles", "u2", step=step) == ["@李四 命令发得太快了，请稍等半分钟再试。"]
     assert chat.sent[-1]["mentions"] == ["u2"]
@@ -76,6 +76,38 @@ async def test_flooding_member_is_slowed_with_one_notice(chat):
     assert len(await chat.say("/roles", "u1", step=step)) == 1
     # after the window the member is answered again
     assert len(await chat.say("/roles", "u2", step=timedelta(seconds=31))) == 1
+
+
+async def test_a_member_s_realistic_burst_is_answered(chat):
+    """Five commands in ten seconds (a signup, a look at it, a search, the points): all answered."""
+    step = timedelta(seconds=2)
+    for text in ("/登记 城市=北京", "/同意", "/资料", "/找人 北京", "/积分"):
+        assert len(await chat.say(text, "u2", step=step)) == 1, text
+
+
+async def test_a_treasurer_recording_the_week_s_fees_is_not_held_to_the_member_limit(make_chat):
+    c = await make_chat(treasurers=["u3"])
+    for n in range(1, 13):          # twelve entries three seconds apart: every one is recorded and answered
+        [reply] = await c.say("/基金 入账 @李四 200 入群费", "u3", mentions=["u2"], step=timedelta(seconds=3))
+        assert reply.startswith(f"已记账 #{n}：入群费 ¥200.00"), reply
+    assert len(await c.say("/roles", "u_owner", step=timedelta(seconds=1))) == 1
+
+
+async def test_staff_have_a_safety_limit_of_their_own(make_chat):
+    c = await make_chat(top_rate_limit={"commands": 2, "per_seconds": 30, "staff_commands": 4,
+                                        "staff_per_seconds": 60})
+    step = timedelta(seconds=1)
+    assert [len(await c.say("/roles", "u_owner", step=step)) for _ in range(4)] == [1, 1, 1, 1]
+    assert await c.say("/roles", "u_owner", step=step) == ["@老王 命令发得太快了，请稍等半分钟再试。"]
+    assert await c.say("/roles", "u_owner", step=step) == []
+    # a member is held to the member limit meanwhile
+    assert [len(await c.say("/roles", "u2", step=step)) for _ in range(4)] == [1, 1, 1, 0]
+
+
+async def test_the_rate_limit_can_be_turned_off(make_chat):
+    c = await make_chat(top_rate_limit={"enabled": False, "commands": 1})
+    replies = [await c.say("/roles", "u2", step=timedelta(seconds=0.5)) for _ in range(20)]
+    assert all(len(r) == 1 and "管理角色" in r[0] for r in replies)
 
 
 def test_the_rate_limiter_forgets_members_whose_window_has_passed():
