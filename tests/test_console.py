@@ -114,3 +114,29 @@ async def test_quit_stops_reading(console):
 
 async def test_plain_chat_gets_no_reply(console):
     assert bot_messages(await console("大家好", "", "/::)")) == []
+
+
+async def test_a_member_types_for_everyone_without_a_rate_limit(console):
+    """One person plays every member here: twenty commands in a row are all answered."""
+    messages = bot_messages(await console(*["/积分"] * 20))
+    assert len(messages) == 20 and all("本周还能打赏" in text for _, text in messages)
+
+
+async def test_a_trailing_backslash_continues_the_message_on_the_next_line(console):
+    output = await console(":as u2 李四", "/提问 私域怎么做冷启动\\", "试过发朋友圈，\\", "没什么人回。", "/问题 Q1")
+    texts = [text for _, text in bot_messages(output)]
+    assert texts[0].startswith("已登记问题 Q1「私域怎么做冷启动」")
+    assert "试过发朋友圈，\n> 没什么人回。" in texts[-1] or "试过发朋友圈，\n没什么人回。" in texts[-1], texts[-1]
+    assert "... " not in output            # the continuation prompt is for a terminal only
+
+
+async def test_members_are_still_in_the_group_after_the_console_restarts(console):
+    await console(":as u2 李四", "/signup 城市=北京; 擅长=增长", "/agree")
+    output = await console("/找人 @李四")                      # a new run, the same database, as the owner
+    [(where, text)] = bot_messages(output)
+    assert text == "李四 的资料：\n城市：北京\n擅长：增长"
+
+
+async def test_the_owner_goes_by_a_person_s_name(console):
+    [(_, text)] = bot_messages(await console("/角色"))
+    assert "群主：老王" in text and "群主：群主" not in text

@@ -4,14 +4,22 @@ from __future__ import annotations
 import asyncio
 import re
 import sys
+import uuid
 from datetime import datetime, timedelta
 from typing import TextIO
 from zoneinfo import ZoneInfo
+
+from sqlalchemy import select
 
 from bot.adapters.base import IncomingMessage, JoinEvent, LeaveEvent, Member, MembersEvent, Outgoing
 from bot.clock import SystemClock
 from bot.config import Config
 from bot.simulate import Driver
+from models import Member as MemberRow
+from models import RoomMember
+
+# The owner's name until they say otherwise (:as <id> <name>): a person's name, as in a real group.
+OWNER_NAMES = {"zh_CN": "老王", "en": "Lao Wang"}
 
 HELP = """console commands:
   :as <user id> [name]     speak as another member (e.g. :as u2 李四)
@@ -19,7 +27,8 @@ HELP = """console commands:
   :join <user id> [name] [inviter id]          :leave <user id>
   :tick +1d | +3h | +30m   move the clock forward (scheduled jobs run on the way)
   :quit                    leave (Ctrl-D works too)
-anything else is sent as a chat message; @name mentions people you have spoken as or joined."""
+anything else is sent as a chat message; @name mentions people you have spoken as or joined;
+end a line with \\ to go on on the next line (a question's background, a long answer)."""
 
 _DELTA = re.compile(r"\+?(\d+)([dhms])\Z")
 _UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
@@ -27,14 +36,18 @@ _UNITS = {"d": "days", "h": "hours", "m": "minutes", "s": "seconds"}
 
 class Console:
     def __init__(self, config: Config, database_url: str, out: TextIO) -> None:
+        # One person types for everyone here: a rate limit would only refuse them.
+        config = config.model_copy(update={"rate_limit": config.rate_limit.model_copy(update={"enabled": False})})
         self.config = config
         self.out = out
         self.tz = ZoneInfo(config.timezone)
         community = config.communities[0]
         self.room: str | None = community.groups[0].room if community.groups else None
         self.user = community.owners[0]
-        self.names: dict[str, str] = {self.user: "群主" if config.locale == "zh_CN" else "owner"}
+        self.names: dict[str, str] = {self.user: OWNER_NAMES.get(config.locale, OWNER_NAMES["en"])}
         self.counter = 0
+        self.run = uuid.uuid4().hex[:12]        # message ids stay unique across runs on one database
+        self.pending: list[str] = []        # lines ended with a backslash, waiting for the rest of the message
         self.driver = Driver(config, database_url, SystemClock().now(), self._print)
 
     def _print(self, out: Outgoing, at: datetime) -> None:
@@ -51,24 +64,42 @@ class Console:
         self.out.flush()
 
     def prompt(self) -> str:
+        if self.pending:
+            return "... "
         where = self.room or "private"
         return f"[{where}] {self.names.get(self.user, self.user)} ({self.user})> "
 
     def _next_id(self) -> str:
         self.counter += 1
-        return f"console-{self.driver.clock.now().timestamp():.0f}-{self.counter}"
+        return f"console-{self.run}-{self.counter}"
 
     async def start(self) -> None:
-        await self.driver.start()
+        app = await self.driver.start()
         if self.room is not None:
+            # The group as this database last knew it (the console's members persist between runs), plus the owner.
+            async with app.sessions() as db:
+                known = (await db.execute(
+                    select(MemberRow.user_id, MemberRow.display_name)
+                    .join(RoomMember, RoomMember.user_id == MemberRow.user_id)
+                    .where(RoomMember.room_id == self.room, RoomMember.present.is_(True),
+                           MemberRow.community_id == self.config.communities[0].id)
+                    .order_by(MemberRow.id))).all()
+            for user_id, name in known:
+                self.names[user_id] = name
+            present = dict.fromkeys([self.user, *(user_id for user_id, _ in known)])
             await self.driver.handle(MembersEvent(self._next_id(), self.room,
-                                                  (Member(self.user, self.names[self.user]),),
+                                                  tuple(Member(uid, self.names[uid]) for uid in present),
                                                   self.driver.clock.now()))
         self.out.write(f"qunbot console — {self.config.communities[0].name}. {HELP}\n")
 
     async def line(self, text: str) -> bool:
         """Handle one typed line; False means quit."""
-        text = text.rstrip("\n")
+        text = text.rstrip("\r\n")
+        if text.endswith("\\"):           # to be continued on the next line
+            self.pending.append(text[:-1])
+            return True
+        if self.pending:
+            text, self.pending = "\n".join([*self.pending, text]), []
         now = self.driver.clock.now()
         if text.startswith(":"):
             return await self._control(text[1:].split())
