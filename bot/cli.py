@@ -65,6 +65,7 @@ def _logging(verbose: bool, stream: TextIO = sys.stderr, secrets: Iterable[str] 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from bot.simulate import ScriptError, parse_script, simulate
+    from bot.transcript import Transcript, wants_color
 
     config = _load(args.config)
     database_url = _database(args)
@@ -80,7 +81,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.ERROR, stream=sys.stderr)
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(encoding="utf-8")
-    code = _run_async(args, simulate(config, events, sys.stdout, database_url=database_url))
+    renderer = Transcript(config, color=wants_color(sys.stdout)) if args.format == "chat" else None
+    code = _run_async(args, simulate(config, events, sys.stdout, database_url=database_url, renderer=renderer))
     try:
         sys.stdout.flush()
     except BrokenPipeError:              # the reader left early (`| head`): no traceback at exit
@@ -189,7 +191,7 @@ by slash-commands in the group (/帮助 lists them)."""
 
 EPILOG = """\
 Try it without any chat account:
-  qunbot simulate --config config.yaml --script examples/demo.jsonl"""
+  qunbot simulate --config config.yaml --script examples/demo.jsonl --format chat"""
 
 
 def package_version() -> str:
@@ -224,9 +226,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = add("simulate", "play a scripted conversation on simulated time",
             "Play a scripted conversation (JSON Lines: messages, joins, leaves, member lists, ticks, restarts) on "
             "simulated time, running scheduled jobs on the way, and print everything the bot sent: one JSON "
-            "object per line. A malformed script exits 2 with 'line N: reason' and prints nothing. The default "
+            "object per line (the default), or a chat transcript with the members' messages among the bot's "
+            "(--format chat). A malformed script exits 2 with 'line N: reason' and prints nothing. The default "
             "database is a temporary SQLite file, deleted at exit.")
     p.add_argument("--script", required=True, metavar="FILE", help="the conversation, JSON Lines")
+    p.add_argument("--format", choices=["jsonl", "chat"], default="jsonl",
+                   help="jsonl: one JSON object per message sent (default); chat: a transcript to read, "
+                        "in colour at a terminal unless NO_COLOR is set")
     p.set_defaults(func=cmd_simulate)
     p = add("console", "chat with the bot in this terminal as any member",
             "Chat with the bot in this terminal as config.yaml's first owner in its first group; lines starting "

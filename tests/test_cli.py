@@ -50,7 +50,14 @@ def test_top_level_help_lists_the_subcommands_and_how_to_try_it(capsys):
     out = capsys.readouterr().out
     for command in SUBCOMMANDS:
         assert f"    {command} " in out
-    assert "qunbot simulate --config config.yaml --script examples/demo.jsonl" in out
+    assert "qunbot simulate --config config.yaml --script examples/demo.jsonl --format chat" in out
+
+
+def test_simulate_help_names_both_formats(capsys):
+    with pytest.raises(SystemExit):
+        main(["simulate", "--help"])
+    out = capsys.readouterr().out
+    assert "--format {jsonl,chat}" in out and "NO_COLOR" in out
 
 
 def test_version_prints_the_installed_package_version():
