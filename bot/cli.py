@@ -1,4 +1,4 @@
-"""The `qunbot` command: run, simulate, console, db."""
+"""The `qunbot` command: run, simulate, console, db, gateway."""
 from __future__ import annotations
 
 import argparse
@@ -9,6 +9,7 @@ import os
 import signal
 import sys
 from collections.abc import Coroutine, Iterable
+from importlib.metadata import PackageNotFoundError, version
 from typing import TextIO
 
 from bot.adapters.base import Adapter
@@ -64,6 +65,7 @@ def _logging(verbose: bool, stream: TextIO = sys.stderr, secrets: Iterable[str] 
 
 def cmd_simulate(args: argparse.Namespace) -> int:
     from bot.simulate import ScriptError, parse_script, simulate
+    from bot.transcript import Transcript, wants_color
 
     config = _load(args.config)
     database_url = _database(args)
@@ -79,7 +81,8 @@ def cmd_simulate(args: argparse.Namespace) -> int:
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.ERROR, stream=sys.stderr)
     if isinstance(sys.stdout, io.TextIOWrapper):
         sys.stdout.reconfigure(encoding="utf-8")
-    code = _run_async(args, simulate(config, events, sys.stdout, database_url=database_url))
+    renderer = Transcript(config, color=wants_color(sys.stdout)) if args.format == "chat" else None
+    code = _run_async(args, simulate(config, events, sys.stdout, database_url=database_url, renderer=renderer))
     try:
         sys.stdout.flush()
     except BrokenPipeError:              # the reader left early (`| head`): no traceback at exit
@@ -181,31 +184,72 @@ def cmd_db(args: argparse.Namespace) -> int:
     return _run_async(args, main())
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="qunbot", description="Runs a learning community in group chats.")
+DESCRIPTION = """\
+qunbot runs a learning community (学习型社群) inside WeChat and WeCom group chats: member profiles and a
+searchable directory, a weekly Q&A session, points tipping, an open fund ledger and a weekly ranking, all driven
+by slash-commands in the group (/帮助 lists them)."""
+
+EPILOG = """\
+Try it without any chat account:
+  qunbot simulate --config config.yaml --script examples/demo.jsonl --format chat"""
+
+
+def package_version() -> str:
+    """The installed qunbot's version (from its package metadata)."""
+    try:
+        return version("qunbot")
+    except PackageNotFoundError:         # run from a source tree that was never installed
+        return "unknown"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The `qunbot` command line: every subcommand with its description and options."""
+    parser = argparse.ArgumentParser(prog="qunbot", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--version", action="version", version=f"%(prog)s {package_version()}")
     parser.add_argument("-v", "--verbose", action="store_true", help="debug logging")
-    sub = parser.add_subparsers(dest="command", required=True)
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    def common(p: argparse.ArgumentParser) -> None:
-        p.add_argument("--config", default="config.yaml", help="path to config.yaml")
-        p.add_argument("--db", default=None, help="database URL (overrides config.yaml)")
+    def add(name: str, summary: str, description: str) -> argparse.ArgumentParser:
+        p = sub.add_parser(name, help=summary, description=description)
+        p.add_argument("--config", default="config.yaml", help="path to config.yaml (default: %(default)s)")
+        p.add_argument("--db", default=None, metavar="URL",
+                       help="database URL, e.g. sqlite:///qunbot.db or postgresql://user:pass@host/db "
+                            "(overrides database.url in config.yaml)")
+        return p
 
-    p = sub.add_parser("run", help="start the bot with the adapter config.yaml names")
-    common(p)
+    p = add("run", "start the bot with the adapter config.yaml names",
+            "Start the bot on the platform config.yaml names in adapter.type (console, wechaty or wecom; "
+            "QUNBOT_ADAPTER overrides it), migrating the database first. Runs until SIGTERM or SIGINT, then "
+            "finishes what is in hand and exits 0.")
     p.set_defaults(func=cmd_run)
-    p = sub.add_parser("simulate", help="play a scripted conversation on simulated time (JSONL in and out)")
-    common(p)
-    p.add_argument("--script", required=True, help="JSON Lines script")
+    p = add("simulate", "play a scripted conversation on simulated time",
+            "Play a scripted conversation (JSON Lines: messages, joins, leaves, member lists, ticks, restarts) on "
+            "simulated time, running scheduled jobs on the way, and print everything the bot sent: one JSON "
+            "object per line (the default), or a chat transcript with the members' messages among the bot's "
+            "(--format chat). A malformed script exits 2 with 'line N: reason' and prints nothing. The default "
+            "database is a temporary SQLite file, deleted at exit.")
+    p.add_argument("--script", required=True, metavar="FILE", help="the conversation, JSON Lines")
+    p.add_argument("--format", choices=["jsonl", "chat"], default="jsonl",
+                   help="jsonl: one JSON object per message sent (default); chat: a transcript to read, "
+                        "in colour at a terminal unless NO_COLOR is set")
     p.set_defaults(func=cmd_simulate)
-    p = sub.add_parser("console", help="chat with the bot in this terminal as any member")
-    common(p)
+    p = add("console", "chat with the bot in this terminal as any member",
+            "Chat with the bot in this terminal as config.yaml's first owner in its first group; lines starting "
+            "with ':' switch speaker or chat, make members join or leave and move the clock (:help lists them). "
+            "Uses its own database, qunbot-console.db, unless --db is given.")
     p.set_defaults(func=cmd_console)
-    p = sub.add_parser("db", help="database schema")
-    common(p)
-    p.add_argument("action", choices=["upgrade", "current"])
+    p = add("db", "create, migrate or inspect the database schema",
+            "upgrade: create or migrate the database schema to the latest revision (qunbot run also does this "
+            "at start) and print its revision; current: print the revision only.")
+    p.add_argument("action", choices=["upgrade", "current"], help="upgrade or current")
     p.set_defaults(func=cmd_db)
     add_gateway_parser(sub)
-    args = parser.parse_args(argv)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
     return args.func(args)
 
 

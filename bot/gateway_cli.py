@@ -90,7 +90,13 @@ def run_until_stopped(cmd: list[str]) -> int:
 
 
 def add_parser(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> argparse.ArgumentParser:
-    p = sub.add_parser("gateway", help="run the Wechaty puppet service (Node) that the wechaty adapter connects to")
+    p = sub.add_parser(
+        "gateway", help="run the Wechaty puppet service (Node) that the wechaty adapter connects to",
+        description="Run the bundled Node gateway (bot/gateway; Node 20, `npm ci` there once): a Wechaty puppet "
+                    "service without TLS on HOST:PORT that qunbot's wechaty adapter connects to, serving either a "
+                    "mock world (for tests and demos, driven through a loopback control channel) or a real WeChat "
+                    "account through wechat4u (scan the QR link it prints; an unofficial protocol: use a dedicated "
+                    "account). SIGTERM and SIGINT are passed on to it.")
     p.add_argument("--puppet", choices=PUPPETS, default="mock",
                    help="mock: a fixture world for tests and demos; wechat4u: a real WeChat account (scan a QR code)")
     p.add_argument("--port", type=int, required=True, help="gRPC port (qunbot's adapter.wechaty.endpoint)")

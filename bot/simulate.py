@@ -1,4 +1,5 @@
-"""`qunbot simulate`: a scripted conversation on simulated time, everything the bot sent as JSON Lines."""
+"""`qunbot simulate`: a scripted conversation on simulated time, everything the bot sent as JSON Lines (or, with
+`--format chat`, as a transcript people read: bot.transcript)."""
 from __future__ import annotations
 
 import json
@@ -8,7 +9,7 @@ import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
-from typing import Any, TextIO
+from typing import Any, Protocol, TextIO
 from zoneinfo import ZoneInfo
 
 from bot.adapters.base import (
@@ -209,11 +210,36 @@ def output_line(out: Outgoing, at: datetime, tz: tzinfo) -> str:
     return json.dumps(obj, ensure_ascii=False)
 
 
-async def simulate(config: Config, events: list[ScriptEvent], out: TextIO, database_url: str | None = None) -> None:
-    """Play `events` and write everything sent to `out`."""
+class Renderer(Protocol):
+    """Turns what happened into text for stdout; an empty string prints nothing."""
+
+    def received(self, event: IncomingEvent) -> str: ...
+    def restarted(self, at: datetime) -> str: ...
+    def sent(self, out: Outgoing, at: datetime) -> str: ...
+
+
+class JsonLines:
+    """The contract's output: everything the bot sent, one JSON object per line; what came in is not repeated."""
+
+    def __init__(self, config: Config) -> None:
+        self.tz = ZoneInfo(config.timezone)
+
+    def received(self, event: IncomingEvent) -> str:
+        return ""
+
+    def restarted(self, at: datetime) -> str:
+        return ""
+
+    def sent(self, out: Outgoing, at: datetime) -> str:
+        return output_line(out, at, self.tz) + "\n"
+
+
+async def simulate(config: Config, events: list[ScriptEvent], out: TextIO, database_url: str | None = None,
+                   renderer: Renderer | None = None) -> None:
+    """Play `events` and write everything sent to `out` (as JSON Lines unless another `renderer` is given)."""
     if not events:
         return
-    tz = ZoneInfo(config.timezone)
+    render = renderer or JsonLines(config)
     tmpdir = None
     if database_url is None:
         tmpdir = tempfile.TemporaryDirectory(prefix="qunbot-sim-")
@@ -221,28 +247,31 @@ async def simulate(config: Config, events: list[ScriptEvent], out: TextIO, datab
 
     reader_gone = False
 
-    def emit(msg: Outgoing, at: datetime) -> None:
+    def write(text: str) -> None:
         nonlocal reader_gone
-        if reader_gone:
+        if reader_gone or not text:
             return
         try:
-            out.write(output_line(msg, at, tz) + "\n")
+            out.write(text)
             out.flush()
         except BrokenPipeError:          # `qunbot simulate ... | head`: the reader has what it wanted
             reader_gone = True
 
-    driver = Driver(config, database_url, events[0].at, emit)
+    driver = Driver(config, database_url, events[0].at, lambda msg, at: write(render.sent(msg, at)))
     try:
         await driver.start()
         for ev in events:
             if reader_gone:
                 break
             if ev.type == "restart":
+                write(render.restarted(ev.at))
                 await driver.restart(ev.at)
                 continue
             await driver.advance_to(ev.at)
             if ev.type != "tick":
-                await driver.handle(to_incoming(ev))
+                incoming = to_incoming(ev)
+                write(render.received(incoming))
+                await driver.handle(incoming)
         await driver.drain()
     finally:
         await driver.close()

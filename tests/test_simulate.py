@@ -1,4 +1,5 @@
 """`qunbot simulate` as a black box: a JSONL script in, everything the bot sent as JSONL out."""
+import io
 import json
 import os
 import re
@@ -9,8 +10,11 @@ from pathlib import Path
 
 import pytest
 
+from bot.config import parse_config
+from bot.events import ChatRef, IncomingMessage, JoinEvent, LeaveEvent, Member, MembersEvent, MessageKind, Outgoing
 from bot.i18n import t
 from bot.simulate import ScriptError, parse_script
+from bot.transcript import Transcript, wants_color
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -335,3 +339,165 @@ def test_a_reader_that_stops_early_gets_no_traceback():
     _, err = proc.communicate(timeout=300)
     assert json.loads(first)["type"] == "say"
     assert proc.returncode == 0 and err.decode() == ""
+
+
+# ---- --format chat: a transcript to read -------------------------------------------------------------------
+
+CHAT_CONFIG = {"timezone": "Asia/Shanghai", "bot_names": ["qunbot"], "communities": [
+    {"id": "growth", "name": "增长学习社", "owners": ["u_owner"], "groups": [{"room": "r1", "name": "增长学习社 1 群"}]}]}
+AT = datetime.fromisoformat("2026-11-24T20:05:00+08:00")
+
+
+def transcript(**options) -> Transcript:
+    return Transcript(parse_config(CHAT_CONFIG), **options)
+
+
+def test_chat_shows_a_multi_line_reply_as_one_block_indented_under_its_time():
+    chat = transcript()
+    text = chat.sent(Outgoing(ChatRef(room_id="r1"), "找到 2 位成员：\n1. 张三\n\n2. 王五", ("u2",)), AT)
+    assert text == ("—— 2026.11.24（周二）——\n"
+                    "20:05 [增长学习社 1 群] qunbot → 找到 2 位成员：\n"
+                    "      1. 张三\n"
+                    "\n"
+                    "      2. 王五\n")
+    # the same day again: no second day line
+    assert chat.sent(Outgoing(ChatRef(room_id="r1"), "好"), AT) == "20:05 [增长学习社 1 群] qunbot → 好\n"
+
+
+def test_chat_tells_a_private_chat_from_a_group_by_the_member_s_name():
+    chat = transcript()
+    chat.received(JoinEvent("j1", "r1", "u3", "王五", AT, inviter_id="u1"))
+    assert chat.received(IncomingMessage("m1", None, "u3", "王五", "上海", AT)) == "20:05 [私聊 王五] 王五: 上海\n"
+    assert chat.sent(Outgoing(ChatRef(user_id="u3"), "（2/9）你的职位？"), AT) == "20:05 [私聊 王五] qunbot → （2/9）你的职位？\n"
+    assert chat.received(IncomingMessage("m2", "r1", "u3", "王五", "/登记", AT)) == "20:05 [增长学习社 1 群] 王五: /登记\n"
+    # someone the transcript never saw is shown by id; a room config.yaml does not name, by its id
+    assert chat.sent(Outgoing(ChatRef(user_id="u9"), "hi"), AT) == "20:05 [私聊 u9] qunbot → hi\n"
+    assert chat.received(IncomingMessage("m3", "r9", "u3", "王五", "hi", AT)) == "20:05 [r9] 王五: hi\n"
+
+
+def test_chat_shows_images_removals_and_what_members_send_besides_text():
+    chat = transcript()
+    chat.received(MembersEvent("l1", "r1", (Member("u1", "张三"), Member("u9", "小广告")), AT))
+    assert chat.sent(Outgoing(ChatRef(room_id="r1"), "本周排行", kind="image", path="/tmp/rank.png"), AT) == \
+        "20:05 [增长学习社 1 群] qunbot → [图片 /tmp/rank.png] 本周排行\n"
+    assert chat.sent(Outgoing(ChatRef(user_id="u1"), "", kind="image", path="card.png"), AT) == \
+        "20:05 [私聊 张三] qunbot → [图片 card.png]\n"
+    assert chat.sent(Outgoing(ChatRef(room_id="r1"), "多次发广告", kind="remove", target="u9"), AT) == \
+        "20:05 [增长学习社 1 群] qunbot → [移出 小广告] 多次发广告\n"
+    assert chat.sent(Outgoing(ChatRef(room_id="r1"), "那条消息", kind="recall"), AT) == \
+        "20:05 [增长学习社 1 群] qunbot → [recall] 那条消息\n"          # a kind it does not know: shown, not dropped
+    link = IncomingMessage("m1", "r1", "u9", "小广告", "限时优惠", AT, kind=MessageKind.LINK, url="https://x.example")
+    assert chat.received(link) == "20:05 [增长学习社 1 群] 小广告: [链接 https://x.example] 限时优惠\n"
+    picture = IncomingMessage("m2", "r1", "u1", "张三", "", AT, kind=MessageKind.IMAGE)
+    assert chat.received(picture) == "20:05 [增长学习社 1 群] 张三: [图片]\n"
+    assert chat.received(picture) == "20:05 [增长学习社 1 群] 张三: [图片]（重复投递）\n"
+
+
+def test_chat_shows_joins_leaves_member_lists_and_restarts():
+    chat = transcript()
+    many = tuple(Member(f"u{i}", f"成员{i}") for i in range(12))
+    assert chat.received(MembersEvent("l1", "r1", many, AT)) == (
+        "—— 2026.11.24（周二）——\n20:05 [增长学习社 1 群] 成员列表（12 人）："
+        + "、".join(f"成员{i}" for i in range(10)) + "、…\n")
+    assert chat.received(JoinEvent("j1", "r1", "u20", "王五", AT)) == "20:05 [增长学习社 1 群] 王五 加入了群聊\n"
+    assert chat.received(JoinEvent("j2", "r1", "u21", "赵六", AT, inviter_id="u1")) == \
+        "20:05 [增长学习社 1 群] 成员1 邀请 赵六 加入了群聊\n"
+    assert chat.received(LeaveEvent("x1", "r1", "u20", AT)) == "20:05 [增长学习社 1 群] 王五 退出了群聊\n"
+    assert chat.restarted(datetime.fromisoformat("2026-11-25T09:00:00+08:00")) == \
+        "—— 2026.11.25（周三）——\n09:00 （qunbot 重启）\n"
+
+
+def test_chat_speaks_the_configured_locale():
+    chat = Transcript(parse_config({**CHAT_CONFIG, "locale": "en"}))
+    chat.received(MembersEvent("l1", "r1", (Member("u1", "Ann"),), AT))
+    assert chat.sent(Outgoing(ChatRef(user_id="u1"), "hi", kind="image", path="a.png"), AT) == \
+        "20:05 [private Ann] qunbot → [image a.png] hi\n"
+
+
+def test_chat_colours_only_when_asked():
+    message = Outgoing(ChatRef(room_id="r1"), "第一行\n第二行")
+    plain = transcript().sent(message, AT)
+    coloured = transcript(color=True).sent(message, AT)
+    assert "\x1b[" not in plain
+    assert "\x1b[" in coloured and re.sub(r"\x1b\[[0-9;]*m", "", coloured) == plain       # the same text, painted
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def test_colour_is_for_a_terminal_without_no_color():
+    assert wants_color(_Stream(tty=True), {}) is True
+    assert wants_color(_Stream(tty=True), {"NO_COLOR": "1"}) is False
+    assert wants_color(_Stream(tty=True), {"NO_COLOR": ""}) is True          # set but empty does not count
+    assert wants_color(_Stream(tty=False), {}) is False
+    assert wants_color(object(), {}) is False                                   # not a stream at all
+
+
+def run_chat(script_path: Path, *, tty: bool = False, env: dict[str, str] | None = None) -> str:
+    """`qunbot simulate --format chat` as a person runs it: stdout a pipe, or a terminal (a pseudo-terminal)."""
+    environ = {k: v for k, v in os.environ.items() if not k.startswith(("QUNBOT_", "WECHATY_", "NO_COLOR"))}
+    environ.update(env or {})
+    argv = [sys.executable, "-m", "bot.cli", "simulate", "--config", "config.yaml", "--script", str(script_path),
+            "--format", "chat"]
+    if not tty:
+        result = subprocess.run(argv, cwd=ROOT, env=environ, capture_output=True, encoding="utf-8", timeout=300)
+        assert result.returncode == 0, result.stderr
+        return result.stdout
+    import pty
+
+    leader, follower = pty.openpty()
+    proc = subprocess.Popen(argv, cwd=ROOT, env=environ, stdout=follower, stderr=subprocess.PIPE)
+    os.close(follower)
+    chunks = []
+    while True:
+        try:
+            chunk = os.read(leader, 65536)
+        except OSError:              # EIO: the program closed the terminal
+            break
+        if not chunk:
+            break
+        chunks.append(chunk)
+    os.close(leader)
+    assert proc.wait(timeout=300) == 0, proc.stderr.read()
+    return b"".join(chunks).decode("utf-8").replace("\r\n", "\n")
+
+
+CHAT_SCRIPT = script(MEMBERS, say("09:00:00", "/roles", name="张三"),
+                     event(type="message", at="2026-11-23T09:01:00+08:00", user="u2", name="李四", text="/roles"))
+
+
+def test_chat_format_echoes_the_members_and_shows_the_replies(tmp_path):
+    path = tmp_path / "chat.jsonl"
+    path.write_text(CHAT_SCRIPT, encoding="utf-8")
+    out = run_chat(path)
+    lines = out.split("\n")
+    assert lines[:4] == ["—— 2026.11.23（周一）——", "08:00 [增长学习社 1 群] 成员列表（3 人）：老王、张三、李四",
+                         "09:00 [增长学习社 1 群] 张三: /roles", f"09:00 [增长学习社 1 群] qunbot → {ROLES}"]
+    assert lines[4].startswith("      ")                                        # the reply's next line, indented
+    private = lines.index("09:01 [私聊 李四] 李四: /roles")
+    assert lines[private + 1] == f"09:01 [私聊 李四] qunbot → {ROLES}"
+    assert "\x1b[" not in out                                                  # piped: no colour
+
+
+def test_chat_format_is_in_colour_at_a_terminal_unless_no_color(tmp_path):
+    path = tmp_path / "chat.jsonl"
+    path.write_text(CHAT_SCRIPT, encoding="utf-8")
+    coloured = run_chat(path, tty=True)
+    assert "\x1b[" in coloured and "张三" in coloured
+    plain = run_chat(path, tty=True, env={"NO_COLOR": "1"})
+    assert "\x1b[" not in plain
+    assert plain == re.sub(r"\x1b\[[0-9;]*m", "", coloured)
+
+
+def test_format_jsonl_is_the_default_output(demo, tmp_path):
+    result = subprocess.run([sys.executable, "-m", "bot.cli", "simulate", "--config", "config.yaml", "--script",
+                             "examples/demo.jsonl", "--format", "jsonl"], cwd=ROOT, capture_output=True,
+                            encoding="utf-8", timeout=300,
+                            env={k: v for k, v in os.environ.items() if not k.startswith(("QUNBOT_", "WECHATY_"))})
+    assert result.returncode == 0 and result.stdout == demo[0].stdout
