@@ -152,8 +152,9 @@ def _platform_adapter(config: Config, clock: Clock) -> Adapter:
 
         return WecomAdapter(wecom.bot_id, wecom.secret, url=wecom.url, heartbeat_seconds=wecom.heartbeat_seconds,
                             clock=clock.now)
-    from bot.adapters.wechaty import WechatyAdapter, WechatyConfigError
+    from bot.adapters.wechaty import WechatyAdapter, WechatyConfigError, check_installed
 
+    check_installed()       # a missing package stops here (exit 2), not in the supervisor's retries
     try:
         return WechatyAdapter(config.adapter.wechaty.endpoint, config.adapter.wechaty.token,
                               port=config.adapter.wechaty.port, clock=clock)
