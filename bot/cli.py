@@ -135,6 +135,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _run_async(args, main())
     except KeyboardInterrupt:                           # Ctrl-C before the bot was listening for it
         return 0
+    except AdapterStopped:                              # refused for good (logged): restarting cannot help
+        return 2
     except Exception as exc:
         log.error("the %s adapter stopped: %s", kind, exc)
         return 1
