@@ -287,12 +287,14 @@ class App:
 
     async def _supervise_adapter(self) -> None:
         """Keep the platform connection up: restart a failed or dropped adapter with exponential backoff and
-        jitter, logging each change; give up only after adapter.max_failures failed starts in a row."""
+        jitter, logging each change (a failure that repeats, such as an unreachable service, once per outage);
+        give up only after adapter.max_failures failed starts in a row."""
         cfg = self.config.adapter
         failures = 0
+        repeating: str | None = None        # the failure being retried; its repeats are logged at DEBUG
         while True:
             started = time.monotonic()
-            log.info("%s adapter: starting", self.adapter.name)
+            log.log(logging.DEBUG if repeating else logging.INFO, "%s adapter: starting", self.adapter.name)
             try:
                 await self.adapter.run(self.handle)
                 log.info("%s adapter: stopped", self.adapter.name)
@@ -302,13 +304,18 @@ class App:
                 raise
             except Exception as exc:
                 if time.monotonic() - started > 2 * cfg.retry_max_seconds:
-                    failures = 0                 # it was up for a good while: a new run of failures starts
+                    failures, repeating = 0, None    # it was up for a good while: a new run of failures starts
                 failures += 1
                 if cfg.max_failures is not None and failures >= cfg.max_failures:
                     log.error("%s adapter: giving up after %d failed starts: %s", self.adapter.name, failures, exc)
                     raise
                 delay = min(cfg.retry_max_seconds, 2 ** (failures - 1)) * random.uniform(0.5, 1.0)
-                log.warning("%s adapter: down (%s); restart %d in %.1f s", self.adapter.name, exc, failures, delay)
+                if str(exc) == repeating:
+                    log.debug("%s adapter: still down; restart %d in %.1f s", self.adapter.name, failures, delay)
+                else:
+                    log.warning("%s adapter: down (%s); restart %d in %.1f s", self.adapter.name, exc, failures,
+                                delay)
+                    repeating = str(exc)
                 try:
                     await asyncio.wait_for(self._stopping.wait(), delay)
                     return                       # stopping: no restart

@@ -138,6 +138,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         return _run_async(args, main())
     except KeyboardInterrupt:                           # Ctrl-C before the bot was listening for it
         return 0
+    except AdapterStopped:                              # refused for good (logged): restarting cannot help
+        return 2
     except Exception as exc:
         log.error("the %s adapter stopped: %s", kind, exc)
         return 1
@@ -155,8 +157,9 @@ def _platform_adapter(config: Config, clock: Clock) -> Adapter:
 
         return WecomAdapter(wecom.bot_id, wecom.secret, url=wecom.url, heartbeat_seconds=wecom.heartbeat_seconds,
                             clock=clock.now)
-    from bot.adapters.wechaty import WechatyAdapter, WechatyConfigError
+    from bot.adapters.wechaty import WechatyAdapter, WechatyConfigError, check_installed
 
+    check_installed()       # a missing package stops here (exit 2), not in the supervisor's retries
     try:
         return WechatyAdapter(config.adapter.wechaty.endpoint, config.adapter.wechaty.token,
                               port=config.adapter.wechaty.port, clock=clock)

@@ -101,6 +101,7 @@ class Dispatcher:
                                                if rl.enabled else None)
         self._locks = runtime.community_locks   # shared with the scheduler: one community's writes never interleave
         self._seen: dict[tuple[str, str], str] = {}
+        self._unserved_told: set[str] = set()     # rooms whose ignored messages were logged (once each)
         self.lookups = runtime.lookups
 
     # ---- entry point -------------------------------------------------------------------------------------
@@ -176,12 +177,21 @@ class Dispatcher:
             spec = self.commands.get(parsed.name) if parsed else None
             if parsed is not None and spec is not None and spec.name in UNBOUND_COMMANDS:
                 return await self._unbound(event, parsed)
+            self._tell_unserved(event.room_id)
             return False
         if community_id is None:
             return False
         if parsed is not None:
             return await self._command(event, parsed, community_id, group)
         return await self._chat(event, community_id, group)
+
+    def _tell_unserved(self, room_id: str) -> None:
+        """Say once per room, in the log, that its messages are ignored and how to serve it."""
+        if room_id not in self._unserved_told:
+            self._unserved_told.add(room_id)
+            log.info("ignoring messages in room %s: no community serves it (logged once per room). To serve it, add "
+                     "`- room: %s` under a community's groups: in the config file and restart, or have an owner send "
+                     "/启用 (/enable) in that room", room_id, room_id)
 
     async def _dm_community(self, db: AsyncSession, event: IncomingMessage,
                             parsed: ParsedCommand | None) -> tuple[str | None, bool]:

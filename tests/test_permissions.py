@@ -1,4 +1,6 @@
 """Who may do what: the role matrix, group-only and private-only commands, non-members, enabling groups."""
+import logging
+
 import pytest
 
 from bot.app import ROUTERS
@@ -68,6 +70,22 @@ async def test_private_only_command_in_a_group(chat):
 async def test_messages_in_rooms_not_served_are_ignored(chat):
     assert await chat.say("/help", "u1", room="r_other") == []
     assert await chat.say("/启用", "u1", room="r_other") == []
+
+
+async def test_a_room_not_served_is_logged_once_with_how_to_serve_it(chat, caplog):
+    with caplog.at_level(logging.INFO, logger="qunbot.dispatch"):
+        assert await chat.say("大家好", "u1", room="r_other") == []
+        assert await chat.say("/help", "u2", room="r_other") == []
+        assert await chat.say("/积分", "u1", room="r_third") == []
+        assert await chat.say("/help", "u1", room="r_third") == []
+        assert await chat.say("/help", "u1") != []                  # a served room is not mentioned
+    told = [r for r in caplog.records if r.name == "qunbot.dispatch" and "no community serves it" in r.getMessage()]
+    assert [r.levelno for r in told] == [logging.INFO, logging.INFO]
+    assert told[0].getMessage() == (
+        "ignoring messages in room r_other: no community serves it (logged once per room). To serve it, add "
+        "`- room: r_other` under a community's groups: in the config file and restart, or have an owner send "
+        "/启用 (/enable) in that room")
+    assert "ignoring messages in room r_third" in told[1].getMessage()
 
 
 async def test_owner_enables_a_new_group_from_chat(chat):

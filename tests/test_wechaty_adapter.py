@@ -398,7 +398,7 @@ async def test_run_without_wechaty_explains_how_to_install(monkeypatch: pytest.M
     async def on_event(event: Any) -> None:
         raise AssertionError("no event expected")
 
-    with pytest.raises(RuntimeError, match=r"pip install 'qunbot\[wechaty\]'"):
+    with pytest.raises(wx.WechatyMissing, match=r"pip install -e '\.\[wechaty\]'"):
         await adapter.run(on_event)
 
 

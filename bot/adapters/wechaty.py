@@ -18,6 +18,10 @@ their sources):
   WECHATY_PUPPET_SERVICE_TOKEN, TOKEN and token) whenever it also has an endpoint, and the service's
   UNAUTHENTICATED answer quotes the token it refused. hpack, under grpclib, logs each header it encodes at DEBUG.
 - Without an endpoint the client asks a remote discovery host for one, hence the endpoint is mandatory here.
+- With the service down, `PuppetService.start()` fails with "can't not ping endpoint" (a blocking telnet try of up
+  to 3 s), and its constructor warns about endpoints and tokens found twice. `run()` therefore tries a plain TCP
+  connection first and raises one ServiceUnreachable that says how to start the gateway; the supervisor logs it
+  once per outage. The duplicate-setting warnings (which also quote the token) are filtered out (`_NOISE`).
 - `Wechaty.start()` sleeps 60 s and recurses on network errors, stops the whole asyncio loop on
   `WechatyPuppetError` and prints-and-swallows anything else. `run()` therefore drives the same three steps
   itself (init puppet, bridge events, open the event stream) and lets failures propagate to the supervisor.
@@ -36,6 +40,7 @@ from types import ModuleType
 from typing import Any
 
 from bot.adapters.base import (
+    AdapterStopped,
     Capability,
     IncomingEvent,
     IncomingMessage,
@@ -55,6 +60,8 @@ _SYSTEM_CLOCK = SystemClock()
 
 ENDPOINT_ENV = "WECHATY_PUPPET_SERVICE_ENDPOINT"
 TOKEN_ENV = "WECHATY_PUPPET_SERVICE_TOKEN"
+# How the README installs the optional wechaty dependencies (run in qunbot's source directory).
+INSTALL_COMMAND = "pip install -e '.[wechaty]'"
 
 # Wechaty message types (names of wechaty_grpc's MessageType enum) the bot understands. Matching on the
 # enum member's name keeps this table importable without wechaty.
@@ -81,6 +88,17 @@ _MAX_SECONDS_TIMESTAMP = 2_145_888_000
 # How long close() waits for run() to tear the client down, and teardown for the service's stop() call.
 _CLOSE_TIMEOUT_S = 10.0
 _STOP_TIMEOUT_S = 5.0
+# How long the reachability check waits for the service to accept a TCP connection.
+_CONNECT_TIMEOUT_S = 3.0
+
+# python-wechaty's warnings that tell the operator nothing, by logger: on every (re)start PuppetService's
+# constructor warns of an endpoint or token found both in its options and in the environment (quoting the token),
+# and the plugin manager that no plugin serves a web page; a room or contact loaded twice is warned about too.
+_NOISE = {
+    "PuppetService": ("there are two endpoints", "there are two tokens", "there are endpoint<"),
+    "wechaty.plugin": ("there is not registed blueprint",),
+    "Accessory": ("set payload more than once",),
+}
 
 
 # A queued wechaty event: a call that translates it into zero or more neutral events.
@@ -89,6 +107,18 @@ _TranslateJob = Callable[[], Awaitable[Sequence[IncomingEvent]]]
 
 class WechatyConfigError(ValueError):
     """The wechaty adapter is missing a setting it cannot run without."""
+
+
+class WechatyMissing(AdapterStopped):
+    """python-wechaty is not installed: no restart can help."""
+
+
+class ServiceUnreachable(ConnectionError):
+    """Nothing accepts connections at the puppet service endpoint (the gateway is not running)."""
+
+
+def _not_noise(record: logging.LogRecord) -> bool:
+    return not any(text in record.getMessage() for text in _NOISE.get(record.name, ()))
 
 
 def _import_wechaty() -> ModuleType:
@@ -121,11 +151,39 @@ def _import_wechaty() -> ModuleType:
 
         import wechaty
     except ImportError as exc:
-        raise RuntimeError(
+        raise WechatyMissing(
             f"the wechaty adapter needs python-wechaty 0.10.7, which could not be imported ({exc}); "
-            "install it with: pip install 'qunbot[wechaty]'"
+            f"install it in qunbot's source directory with: {INSTALL_COMMAND}"
         ) from exc
+    for name in _NOISE:
+        noisy = logging.getLogger(name)
+        if _not_noise not in noisy.filters:
+            noisy.addFilter(_not_noise)
+    # The scheduler python-wechaty is given (see run()) logs its start and stop at INFO on every restart.
+    logging.getLogger("apscheduler.scheduler").setLevel(logging.WARNING)
     return wechaty
+
+
+def check_installed() -> None:
+    """Raise WechatyMissing (with the install command) unless python-wechaty can be imported."""
+    _import_wechaty()
+
+
+def _connect_failure(exc: OSError) -> str:
+    """Why a TCP connection failed, in a few words ("connection refused")."""
+    if isinstance(exc, TimeoutError):
+        return f"no answer within {_CONNECT_TIMEOUT_S:g} s"
+    if isinstance(exc, socket.gaierror) or not exc.errno or exc.errno < 0:
+        return (exc.strerror or str(exc) or type(exc).__name__).lower()
+    return os.strerror(exc.errno).lower()          # asyncio's text quotes the address we already name
+
+
+def _host_and_port(endpoint: str) -> tuple[str, int] | None:
+    """'host:port' (or '[::1]:port') split, None when it names no port."""
+    host, _, port = endpoint.rpartition(":")
+    if not host or not port.isdigit():
+        return None
+    return host.strip("[]"), int(port)
 
 
 def _free_local_port() -> int:
@@ -355,6 +413,9 @@ class WechatyAdapter:
         bot: Any = None
         stream: asyncio.Future[Any] | None = None
         try:
+            await self._check_reachable()
+            if self._closing.is_set():
+                return
             bot = wechaty.Wechaty(wechaty.WechatyOptions(
                 name=self._bot_name,
                 puppet="wechaty-puppet-service",
@@ -398,6 +459,9 @@ class WechatyAdapter:
             try:
                 stream.result()  # re-raises a connection failure
             except Exception as exc:
+                if type(exc).__name__ == "WechatyPuppetConfigurationError" and "ping endpoint" in str(exc):
+                    # It went away between our check and python-wechaty's own.
+                    raise ServiceUnreachable(self._unreachable("it does not answer")) from None
                 if _is_unauthenticated(exc):
                     # Not chained: the service's answer quotes the token.
                     raise WechatyConfigError(
@@ -408,6 +472,29 @@ class WechatyAdapter:
             raise ConnectionError("the wechaty puppet service closed the event stream")
         finally:
             await self._teardown(bot, stream)
+
+    async def _check_reachable(self) -> None:
+        """Raise ServiceUnreachable unless the endpoint accepts a TCP connection (python-wechaty's own check
+        blocks the event loop and says only "can't not ping endpoint")."""
+        address = _host_and_port(self._endpoint)
+        if address is None:
+            return                      # no port to try: python-wechaty reports what it makes of it
+        try:
+            _, writer = await asyncio.wait_for(asyncio.open_connection(*address), _CONNECT_TIMEOUT_S)
+        except (OSError, TimeoutError) as exc:
+            raise ServiceUnreachable(self._unreachable(_connect_failure(exc))) from None
+        writer.close()
+        try:
+            await writer.wait_closed()
+        except OSError:
+            pass
+
+    def _unreachable(self, reason: str) -> str:
+        address = _host_and_port(self._endpoint)
+        port = address[1] if address else "PORT"
+        return (f"the wechaty puppet service at {self._endpoint} is not reachable ({reason}); start it with "
+                f"`qunbot gateway --puppet mock --port {port} --token <token>` (the test world; --puppet wechat4u for "
+                f"a real account), or correct adapter.wechaty.endpoint / {ENDPOINT_ENV}")
 
     async def close(self) -> None:
         """Stop the client; run() returns once it has torn down."""
