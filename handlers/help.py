@@ -17,6 +17,19 @@ def _names(ctx: Ctx, spec: CommandSpec) -> str:
     return ctx.t("help.names", alias=spec.aliases[0], name=spec.name)
 
 
+def _all_names(ctx: Ctx, spec: CommandSpec) -> str:
+    """Every name of one command, the community's language first: '/找人 /谁懂 /who' (a verb: '/基金 入账
+    /基金 收入 /fund in')."""
+    if spec.parent:
+        parent = ctx.commands.get(spec.parent)
+        assert parent is not None
+        chinese = [f"/{parent.aliases[0]} {alias}" for alias in spec.aliases]
+        english = f"/{parent.name} {spec.name}"
+    else:
+        chinese, english = [f"/{alias}" for alias in spec.aliases], f"/{spec.name}"
+    return ctx.t("help.all_names", chinese=" ".join(chinese), english=english)
+
+
 def summary(ctx: Ctx, spec: CommandSpec) -> str:
     return ctx.t(spec.help_key).split("\n", 1)[0]
 
@@ -39,9 +52,7 @@ async def help(ctx: Ctx) -> None:
         if found is None:
             raise CommandError("help.unknown", command=clip(wanted))
         spec = found[0]
-        aliases = " ".join(f"/{a}" for a in spec.aliases)
-        names = f"/{spec.parent} {spec.name} {aliases}" if spec.parent else f"/{spec.name} {aliases}"
-        text = ctx.t("help.one", names=names.strip(), text=ctx.t(spec.help_key))
+        text = ctx.t("help.one", names=_all_names(ctx, spec), text=ctx.t(spec.help_key))
         if spec.subcommands:
             text += "\n" + "\n".join([ctx.t("help.verbs"), *(_verb_line(ctx, spec, v) for v in spec.subcommands)])
         await ctx.reply_text(text)

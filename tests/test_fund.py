@@ -275,7 +275,7 @@ async def test_help_of_the_fund_lists_its_verbs_with_their_roles(chat):
         "/基金 已付 /fund paid — 确认奖励已线下付清（财务）",
         "/基金 流水 /fund log — 每一笔账，新的在前，每页 15 笔"]
     [verb] = await chat.say("/帮助 基金 入账", "u1")
-    assert verb.startswith("/fund in /入账 /收入\n记一笔收入")
+    assert verb.startswith("/基金 入账 /基金 收入 /fund in\n记一笔收入")
 
 
 async def test_an_unknown_fund_verb_gets_the_usage(chat):

@@ -141,6 +141,27 @@ def test_links_to_files_lead_to_files(readme):
 
 # ---- regenerating the sample ----------------------------------------------------------------------------------
 
+def command_table(text: str) -> str:
+    """The rows of the README's command table (the section "## Commands")."""
+    section = text.split("\n## Commands\n", 1)[1].split("\n## ", 1)[0]
+    return "\n".join(line for line in section.split("\n") if line.startswith("| `/"))
+
+
+def test_every_name_of_every_command_is_in_the_command_table(readme):
+    from bot.app import ROUTERS
+    from bot.commands import CommandTable
+
+    table = command_table(readme)
+    missing = []
+    for spec in CommandTable(s for r in ROUTERS for s in r.commands).specs:
+        parents = [spec.name, *spec.aliases]
+        missing += [f"/{name}" for name in parents if f"`/{name}`" not in table and f"`/{name} " not in table]
+        for verb in spec.subcommands:
+            missing += [f"/{spec.aliases[0]} {name}" for name in (verb.name, *verb.aliases)
+                        if not any(f"`/{parent} {name}`" in table for parent in parents)]
+    assert missing == [], f"add these to the README's command table: {missing}"
+
+
 def regenerate() -> int:
     """Replace the stale lines of the README's sample by what the demo prints now; the number replaced."""
     text = README.read_text(encoding="utf-8")

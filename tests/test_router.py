@@ -52,7 +52,7 @@ async def test_unknown_command_suggests_the_closest(chat):
 
 async def test_full_width_slash_and_chinese_alias(chat):
     replies = await chat.say("／帮助 找人")
-    assert replies and replies[0].startswith("/who /找人 /谁懂")
+    assert replies and replies[0].startswith("/找人 /谁懂 /who\n")
 
 
 async def test_english_locale(make_chat):
@@ -99,3 +99,9 @@ def test_router_survives_any_text(fuzz_chat, caplog, text, private, mention):
 
 async def test_typos_of_flow_commands_get_a_suggestion(chat):
     assert await chat.say("/agre") == [to("u1", "没有 /agre 这个命令，你是不是想用 /agree？发送 /帮助 查看全部命令。")]
+
+
+async def test_help_names_a_command_in_the_community_s_language_first(make_chat):
+    c = await make_chat(locale="en")
+    assert (await c.say("/help 找人"))[0].startswith("/who /找人 /谁懂\n")
+    assert (await c.say("/help fund paid"))[0].startswith("/fund paid /基金 已付 /基金 付款\n")
