@@ -36,7 +36,7 @@ from models import Community, DmChoice, Flow, Group, Member, ProcessedEvent, Rol
 from models.db import met_another_transaction
 
 log = logging.getLogger("qunbot.dispatch")
-UNBOUND_COMMANDS = {"enable"}       # may be used in a room the bot does not serve yet
+UNBOUND_COMMANDS = {"enable", "whoami"}     # may be used in a room the bot does not serve yet
 CONFLICT_ATTEMPTS = 3               # a transaction that met a concurrent write is run again, this many times in all
 T = TypeVar("T")
 
@@ -199,6 +199,10 @@ class Dispatcher:
         asks a member of several communities which one they mean."""
         ids = [cid for cid in await db.scalars(select(Member.community_id).where(Member.user_id == event.sender_id))
                if self.rt.is_configured(cid)]
+        if len(ids) != 1 and parsed is not None and self.commands.get(parsed.name) is self.commands.get("whoami"):
+            # No community needed: a user id is what one needs to become an owner in the first place.
+            return None, await self._answer_once(event, None, self.rt.locale_of(ids[0]) if ids else
+                                                 self.rt.config.locale, "whoami.user", id=event.sender_id)
         if not ids:
             if parsed is not None:
                 return None, await self._answer_once(event, None, self.rt.config.locale, "common.not_member")
@@ -242,7 +246,14 @@ class Dispatcher:
         return await self._answer_once(event, None, locale, "common.community_chosen", name=community.name)
 
     async def _unbound(self, event: IncomingMessage, parsed: ParsedCommand) -> bool:
-        """/enable in a room not served yet: only owners are answered; everyone else is ignored."""
+        """/enable in a room not served yet: only owners are answered; everyone else is ignored. /whoami there
+        names the room (whoever asks: whoever deploys the bot needs the id before any community has the room)."""
+        assert event.room_id is not None
+        if self.commands.get(parsed.name) is self.commands.get("whoami"):
+            locale = self.rt.config.locale
+            text = "\n".join(t(locale, key, room_id=event.room_id)
+                             for key in ("whoami.group", "whoami.unserved", "whoami.user_ask"))
+            return await self._say_once(event, event.room_id, text)
         async with self.rt.sessions() as db:
             owned = [c.id for c in self.rt.config.communities if event.sender_id in c.owners]
             owned += list(await db.scalars(select(RoleGrant.community_id).where(
@@ -380,10 +391,15 @@ class Dispatcher:
                            record: bool = True, mentions: tuple[str, ...] = (), **params: Any) -> bool:
         """Reply to the sender with one locale text (in a group it @-mentions them), marking the event handled so
         a redelivery does not answer twice; False when it was a redelivery."""
-        chat = ChatRef(room_id=group.room_id) if group else ChatRef(user_id=event.sender_id)
+        return await self._say_once(event, group.room_id if group else None, t(locale, key, **params),
+                                    record=record, mentions=mentions)
+
+    async def _say_once(self, event: IncomingMessage, room_id: str | None, text: str, *, record: bool = True,
+                        mentions: tuple[str, ...] = ()) -> bool:
+        """`text` to the sender, in the room or in private; see _answer_once."""
+        chat = ChatRef(room_id=room_id) if room_id else ChatRef(user_id=event.sender_id)
         reply_to = {"event_id": event.event_id, "token": event.reply_token} if event.reply_token else None
-        text = t(locale, key, **params)
-        if group is not None:
+        if room_id is not None:
             text, mentions = addressed(event.sender_name or event.sender_id, text), (event.sender_id, *mentions)
         try:
             async with self.rt.sessions.begin() as db:

@@ -1,10 +1,11 @@
-"""Which groups the bot serves (an owner enables one by typing /启用 in it, or disables one enabled that way), and
-which community a member of several means in private chat (/切换)."""
+"""Which groups the bot serves (an owner enables one by typing /启用 in it, or disables one enabled that way), the
+ids config.yaml needs (/我), and which community a member of several means in private chat (/切换)."""
 from __future__ import annotations
 
 from bot import roster
 from bot.context import Ctx
 from bot.errors import CommandError
+from bot.events import Capability
 from bot.roles import Role
 from bot.router import Router
 from models import Group
@@ -32,7 +33,21 @@ async def enable(ctx: Ctx) -> None:
     ctx.group_changed(room_id)
     # The group's size decides privacy: ask the platform for the member list once the group is served.
     ctx.refresh_members(room_id)
-    await ctx.reply("enable.ok", community=ctx.community.name)
+    await ctx.reply("enable.ok", community=ctx.community.name, room_id=room_id)
+
+
+@router.command("whoami", aliases=("我", "我是谁"))
+async def whoami(ctx: Ctx) -> None:
+    """The ids config.yaml needs: the sender's user id (never for the whole group to read) and, in a group, the
+    group's id."""
+    if ctx.group is None:
+        await ctx.respond("whoami.user", id=ctx.sender_id)
+        return
+    if ctx.can(Capability.CAN_DM):
+        await ctx.respond_text(ctx.t("whoami.group", room_id=ctx.group.room_id) + "\n" + ctx.t("whoami.user_sent"))
+        await ctx.dm(ctx.sender_id, "whoami.user", id=ctx.sender_id)
+    else:
+        await ctx.respond_text(ctx.t("whoami.group", room_id=ctx.group.room_id) + "\n" + ctx.t("whoami.user_ask"))
 
 
 @router.command("disable", aliases=("停用",), role=Role.OWNER, in_group=True)

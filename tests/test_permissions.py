@@ -89,7 +89,7 @@ async def test_a_room_not_served_is_logged_once_with_how_to_serve_it(chat, caplo
 
 
 async def test_owner_enables_a_new_group_from_chat(chat):
-    assert await chat.say("/启用", "u_owner", room="r2") == ["已启用：本群现在属于「增长学习社」。发送 /帮助 查看命令。"]
+    assert (await chat.say("/启用", "u_owner", room="r2"))[0].startswith("已启用：本群现在属于「增长学习社」。发送 /帮助 查看命令。\n本群 ID：r2")
     assert await chat.say("/启用", "u_owner", room="r2") == [to('u_owner', "本群已经由「增长学习社」启用。")]
     replies = await chat.say("/help", "u4", room="r2", name="赵六")
     assert len(replies) == 1 and "增长学习社" in replies[0]
