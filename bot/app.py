@@ -39,7 +39,14 @@ from handlers import (
     welcome,
 )
 from models import Community, Group, Member, OutboxMessage, RoleGrant
-from models.db import create_engine, insert_ignoring_conflicts, sessionmaker, startup_lock, upgrade
+from models.db import (
+    create_engine,
+    insert_ignoring_conflicts,
+    met_another_transaction,
+    sessionmaker,
+    startup_lock,
+    upgrade,
+)
 from scheduler import retention
 from scheduler.core import Scheduler
 
@@ -47,6 +54,7 @@ log = logging.getLogger("qunbot")
 # On SIGTERM/SIGINT the events in hand finish and the outbox sends what is due within this many seconds
 # (docker stop kills after 10).
 STOP_GRACE_SECONDS = 5.0
+SYNC_ATTEMPTS = 3          # writing config.yaml's rows at start, when another process's write met it
 
 # Every capability's router, in the order /help lists them (jobs due at the same time run in this order too:
 # a week's rewards are paid before its ranking is posted).
@@ -110,7 +118,19 @@ class App:
         await asyncio.get_running_loop().run_in_executor(None, warm_up)
 
     async def _sync_config(self) -> None:
-        """Communities and groups from config.yaml into the database; a new community starts now."""
+        """Communities and groups from config.yaml into the database; a new community starts now. A process already
+        running on the database may write meanwhile (SQLite then refuses this transaction's late write outright):
+        it runs again, like a command."""
+        for attempt in range(1, SYNC_ATTEMPTS + 1):
+            try:
+                await self._write_config()
+                return
+            except Exception as exc:
+                if attempt == SYNC_ATTEMPTS or not met_another_transaction(exc):
+                    raise
+                log.info("writing config.yaml's communities met another process's write (%s); again", exc)
+
+    async def _write_config(self) -> None:
         now = self.clock.now()
         async with self.sessions.begin() as db:
             for cfg in self.config.communities:

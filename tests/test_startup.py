@@ -10,12 +10,18 @@ import time
 from pathlib import Path
 
 import pytest
+from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 
+from bot.adapters.recording import RecordingAdapter
+from bot.app import App
 from bot.cli import main
+from bot.clock import SystemClock
 from bot.config import ConfigError, parse_config
+from models import Community
 from models.db import DatabaseUrlError, database_url
 from tests import pg
-from tests.conftest import head_revision
+from tests.conftest import head_revision, make_config
 from tests.gateway import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -219,3 +225,43 @@ def test_a_postgresql_server_that_is_down_is_one_line_without_the_password(tmp_p
     assert line.startswith(f"qunbot: database.url: cannot open the database "
                            f"postgresql+asyncpg://bot:***@127.0.0.1:{port}/qunbot: ")
     assert "hunter2" not in line
+
+
+async def test_writing_the_config_at_start_runs_again_when_another_process_s_write_met_it(db_url, monkeypatch):
+    """A process already running on the database may write while another starts (on SQLite the starter's late
+    write is then refused outright): the start writes config.yaml's rows again instead of failing."""
+
+    app = App(make_config(), RecordingAdapter(lambda out: None), SystemClock(), database_url=db_url)
+    write, calls = app._write_config, []
+
+    async def met_once() -> None:
+        calls.append(1)
+        if len(calls) == 1:
+            raise OperationalError("INSERT INTO members", {}, Exception("database is locked"))
+        await write()
+
+    monkeypatch.setattr(app, "_write_config", met_once)
+    try:
+        await app.start()
+        async with app.sessions() as db:
+            assert [c.id for c in await db.scalars(select(Community))] == ["growth"]
+        assert len(calls) == 2
+    finally:
+        await app.close()
+
+
+async def test_a_start_that_fails_for_another_reason_is_not_retried(db_url, monkeypatch):
+    app = App(make_config(), RecordingAdapter(lambda out: None), SystemClock(), database_url=db_url)
+    calls = []
+
+    async def broken() -> None:
+        calls.append(1)
+        raise ValueError("not a race")
+
+    monkeypatch.setattr(app, "_write_config", broken)
+    try:
+        with pytest.raises(ValueError):
+            await app.start()
+        assert len(calls) == 1
+    finally:
+        await app.close()
