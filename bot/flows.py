@@ -3,7 +3,9 @@ flow): at most one per member and community, run in private where the platform a
 fallback, ended by a timeout.
 
 A capability opens a flow with its own `kind`, registers a text hook (Router.on_text) that takes the member's next
-plain message when `load_flow` finds a flow of that kind in that chat, and deletes the flow when it is done.
+plain message when `load_flow` finds a flow of that kind in that chat, and deletes the flow when it is done. A flow
+whose result belongs to a group (a question is announced there) keeps that group in its data: started in a group it
+moves to private chat where the platform can send one, so the chat it runs in no longer says which group it was.
 """
 from __future__ import annotations
 
@@ -12,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import select
 
+from bot import roster
 from bot.context import BaseCtx, Ctx
 from bot.events import Capability, ChatRef
 from models import Flow
@@ -49,6 +52,21 @@ def flow_chat(ctx: Ctx) -> ChatRef:
     if ctx.is_private or ctx.can(Capability.CAN_DM):
         return ChatRef(user_id=ctx.sender_id)
     return ctx.chat
+
+
+async def origin_room(ctx: Ctx) -> str | None:
+    """The group a flow started now belongs to: the one it is started in; started in private, the community's group
+    the member is in (of several, the first in config.yaml's order, then those enabled from chat, earliest first);
+    None when they are in none the bot knows of."""
+    if ctx.group is not None:
+        return ctx.group.room_id
+    groups = await roster.groups_of(ctx.db, ctx.community.id, ctx.sender_id)
+    if not groups:
+        return None
+    listed = [g.room for g in ctx.ccfg.groups]
+    first = min(groups, key=lambda g: (listed.index(g.room_id) if g.room_id in listed else len(listed),
+                                       g.enabled_at.timestamp() if g.enabled_at else 0.0, g.room_id))
+    return first.room_id
 
 
 async def tell(ctx: Ctx, chat: ChatRef, text: str) -> None:

@@ -9,14 +9,15 @@ from bot.cleaning import clean, quoted
 from bot.config import parse_week_start
 from bot.context import BaseCtx, Ctx
 from bot.errors import CommandError
-from bot.flows import SKIP_WORDS, flow_chat, flow_expired, load_flow, open_flow, tell
+from bot.events import ChatRef
+from bot.flows import SKIP_WORDS, flow_chat, flow_expired, flow_timeout, load_flow, open_flow, origin_room, tell
 from bot.money import format_fen
 from bot.roles import Role
 from bot.router import Router
 from bot.text import split_first, too_long
 from handlers import challenges, fund, ranking
 from handlers.refs import REF, find_answer, find_question, is_moderator, parse_ref
-from models import Answer, LedgerEntry, Member, Question, WeeklyResult
+from models import Answer, Group, LedgerEntry, Member, Question, WeeklyResult
 from models.ledger import lock_community
 from models.questions import CLOSED, OPEN
 
@@ -85,9 +86,10 @@ async def _name(ctx: BaseCtx, member_id: int) -> str:
 
 # ---- asking --------------------------------------------------------------------------------------------------
 
-async def _create(ctx: Ctx, title: str, body: str | None) -> Question:
+async def _create(ctx: Ctx, title: str, body: str | None, room_id: str | None) -> Question:
+    """A new question; `room_id` is the group it was asked in (None: asked in private, belonging to no group)."""
     question = Question(community_id=ctx.community.id, number=await _next_number(ctx, Question),
-                        asker_id=ctx.member.id, room_id=ctx.event.room_id, title=title, body=body,
+                        asker_id=ctx.member.id, room_id=room_id, title=title, body=body,
                         asked_at=ctx.now, session_at=session_for(ctx, ctx.now), status=OPEN, hidden=False,
                         cause=ctx.cause)
     ctx.db.add(question)
@@ -102,16 +104,18 @@ def _created_text(ctx: BaseCtx, question: Question) -> str:
 
 @router.command("ask", aliases=("提问",), multiline=True)
 async def ask(ctx: Ctx) -> None:
-    """Ask a question for the weekly session: the title on the first line, background on the following ones."""
+    """Ask a question for the weekly session: the title on the first line, background on the following ones;
+    without them, step by step (title, then background)."""
     if not ctx.args:
         chat = flow_chat(ctx)
-        await open_flow(ctx, chat, "ask", "question", {})
+        # The question is announced where it was asked, though the flow may go on in private.
+        await open_flow(ctx, chat, "ask", "question", {"room": await origin_room(ctx)})
         if chat != ctx.chat:
             await ctx.respond("ask.moved_to_dm")
         await tell(ctx, chat, ctx.t("ask.prompt", limit=TITLE_LIMIT))
         return
     title, body = _title_and_body(ctx.args)
-    question = await _create(ctx, title, body)
+    question = await _create(ctx, title, body, ctx.event.room_id)
     if body is not None:
         await ctx.reply_text(_created_text(ctx, question))
         return
@@ -124,26 +128,56 @@ async def ask(ctx: Ctx) -> None:
         await tell(ctx, chat, ctx.t("ask.background_prompt_dm", ref=f"Q{question.number}", title=question.title))
 
 
+async def _announce(ctx: Ctx, room_id: str | None, question: Question) -> None:
+    """The end of a question asked step by step, as the one-message form ends: announced in the group it was asked
+    from (the flow ran there where the platform cannot send in private), and confirmed in private."""
+    text = _created_text(ctx, question)
+    if ctx.group is not None:
+        await ctx.reply_text(text)
+        return
+    group = await ctx.db.get(Group, room_id) if room_id is not None else None
+    if group is None or not group.enabled or group.community_id != ctx.community.id:
+        await ctx.reply_text(text)          # asked in private by a member of no group the bot serves
+        return
+    await ctx.post(ChatRef(room_id=group.room_id), text)
+    await ctx.reply("ask.created_announced", ref=f"Q{question.number}", title=question.title,
+                    session=ctx.session_label(question.session_at))
+
+
 @router.on_text
 async def ask_reply(ctx: Ctx) -> bool:
-    """The message after /ask: the question itself, or its background."""
+    """The messages after /ask: the question (its title, perhaps with background), then its background."""
     flow = await load_flow(ctx, ctx.sender_id)
     if flow is None or flow.kind != "ask" or flow.chat_key != ctx.chat.key:
         return False
-    await ctx.db.delete(flow)
     if flow_expired(ctx, flow):
+        await ctx.db.delete(flow)
         await tell(ctx, ctx.chat, ctx.t("ask.expired"))
         return True
     text = ctx.event.text.strip()
+    skipped = not text or text.lower() in SKIP_WORDS
     if flow.step == "question":
         if text.lower() in SKIP_WORDS:
+            await ctx.db.delete(flow)
             await tell(ctx, ctx.chat, ctx.t("ask.cancelled"))
             return True
         title, body = _title_and_body(text)
-        await tell(ctx, ctx.chat, _created_text(ctx, await _create(ctx, title, body)))
+        if body is None:        # the background comes next, like the signup's next question
+            flow.step, flow.data = "body", {**flow.data, "title": title}
+            flow.expires_at = ctx.now + flow_timeout(ctx)
+            await tell(ctx, ctx.chat, ctx.t("ask.body_prompt", title=title))
+            return True
+        await ctx.db.delete(flow)
+        await _announce(ctx, flow.data.get("room"), await _create(ctx, title, body, flow.data.get("room")))
+        return True
+    await ctx.db.delete(flow)
+    if flow.step == "body":
+        body = None if skipped else _check_text(text, BODY_LIMIT, "ask.body_too_long", "ask.no_title")
+        room_id = flow.data.get("room")
+        await _announce(ctx, room_id, await _create(ctx, flow.data["title"], body, room_id))
         return True
     asked = await ctx.db.get(Question, flow.data["question"])
-    if asked is None or not text or text.lower() in SKIP_WORDS:
+    if asked is None or skipped:
         await tell(ctx, ctx.chat, ctx.t("ask.background_skipped"))
         return True
     asked.body = _check_text(text, BODY_LIMIT, "ask.body_too_long", "ask.no_title")

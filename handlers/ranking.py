@@ -318,7 +318,19 @@ async def rank(ctx: Ctx) -> None:
     await ctx.reply_text("\n".join(lines))
 
 
+def _breakdown(ctx: BaseCtx, s: Score) -> list[str]:
+    """A score line by line: each count times its weight."""
+    w = ctx.ccfg.score
+    return [ctx.t("rank.explain_points", n=s.points, w=w.point_received, total=s.points * w.point_received),
+            ctx.t("rank.explain_best", n=s.best_answers, w=w.best_answer, total=s.best_answers * w.best_answer),
+            ctx.t("rank.explain_helped", n=s.helped, w=w.member_helped, total=s.helped * w.member_helped),
+            ctx.t("rank.explain_digest", n=s.digest_answers, w=w.digest_answer,
+                  total=s.digest_answers * w.digest_answer)]
+
+
 async def _explain(ctx: Ctx, member: Member, start: datetime) -> None:
+    """One member's score explained: this week's line by line; while this week has nothing for them yet (on a
+    Monday, say), last week's instead, so the lines explain points they have."""
     if member.id in await excluded(ctx):
         raise CommandError("rank.excluded", name=member.display_name)
     w = ctx.ccfg.score
@@ -331,15 +343,17 @@ async def _explain(ctx: Ctx, member: Member, start: datetime) -> None:
         return Score(member.id), ctx.t("rank.unplaced")
 
     mine, place = standing(await scores(ctx, start, ctx.now))
-    lines = [ctx.t("rank.explain_title", name=member.display_name, score=mine.total(w), place=place),
-             ctx.t("rank.explain_points", n=mine.points, w=w.point_received, total=mine.points * w.point_received),
-             ctx.t("rank.explain_best", n=mine.best_answers, w=w.best_answer,
-                   total=mine.best_answers * w.best_answer),
-             ctx.t("rank.explain_helped", n=mine.helped, w=w.member_helped, total=mine.helped * w.member_helped),
-             ctx.t("rank.explain_digest", n=mine.digest_answers, w=w.digest_answer,
-                   total=mine.digest_answers * w.digest_answer)]
-    last, last_place = standing(await scores(ctx, *ctx.last_completed_week(start)))
-    lines.append(ctx.t("rank.explain_last", score=last.total(w), place=last_place))
+    last_start, last_end = ctx.last_completed_week(start)
+    last, last_place = standing(await scores(ctx, last_start, last_end))
+    if mine:
+        lines = [ctx.t("rank.explain_title", name=member.display_name, score=mine.total(w), place=place),
+                 *_breakdown(ctx, mine), ctx.t("rank.explain_last", score=last.total(w), place=last_place)]
+    elif last:
+        lines = [ctx.t("rank.explain_last_title", name=member.display_name, span=ctx.span(last_start),
+                       score=last.total(w), place=last_place),
+                 *_breakdown(ctx, last), ctx.t("rank.explain_week_empty", span=ctx.span(start))]
+    else:
+        lines = [ctx.t("rank.explain_nothing", name=member.display_name, span=ctx.span(start))]
     all_score, all_place = await all_time_of(ctx, member.id)
     lines.append(ctx.t("rank.explain_all", score=all_score,
                        place=ctx.t("rank.place", place=all_place) if all_place else ctx.t("rank.unplaced")))

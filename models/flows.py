@@ -11,7 +11,8 @@ from models.base import Base, UTCDateTime
 
 
 class Flow(Base):
-    """A multi-step conversation with one member (guided signup, confirmations); expires."""
+    """A multi-step conversation with one member (guided signup, asking step by step, confirmations); expires.
+    `data` holds the answers so far and, where the result belongs to a group, that group's room id (`room`)."""
 
     __tablename__ = "flows"
     __table_args__ = (UniqueConstraint("community_id", "user_id"),)

@@ -62,7 +62,7 @@ async def test_a_hidden_question_takes_its_answers_out_of_the_ranking(chat):
     await chat.say("/隐藏 Q1", "u3")
     assert await chat.say("/排行", "u4") == [to('u4', EMPTY)]
     [explained] = await chat.say("/排行 @李四", "u4", mentions=["u2"])
-    assert explained.startswith("李四 本周得分 0（暂无名次）")
+    assert explained.startswith("李四 本周（11.23–11.29）和上周都还没有得分。")
     await chat.say("/取消隐藏 Q1", "u3")
     assert (await chat.say("/排行", "u4"))[0].split("\n")[1] == "1. 李四 50 分（打赏 10 · 最佳 1 · 帮助 1 人）"
 

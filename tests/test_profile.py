@@ -214,7 +214,7 @@ async def test_cancel_mid_flow_saves_nothing(chat):
     assert await chat.dm("/agree", "u1") == [NOTHING_PENDING]
     assert await chat.dm("/profile", "u1") == [NO_PROFILE]
     assert await chat.say("/who 北京", "u2") == [to("u2", not_found("北京"))]
-    assert await chat.dm("/cancel", "u1") == ["现在没有进行中的登记。"]
+    assert await chat.dm("/cancel", "u1") == ["现在没有进行中的登记或提问。"]
 
 
 async def test_cancel_at_the_consent_step(chat):

@@ -3,9 +3,11 @@ closing, editing and hiding."""
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select
 
 from bot.adapters.base import Capability
 from bot.adapters.recording import ALL_CAPABILITIES
+from models import Question
 from tests.conftest import sh, to, two_communities
 
 THIS_WEEK = "11.25（周三）20:00"       # START is Monday 11.23 09:00: the cutoff (Monday 20:00) is still ahead
@@ -15,10 +17,26 @@ HINT = "查看详情：/问题 Q编号；回答：/回答 Q编号 内容。"
 BACKGROUND_PROMPT = "要补充背景吗？直接回复背景（你试过什么、卡在哪里），回复「跳过」就不补充。"
 ASK_PROMPT = "请发来你的问题：第一行是标题（最多 60 字），后面几行写背景——你试过什么、卡在哪里。回复「跳过」放弃。"
 FORBIDDEN = "这个命令需要「版主」权限。"
+DM_HINT = "我是「增长学习社」的群助手。发送 /帮助 查看命令，发送 /登记 登记资料，发送 /找人 关键词 找人。"
 
 
 def created(n: int, title: str, session: str = THIS_WEEK) -> str:
     return f"已登记问题 Q{n}「{title}」，排在 {session} 的问答。大家可以提前 /回答 Q{n}。"
+
+
+def body_prompt(title: str) -> str:
+    return f"标题收到：「{title}」。再发来背景（你试过什么、卡在哪里，可以写几行），回复「跳过」就不补充。"
+
+
+def announced(n: int, title: str, session: str = THIS_WEEK) -> str:
+    """The private confirmation of a question asked step by step and posted in the group."""
+    return f"已登记问题 Q{n}「{title}」，排在 {session} 的问答，已发到群里。发送 /问题 Q{n} 查看。"
+
+
+async def room_of(chat, number: int) -> str | None:
+    """The group a question belongs to."""
+    async with chat.app.sessions() as db:
+        return await db.scalar(select(Question.room_id).where(Question.number == number))
 
 
 def not_found(ref: str) -> str:
@@ -128,21 +146,129 @@ async def test_skipping_the_background_in_the_group(make_chat):
     assert "背景" not in (await c.say("/q Q1", "u2"))[0]
 
 
-async def test_ask_without_text_then_the_question_in_private(chat):
-    assert await chat.say("/ask", "u1") == ["@张三 我私聊你来完成提问。", ASK_PROMPT]
+# ---- asking step by step ---------------------------------------------------------------------------------------
+
+async def test_ask_step_by_step_goes_private_and_ends_announced_in_the_group(chat):
+    assert await chat.say("/ask", "u1") == [to("u1", "我私聊你来完成提问。"), ASK_PROMPT]
     assert chat.sent[-1]["user"] == "u1"
-    assert await chat.say("大家好", "u1") == []
-    assert await chat.dm("如何做用户增长", "u1") == [created(1, "如何做用户增长")]
-    assert await chat.say("/questions", "u2") == [
-        f"进行中的问题：\n【{THIS_WEEK} 问答】\nQ1「如何做用户增长」— 张三 · 0 个回答\n{HINT}"]
+    assert await chat.say("大家好", "u1") == []                           # group chat is not the question
+    assert await chat.dm("如何做用户增长", "u1") == [body_prompt("如何做用户增长")]
+    assert chat.sent[-1]["user"] == "u1"
+    assert await chat.say("我也想知道", "u1") == []                        # nor the background
+    assert await chat.dm("我们是教育 SaaS，试过投放", "u1") == [created(1, "如何做用户增长"),
+                                                            announced(1, "如何做用户增长")]
+    group_row, dm_row = chat.sent[-2:]
+    assert (group_row["room"], group_row["mentions"]) == ("r1", []) and dm_row["user"] == "u1"
+    # the group reads what the one-message form posts there
+    assert await chat.say("/ask 怎么定价\n客单价 2000", "u2") == [created(2, "怎么定价")]
+    assert await chat.say("/问题 Q1", "u2") == [
+        f"Q1「如何做用户增长」— 张三（{THIS_WEEK} 问答）\n背景：我们是教育 SaaS，试过投放\n"
+        "还没有回答。发送 /回答 Q1 你的回答。"]
+    assert await room_of(chat, 1) == "r1"
+    assert await chat.dm("再说一句", "u1") == [DM_HINT]                    # the flow is over
 
 
-async def test_ask_without_text_in_the_group_when_the_platform_cannot_dm(make_chat):
+async def test_ask_step_by_step_in_the_group_when_the_platform_cannot_dm(make_chat):
     c = await make_chat(capabilities=ALL_CAPABILITIES - {Capability.CAN_DM})
-    assert await c.say("/提问", "u1") == [f"@张三 {ASK_PROMPT}"]
-    assert await c.say("我也有问题", "u2") == []
-    assert await c.say("如何做用户增长\n我们是教育 SaaS", "u1") == [f"@张三 {created(1, '如何做用户增长')}"]
+    assert await c.say("/提问", "u1") == [to("u1", ASK_PROMPT)]
+    assert await c.say("我也有问题", "u2") == []                           # someone else's chat is not an answer
+    assert await c.say("如何做用户增长", "u1") == [to("u1", body_prompt("如何做用户增长"))]
+    assert c.sent[-1]["mentions"] == ["u1"]
+    assert await c.say("同问", "u2") == []
+    assert await c.say("我们是教育 SaaS", "u1") == [created(1, "如何做用户增长")]
+    assert (c.sent[-1]["room"], c.sent[-1]["mentions"]) == ("r1", [])      # the one-message form's announcement
+    assert [row for row in c.sent if "user" in row] == []
     assert "\n背景：我们是教育 SaaS\n" in (await c.say("/q Q1", "u2"))[0]
+    assert await room_of(c, 1) == "r1"
+    assert await c.say("今天天气不错", "u1") == []                        # the flow is over: chat is chat again
+
+
+async def test_ask_step_by_step_with_the_background_under_the_title(make_chat):
+    c = await make_chat(capabilities=ALL_CAPABILITIES - {Capability.CAN_DM})
+    await c.say("/提问", "u1")
+    assert await c.say("如何做用户增长\n我们是教育 SaaS", "u1") == [created(1, "如何做用户增长")]
+    assert "\n背景：我们是教育 SaaS\n" in (await c.say("/q Q1", "u2"))[0]
+    assert await c.say("还有一个想法", "u1") == []                        # nothing of the flow is left
+
+
+async def test_ask_step_by_step_with_the_background_skipped(chat):
+    await chat.say("/ask", "u1")
+    await chat.dm("如何做用户增长", "u1")
+    assert await chat.dm("跳过", "u1") == [created(1, "如何做用户增长"), announced(1, "如何做用户增长")]
+    assert chat.sent[-2]["room"] == "r1"
+    assert await chat.say("/q Q1", "u2") == [
+        f"Q1「如何做用户增长」— 张三（{THIS_WEEK} 问答）\n还没有回答。发送 /回答 Q1 你的回答。"]
+    await chat.say("/ask", "u2")
+    await chat.dm("怎么定价", "u2")
+    assert await chat.dm("skip", "u2") == [created(2, "怎么定价"), announced(2, "怎么定价")]
+
+
+async def test_ask_step_by_step_with_a_background_of_several_lines(chat):
+    await chat.say("/ask", "u1")
+    await chat.dm("如何做用户增长", "u1")
+    assert await chat.dm("我们是教育 SaaS\n试过投放，转化很低\n预算有限", "u1") == [
+        created(1, "如何做用户增长"), announced(1, "如何做用户增长")]
+    [shown] = await chat.say("/q Q1", "u2")
+    assert "背景：我们是教育 SaaS\n> 试过投放，转化很低\n> 预算有限\n" in shown
+
+
+async def test_ask_step_by_step_cancelled_saves_nothing(chat):
+    await chat.say("/ask", "u1")
+    await chat.dm("如何做用户增长", "u1")
+    assert await chat.dm("/取消", "u1") == ["已取消，什么都没有保存。"]
+    assert await chat.dm("我们是教育 SaaS", "u1") == [DM_HINT]            # no longer the background
+    assert await chat.say("/questions", "u2") == [to("u2", NONE_OPEN)]
+    assert await chat.dm("/cancel", "u1") == ["现在没有进行中的登记或提问。"]
+    await chat.say("/ask", "u1")                                           # cancelled from the group too
+    assert await chat.say("/cancel", "u1") == [to("u1", "已取消，什么都没有保存。")]
+    assert await chat.dm("如何做用户增长", "u1") == [DM_HINT]
+    assert [row for row in chat.sent if row.get("room") and "Q1" in row["text"]] == []
+
+
+async def test_ask_step_by_step_times_out_like_the_signup(chat):
+    await chat.say("/ask", "u1")
+    await chat.dm("如何做用户增长", "u1", step=timedelta(minutes=20))      # each answer gives 30 more minutes
+    assert await chat.dm("我们是教育 SaaS", "u1", step=timedelta(minutes=20)) == [
+        created(1, "如何做用户增长"), announced(1, "如何做用户增长")]
+    await chat.say("/ask", "u1")
+    await chat.dm("怎么定价", "u1")
+    assert await chat.dm("客单价 2000", "u1", step=timedelta(minutes=31)) == ["提问已超时，请重新发送 /提问。"]
+    assert await chat.dm("再说一句", "u1") == [DM_HINT]
+    [listing] = await chat.say("/questions", "u2")
+    assert "怎么定价" not in listing
+
+
+async def test_a_bad_title_step_by_step_can_be_sent_again(chat):
+    await chat.say("/ask", "u1")
+    assert await chat.dm("增" * 61, "u1") == ["标题太长了，最多 60 字；背景请写在第二行以后。"]
+    assert await chat.dm("如何做用户增长", "u1") == [body_prompt("如何做用户增长")]
+    assert await chat.dm("背" * 1001, "u1") == ["背景太长了，最多 1000 字。"]
+    assert await chat.dm("我们是教育 SaaS", "u1") == [created(1, "如何做用户增长"), announced(1, "如何做用户增长")]
+
+
+async def test_ask_step_by_step_started_in_private_goes_to_the_askers_group(make_chat):
+    c = await make_chat(groups=[{"room": "r2"}, {"room": "r1"}])           # r2 comes first in config.yaml
+    await c.members("r2", ["u_owner", "u1"])
+    assert await c.dm("/ask", "u2") == [ASK_PROMPT]                        # no "moved to private"
+    await c.dm("如何做用户增长", "u2")
+    assert await c.dm("我们是教育 SaaS", "u2") == [created(1, "如何做用户增长"), announced(1, "如何做用户增长")]
+    assert c.sent[-2]["room"] == "r1"                                      # 李四 is only in r1
+    assert await room_of(c, 1) == "r1"
+    await c.dm("/提问", "u1")                                               # 张三 is in both: the first listed
+    await c.dm("怎么定价", "u1")
+    assert await c.dm("跳过", "u1") == [created(2, "怎么定价"), announced(2, "怎么定价")]
+    assert c.sent[-2]["room"] == "r2"
+    assert await room_of(c, 2) == "r2"
+
+
+async def test_ask_step_by_step_in_private_by_a_member_in_no_group(chat):
+    await chat.leave("u3")
+    await chat.dm("/ask", "u3")
+    await chat.dm("如何做用户增长", "u3")
+    assert await chat.dm("我们是教育 SaaS", "u3") == [created(1, "如何做用户增长")]
+    assert "room" not in chat.sent[-1]
+    assert await room_of(chat, 1) is None
+    assert "\n背景：我们是教育 SaaS\n" in (await chat.say("/q Q1", "u2"))[0]
 
 
 async def test_ask_without_text_then_skip_gives_up(chat):

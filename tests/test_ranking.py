@@ -60,13 +60,38 @@ async def test_rank_explains_one_members_score_line_by_line(chat):
 async def test_rank_explains_a_member_without_points(chat):
     await tips(chat, ("u3", "u1", 10))
     assert await chat.say("/rank @李四", "u1", mentions=["u2"]) == [
-        "李四 本周得分 0（暂无名次）：\n"
-        "· 收到打赏 0 分 × 1 = 0\n"
+        "李四 本周（11.23–11.29）和上周都还没有得分。回答问题、被打赏、被选为最佳回答都会得分。\n"
+        "总榜：累计 0 分（暂无名次）"]
+
+
+async def test_rank_explains_last_week_while_this_week_is_empty(chat):
+    await score_week(chat)
+    await chat.tick(sh("2026-11-30T10:00:00"))           # Monday: the new week has nothing yet
+    assert await chat.say("/排行 @李四", "u1", mentions=["u2"]) == [
+        "李四 上周（11.23–11.29）得分 30（第 2 名）：\n"
+        "· 收到打赏 20 分 × 1 = 20\n"
+        "· 最佳回答 0 个 × 30 = 0\n"
+        "· 帮助的成员 1 位 × 10 = 10\n"
+        "· 入选周报的回答 0 条 × 20 = 0\n"
+        "本周（11.30–12.6）还没有得分。\n"
+        "总榜：累计 30 分（第 2 名）"]
+    await tips(chat, ("u1", "u2", 3))                     # once this week counts, it is this week's explained
+    assert await chat.say("/排行 @李四", "u1", mentions=["u2"]) == [
+        "李四 本周得分 3（第 1 名）：\n"
+        "· 收到打赏 3 分 × 1 = 3\n"
         "· 最佳回答 0 个 × 30 = 0\n"
         "· 帮助的成员 0 位 × 10 = 0\n"
         "· 入选周报的回答 0 条 × 20 = 0\n"
-        "上周：0 分（暂无名次）\n"
-        "总榜：累计 0 分（暂无名次）"]
+        "上周：30 分（第 2 名）\n"
+        "总榜：累计 33 分（第 2 名）"]
+
+
+async def test_rank_explains_a_member_whose_points_are_older_than_last_week(chat):
+    await score_week(chat)
+    await chat.tick(sh("2026-12-07T10:00:00"))
+    assert await chat.say("/rank @李四", "u1", mentions=["u2"]) == [
+        "李四 本周（12.7–12.13）和上周都还没有得分。回答问题、被打赏、被选为最佳回答都会得分。\n"
+        "总榜：累计 30 分（第 2 名）"]
 
 
 async def test_owners_are_not_ranked(chat):
