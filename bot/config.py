@@ -304,7 +304,10 @@ class Config(_Strict):
     pacing: PacingConfig = PacingConfig()
     rate_limit: RateLimitConfig = RateLimitConfig()
     signup_timeout_minutes: int = Field(30, ge=1)
-    welcome_window_seconds: int = Field(60, ge=0)
+    welcome_quiet_seconds: int = Field(5, ge=0, description="a welcome waits until no one has joined for this "
+                                       "long; joins meanwhile share it")
+    welcome_window_seconds: int = Field(60, ge=0, description="a welcome goes out at most this long after the "
+                                        "first of its joins, however many follow")
     retention: RetentionConfig = RetentionConfig()
     communities: list[CommunityConfig] = Field(min_length=1)
 

@@ -176,9 +176,11 @@ class BaseCtx:
         """Messages queued for `purpose` in `chat` and not sent yet (e.g. a welcome waiting for more joins)."""
         return await outbox.find_pending(self.db, chat, purpose)
 
-    async def rewrite_waiting(self, row: OutboxMessage, text: str, mentions: Sequence[str]) -> bool:
-        """Change a waiting message that is stored whole; False when it would no longer fit or is being sent."""
-        return await outbox.rewrite(self.db, self.runtime.pacing, row, text, mentions)
+    async def rewrite_waiting(self, row: OutboxMessage, text: str, mentions: Sequence[str], *,
+                              not_before: datetime | None = None) -> bool:
+        """Change a waiting message that is stored whole (and when it goes out, if `not_before` is given); False
+        when it would no longer fit or is being sent."""
+        return await outbox.rewrite(self.db, self.runtime.pacing, row, text, mentions, not_before=not_before)
 
     async def withdraw_waiting(self, rows: Sequence[OutboxMessage]) -> bool:
         """Cancel the parts of a waiting message; False, changing nothing, when one is being sent already."""

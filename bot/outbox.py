@@ -84,13 +84,17 @@ async def find_pending(db: AsyncSession, chat: ChatRef, purpose: str) -> list[Ou
 
 
 async def rewrite(db: AsyncSession, pacing: PacingConfig, row: OutboxMessage, text: str,
-                  mentions: Sequence[str]) -> bool:
+                  mentions: Sequence[str], *, not_before: datetime | None = None) -> bool:
     """Replace the text and mentions of a waiting message that is stored whole (e.g. a welcome taking one more
-    name); False, changing nothing, when the new text would need splitting or the row is being sent."""
+    name), and its send time when `not_before` is given; False, changing nothing, when the new text would need
+    splitting or the row is being sent."""
     if len(split_text(text, pacing.max_chars, pacing.max_bytes)) != 1:
         return False
+    values: dict[str, Any] = {"text": text, "mentions": list(mentions)}
+    if not_before is not None:
+        values["not_before"] = not_before
     return await changed(db, update(OutboxMessage).where(OutboxMessage.id == row.id, OutboxMessage.status == PENDING)
-                         .values(text=text, mentions=list(mentions)).execution_options(synchronize_session=False)) == 1
+                         .values(**values).execution_options(synchronize_session=False)) == 1
 
 
 async def withdraw(db: AsyncSession, rows: Sequence[OutboxMessage]) -> bool:

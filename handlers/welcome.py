@@ -32,40 +32,48 @@ async def _welcome_text(ctx: EventCtx, user_ids: list[str]) -> str:
 
 @router.on_join
 async def welcome(ctx: EventCtx) -> None:
-    """Welcome newcomers; joins within the window after the first one share a single message."""
+    """Welcome newcomers: joins that come together share one message, sent once no one has joined for
+    `welcome_quiet_seconds`, and at most `welcome_window_seconds` after the first of them."""
     assert isinstance(ctx.event, JoinEvent)
     chat = ChatRef(room_id=ctx.group.room_id)
+    quiet = timedelta(seconds=ctx.config.welcome_quiet_seconds)
+    window = timedelta(seconds=ctx.config.welcome_window_seconds)
     pending = await ctx.waiting(chat, WELCOME)
     if any(ctx.event.user_id in row.mentions for row in pending):
-        return                         # left and joined again within the window: already welcomed
+        return                         # left and joined again while their welcome waits: already welcomed
     # Merge into the newest waiting welcome while it is a whole message (only a split message's first part
     # carries mentions) with room for one more name; otherwise (or if it is being sent right now) this join
-    # starts a new welcome.
+    # starts a new welcome. A welcome is stored at the first join it names and a leave rewrites it in place, so
+    # its created_at is where its window starts. Never earlier than it was: a failed send's retry time holds.
     last = pending[-1] if pending else None
     if last is not None and last.mentions and len(last.mentions) < MAX_WELCOMED:
         user_ids = [*last.mentions, ctx.event.user_id]
-        if await ctx.rewrite_waiting(last, await _welcome_text(ctx, user_ids), user_ids):
+        not_before = max(last.not_before, min(ctx.now + quiet, last.created_at + window))
+        if await ctx.rewrite_waiting(last, await _welcome_text(ctx, user_ids), user_ids, not_before=not_before):
             return
-    window = timedelta(seconds=ctx.config.welcome_window_seconds)
     await ctx.post(chat, await _welcome_text(ctx, [ctx.event.user_id]), mentions=(ctx.event.user_id,),
-                   purpose=WELCOME, not_before=ctx.now + window)
+                   purpose=WELCOME, not_before=ctx.now + min(quiet, window))
 
 
 @router.on_leave
 async def unwelcome(ctx: EventCtx) -> None:
     """Someone who leaves while their welcome waits is taken out of it; a welcome left to nobody is dropped."""
     assert isinstance(ctx.event, LeaveEvent)
-    pending = await ctx.waiting(ChatRef(room_id=ctx.group.room_id), WELCOME)
+    chat = ChatRef(room_id=ctx.group.room_id)
+    pending = await ctx.waiting(chat, WELCOME)
     for row in pending:
         if ctx.event.user_id not in row.mentions:
             continue
+        rest = [u for u in row.mentions if u != ctx.event.user_id]
         parts = [r for r in pending if r.cause == row.cause]        # a long welcome is stored in parts
+        # A whole welcome is rewritten in place: it keeps its send time, and the start of its window for later joins.
+        if rest and len(parts) == 1 and await ctx.rewrite_waiting(row, await _welcome_text(ctx, rest), rest):
+            return
         if not await ctx.withdraw_waiting(parts):
             return                     # it is being sent right now
-        rest = [u for u in row.mentions if u != ctx.event.user_id]
         if rest:
-            await ctx.post(ChatRef(room_id=ctx.group.room_id), await _welcome_text(ctx, rest), mentions=rest,
-                           purpose=WELCOME, not_before=row.not_before)
+            await ctx.post(chat, await _welcome_text(ctx, rest), mentions=rest, purpose=WELCOME,
+                           not_before=row.not_before)
         return
 
 

@@ -191,9 +191,9 @@ async def test_a_chat_waiting_for_a_retry_does_not_hold_up_others(chat):
 
 async def test_a_reply_is_not_held_behind_a_welcome_scheduled_for_later(chat):
     await chat.join("u9", name="小明")
-    await chat.say("/roles", "u1", step=timedelta(seconds=5), drain=False)
+    await chat.say("/roles", "u1", step=timedelta(seconds=2), drain=False)
     await chat.driver.advance_to(chat.clock.now() + timedelta(seconds=1))
-    assert [r["text"][:6] for r in chat.sent] == [ROLES[:6]]          # the welcome waits for more joins
+    assert [r["text"][:6] for r in chat.sent] == [ROLES[:6]]          # the welcome waits 5 s for more joins
     await chat.flush()
     assert chat.sent[-1]["text"].startswith("欢迎 @小明")
 

@@ -103,7 +103,7 @@ def test_demo_shows_the_whole_week(demo):
     texts = [r.get("text", "") for r in rows]
     welcome = [r for r in rows if r.get("text", "").startswith("欢迎 @王五 @赵六")]
     assert len(welcome) == 1 and welcome[0]["mentions"] == ["u3", "u4"]      # one combined welcome
-    assert welcome[0]["at"] == "2026-11-24T20:01:00+08:00"                  # after the window
+    assert welcome[0]["at"] == "2026-11-24T20:00:08+08:00"                  # 5 s after the second join
     consents = [t for t in texts if re.sub(r"^@\S+ ", "", t).startswith("请确认你的资料")]
     assert len(consents) == 2 and all("/同意" in t for t in consents)
     assert sum(re.sub(r"^@\S+ ", "", t).startswith("登记完成") for t in texts) == 2
@@ -316,8 +316,8 @@ def test_announcement_missed_several_times_runs_once_for_the_latest(tmp_path):
 
 def test_at_the_end_pending_messages_drain_but_no_more_jobs_run(tmp_path):
     rows = rows_of(run_simulate(script(MEMBERS, JOIN), tmp_path))
-    # the welcome waits for more joins (60 s) and still goes out; Monday's post is after the script: not run
-    assert [(r["at"], r["mentions"]) for r in rows] == [("2026-11-24T20:01:00+08:00", ["u3"])]
+    # the welcome waits for more joins (5 s) and still goes out; Monday's post is after the script: not run
+    assert [(r["at"], r["mentions"]) for r in rows] == [("2026-11-24T20:00:05+08:00", ["u3"])]
     assert rows[0]["text"].startswith("欢迎 @王五")
 
 

@@ -13,17 +13,22 @@ def at(row) -> datetime:
     return datetime.fromisoformat(row["at"])
 
 
-async def test_a_join_gets_a_welcome_after_the_window(chat):
+def welcomes(chat) -> list[tuple[datetime, list[str]]]:
+    """When each welcome went out and whom it named."""
+    return [(at(r), r["mentions"]) for r in chat.sent if r.get("text", "").startswith("欢迎")]
+
+
+async def test_a_lone_join_is_welcomed_after_a_short_quiet(chat):
     await chat.join("u4", at=JOIN_AT)
     [row] = await chat.flush()
     assert row["room"] == "r1" and row["mentions"] == ["u4"]
     assert row["text"] == f"欢迎 @赵六 加入「增长学习社」！\n{RULES}"
-    assert at(row) == JOIN_AT + timedelta(seconds=60)
+    assert at(row) == JOIN_AT + timedelta(seconds=5)
 
 
-async def test_nothing_is_sent_during_the_window(chat):
+async def test_nothing_is_sent_during_the_quiet(chat):
     await chat.join("u4", at=JOIN_AT)
-    assert await chat.say("大家好", "u1", at=JOIN_AT + timedelta(seconds=50), drain=False) == []
+    assert await chat.say("大家好", "u1", at=JOIN_AT + timedelta(seconds=4), drain=False) == []
     assert chat.sent == []
 
 
@@ -34,28 +39,62 @@ async def test_welcome_uses_the_configured_rules(make_chat):
     assert "群规：\n1. 每周五晚答疑\n2. 禁止广告\n发送 /登记 填写资料" in row["text"]
 
 
-async def test_joins_within_the_window_share_one_welcome(chat):
+async def test_joins_that_come_together_share_one_welcome_after_the_last(chat):
     await chat.join("u4", at=JOIN_AT)
-    await chat.join("u_mod", at=JOIN_AT + timedelta(seconds=30))
+    await chat.join("u_mod", at=JOIN_AT + timedelta(seconds=3))
     rows = await chat.flush()
     assert len(rows) == 1
     assert rows[0]["text"].startswith("欢迎 @赵六 @小版 加入「增长学习社」！\n")
     assert rows[0]["mentions"] == ["u4", "u_mod"]
-    assert at(rows[0]) == JOIN_AT + timedelta(seconds=60)
+    assert at(rows[0]) == JOIN_AT + timedelta(seconds=8)             # 5 s after the second join
 
 
-async def test_a_join_after_the_window_gets_its_own_welcome(chat):
+async def test_the_quiet_is_configurable(make_chat):
+    c = await make_chat(top_welcome_quiet_seconds=20)
+    await c.join("u4", at=JOIN_AT)
+    await c.join("u_mod", at=JOIN_AT + timedelta(seconds=15))
+    assert welcomes(c) == []
+    await c.flush()
+    assert welcomes(c) == [(JOIN_AT + timedelta(seconds=35), ["u4", "u_mod"])]
+
+
+async def test_a_steady_trickle_is_welcomed_a_window_after_its_first_join(chat):
+    """Joins every 4 s never leave 5 s of quiet: the welcome goes out 60 s after the first join with everyone
+    who joined until then; whoever joins after it went out starts the next welcome."""
+    users = [f"n{i}" for i in range(18)]
+    for i, user in enumerate(users):                                    # 0 s, 4 s, ... 68 s
+        await chat.join(user, name=f"新人{i}", at=JOIN_AT + timedelta(seconds=4 * i))
+    await chat.flush()
+    assert welcomes(chat) == [
+        (JOIN_AT + timedelta(seconds=60), users[:15]),                    # joined at 0 s .. 56 s
+        (JOIN_AT + timedelta(seconds=73), users[15:]),                    # 60 s, 64 s, 68 s: 5 s after the last
+    ]
+
+
+async def test_the_window_counts_from_the_first_join_even_if_that_newcomer_left(chat):
+    users = [f"n{i}" for i in range(15)]
+    for i, user in enumerate(users):                                    # 0 s, 4 s, ... 56 s
+        await chat.join(user, name=f"新人{i}", at=JOIN_AT + timedelta(seconds=4 * i))
+        if i == 1:
+            await chat.leave("n0")
+    await chat.join("u4", at=JOIN_AT + timedelta(seconds=62))
+    await chat.flush()
+    assert welcomes(chat) == [(JOIN_AT + timedelta(seconds=60), users[1:]),
+                              (JOIN_AT + timedelta(seconds=67), ["u4"])]
+
+
+async def test_a_join_after_the_welcome_went_out_starts_a_new_one(chat):
     await chat.join("u4", at=JOIN_AT)
-    await chat.join("u_mod", at=JOIN_AT + timedelta(seconds=90))
-    rows = await chat.flush()
+    await chat.join("u_mod", at=JOIN_AT + timedelta(seconds=10))
+    await chat.flush()
     assert [(r["mentions"], r["text"].split("\n")[0]) for r in chat.sent] == [
         (["u4"], "欢迎 @赵六 加入「增长学习社」！"),
         (["u_mod"], "欢迎 @小版 加入「增长学习社」！"),
     ]
-    assert at(rows[-1]) == JOIN_AT + timedelta(seconds=150)
+    assert welcomes(chat) == [(JOIN_AT + timedelta(seconds=5), ["u4"]), (JOIN_AT + timedelta(seconds=15), ["u_mod"])]
 
 
-async def test_rejoining_during_the_window_is_welcomed_once(chat):
+async def test_rejoining_before_the_welcome_is_welcomed_once(chat):
     await chat.join("u4", at=JOIN_AT)
     await chat.leave("u4")
     await chat.join("u4", at=JOIN_AT + timedelta(seconds=20))
@@ -66,16 +105,19 @@ async def test_rejoining_during_the_window_is_welcomed_once(chat):
 async def test_a_burst_of_joins_is_welcomed_twenty_at_a_time(chat):
     for i in range(25):
         await chat.join(f"n{i}", name=f"新人{i}", at=JOIN_AT + timedelta(seconds=i))
-    rows = await chat.flush()
+    await chat.flush()
+    rows = [r for r in chat.sent if r["text"].startswith("欢迎")]
     assert [len(r["mentions"]) for r in rows] == [20, 5]
     assert rows[1]["text"].startswith("欢迎 @新人20 @新人21 @新人22 @新人23 @新人24 加入")
+    # the first is full, not quiet: it goes 5 s after its last name; the second 5 s after the last join
+    assert [at(r) for r in rows] == [JOIN_AT + timedelta(seconds=24), JOIN_AT + timedelta(seconds=29)]
 
 
 async def test_a_welcome_split_in_parts_is_not_rewritten(make_chat):
     """With a tiny message size the welcome is stored in parts; a second join gets its own welcome."""
     c = await make_chat(top_pacing={"max_chars": 100, "min_interval_seconds": 0})
     await c.join("u4", at=JOIN_AT)
-    await c.join("u_mod", at=JOIN_AT + timedelta(seconds=10))
+    await c.join("u_mod", at=JOIN_AT + timedelta(seconds=3))
     rows = await c.flush()
     text = "\n".join(r["text"] for r in rows)
     assert text.count("1. 先发 /登记 填写资料") == 2          # each welcome complete, none doubled or cut
@@ -173,7 +215,7 @@ async def test_a_join_merged_just_before_the_send_is_in_the_message_sent(chat, m
     from models import OutboxMessage
 
     await chat.join("u4", at=JOIN_AT)
-    await chat.driver.advance_to(JOIN_AT + timedelta(seconds=59))
+    await chat.driver.advance_to(JOIN_AT + timedelta(seconds=4))
     real_scalar = AsyncSession.scalar
     joined = []
 
@@ -191,23 +233,24 @@ async def test_a_join_merged_just_before_the_send_is_in_the_message_sent(chat, m
         (["u4", "u_mod"], "欢迎 @赵六 @小版 加入「增长学习社」！")]
 
 
-async def test_someone_who_leaves_within_the_window_is_not_welcomed(chat):
+async def test_someone_who_leaves_before_the_welcome_is_not_welcomed(chat):
     await chat.join("u4", at=JOIN_AT)
-    await chat.join("u_mod", at=JOIN_AT + timedelta(seconds=10))
+    await chat.join("u_mod", at=JOIN_AT + timedelta(seconds=3))
+    await chat.driver.advance_to(JOIN_AT + timedelta(seconds=6))
     await chat.leave("u4")
     [row] = await chat.flush()
     assert row["mentions"] == ["u_mod"] and row["text"].startswith("欢迎 @小版 加入「增长学习社」！\n")
     assert "赵六" not in row["text"]
-    assert at(row) == JOIN_AT + timedelta(seconds=60)          # the window of the first join still holds
+    assert at(row) == JOIN_AT + timedelta(seconds=8)           # a leave does not hold the welcome back
 
 
 async def test_a_welcome_left_to_nobody_is_dropped(chat):
     await chat.join("u4", at=JOIN_AT)
     await chat.leave("u4")
     assert await chat.flush() == []
-    await chat.join("u4", at=JOIN_AT + timedelta(seconds=30))   # back again: welcomed once, after a new window
+    await chat.join("u4", at=JOIN_AT + timedelta(seconds=30))   # back again: welcomed once, after a new quiet
     [row] = await chat.flush()
-    assert row["mentions"] == ["u4"] and at(row) == JOIN_AT + timedelta(seconds=90)
+    assert row["mentions"] == ["u4"] and at(row) == JOIN_AT + timedelta(seconds=35)
 
 
 async def test_a_long_welcome_in_parts_is_withdrawn_whole(make_chat):
@@ -240,7 +283,7 @@ async def test_a_weekly_post_caught_up_late_names_its_week(chat):
 async def test_someone_the_member_list_no_longer_has_is_taken_out_of_the_welcome(chat):
     """On WeChat a member who quits on their own causes no leave event; the next member list shows it."""
     await chat.join("u4", at=JOIN_AT)
-    await chat.join("u_mod", at=JOIN_AT + timedelta(seconds=5))
+    await chat.join("u_mod", at=JOIN_AT + timedelta(seconds=3))
     await chat.members("r1", ["u_owner", "u1", "u2", "u3", "u_mod"])
     [row] = await chat.flush()
     assert row["mentions"] == ["u_mod"] and row["text"].startswith("欢迎 @小版 加入")
