@@ -115,13 +115,17 @@ async def ask(ctx: Ctx) -> None:
         await tell(ctx, chat, ctx.t("ask.prompt", limit=TITLE_LIMIT))
         return
     title, body = _title_and_body(ctx.args)
-    question = await _create(ctx, title, body, ctx.event.room_id)
+    room_id = await origin_room(ctx)        # asked in private, it still belongs to (and is announced in) a group
+    question = await _create(ctx, title, body, room_id)
     if body is not None:
-        await ctx.reply_text(_created_text(ctx, question))
+        await _announce(ctx, room_id, question)
         return
     chat = flow_chat(ctx)
     await open_flow(ctx, chat, "ask", "background", {"question": question.id})
-    if chat == ctx.chat:
+    if chat == ctx.chat and ctx.group is None:
+        await _announce(ctx, room_id, question)
+        await tell(ctx, chat, ctx.t("ask.background_prompt"))
+    elif chat == ctx.chat:
         await tell(ctx, chat, _created_text(ctx, question) + "\n" + ctx.t("ask.background_prompt"))
     else:
         await ctx.reply_text(_created_text(ctx, question))

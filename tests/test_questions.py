@@ -261,6 +261,22 @@ async def test_ask_step_by_step_started_in_private_goes_to_the_askers_group(make
     assert await room_of(c, 2) == "r2"
 
 
+async def test_a_one_message_question_asked_in_private_is_announced_in_the_askers_group(chat):
+    assert await chat.dm("/提问 如何做用户增长\n我们是教育 SaaS", "u2") == [
+        created(1, "如何做用户增长"), announced(1, "如何做用户增长")]
+    assert chat.sent[-2]["room"] == "r1" and "room" not in chat.sent[-1]
+    assert await room_of(chat, 1) == "r1"
+
+
+async def test_a_title_asked_in_private_is_announced_and_its_background_asked_for(chat):
+    assert await chat.dm("/提问 如何做用户增长", "u2") == [
+        created(1, "如何做用户增长"), announced(1, "如何做用户增长"),
+        "要补充背景吗？直接回复背景（你试过什么、卡在哪里），回复「跳过」就不补充。"]
+    assert chat.sent[-3]["room"] == "r1"
+    assert await chat.dm("我们是教育 SaaS", "u2") == ["已为 Q1 补充背景。"]
+    assert "\n背景：我们是教育 SaaS\n" in (await chat.say("/q Q1", "u3"))[0]
+
+
 async def test_ask_step_by_step_in_private_by_a_member_in_no_group(chat):
     await chat.leave("u3")
     await chat.dm("/ask", "u3")
