@@ -18,6 +18,7 @@ from bot.config import CommunityConfig, Config
 from bot.context import Runtime
 from bot.dispatch import Dispatcher
 from bot.events import ChatRef, IncomingEvent
+from bot.history import ChatRecorder
 from bot.lookups import Lookups
 from bot.outbox import OutboxSender
 from bot.roles import Role
@@ -29,6 +30,7 @@ from handlers import (
     fund,
     groups,
     help,
+    history,
     profile,
     questions,
     ranking,
@@ -60,7 +62,7 @@ SYNC_ATTEMPTS = 3          # writing config.yaml's rows at start, when another p
 # a week's rewards are paid before its ranking is posted).
 ROUTERS: tuple[Router, ...] = (
     help.router, profile.router, directory.router, questions.router, tips.router, rewards.router, ranking.router,
-    fund.router, challenges.router, sessions.router, welcome.router, roles.router, groups.router,
+    fund.router, challenges.router, sessions.router, welcome.router, roles.router, groups.router, history.router,
     retention.router,
 )
 
@@ -83,6 +85,8 @@ class App:
                                lookups=self.lookups, wake=self.wake)
         self.dispatcher = Dispatcher(self.runtime, routers, adapter.room_members)
         self.runtime.refresh_members = self.dispatcher.refresh_members
+        self.history = ChatRecorder(self.sessions, lambda cid: config.community_tz(config.community(cid)), self.wake)
+        self.runtime.history = self.history
         self.sender = OutboxSender(self.sessions, adapter, clock, self.pacing, on_failed=self._send_failed)
         self.scheduler = Scheduler(self.runtime, [job for r in routers for job in r.jobs])
         self._stopping = asyncio.Event()        # set by stop()
@@ -221,6 +225,7 @@ class App:
         return min(times, default=None)
 
     async def run_due(self, now: datetime) -> None:
+        await self.history.flush()              # the jobs see the chat up to now
         await self.scheduler.run_due(now)
         await self.sender.send_due(now)
 
@@ -249,6 +254,8 @@ class App:
                     log.exception("scheduler/outbox round failed (%d in a row); retrying", failures)
                     due = self.clock.now() + timedelta(seconds=min(60, 2 ** failures))
                 timeout = 60.0 if due is None else max(0.0, min(60.0, (due - self.clock.now()).total_seconds()))
+                if (flush := self.history.seconds_to_flush()) is not None:
+                    timeout = min(timeout, max(flush, 0.05))    # a failing write is not retried in a tight loop
                 if me is not None and me.cancelling():
                     # A cancellation that arrives during a database call can be swallowed on its way out
                     # (seen with aiosqlite through SQLAlchemy): stopping must not depend on where it landed.
@@ -278,6 +285,11 @@ class App:
         except TimeoutError:
             # Closing the adapter cancels them: their transactions roll back, so nothing is half done.
             cut_off = f", events cut off unfinished: {self._in_hand}"
+        try:
+            await self.history.flush()
+        except Exception:
+            log.exception("writing the chat history while stopping failed (%d messages not kept)",
+                          self.history.waiting)
         sent, waiting = 0, "?"
         try:
             if adapter_task is not None:        # stopped while starting: nothing is connected to send through

@@ -91,6 +91,7 @@ class RetentionConfig(_Strict):
                                                           "one still waiting is never deleted")
     job_runs_days: int = Field(90, ge=1, description="run records of announcement jobs (kept, whatever their age, "
                                                      "until every job has passed their period)")
+    chat_days: int = Field(180, ge=1, description="the groups' ordinary chat, kept for digests and activity")
 
 
 class WechatyConfig(_Strict):

@@ -21,6 +21,7 @@ from bot.commands import CommandTable
 from bot.config import CommunityConfig, Config, PacingConfig
 from bot.errors import CommandError
 from bot.events import Capability, ChatRef, IncomingMessage, JoinEvent, LeaveEvent
+from bot.history import ChatRecorder
 from bot.lookups import Lookups
 from bot.roles import Role
 from models import Community, Group, Member, OutboxMessage
@@ -52,6 +53,8 @@ class Runtime:
     community_locks: defaultdict[str, asyncio.Lock] = field(default_factory=lambda: defaultdict(asyncio.Lock))
     # The platform's member list of a room, applied to the roster (the dispatcher's; set by the app).
     refresh_members: Callable[[str], Awaitable[None]] | None = None
+    # The groups' ordinary chat, kept behind the commands (set by the app).
+    history: ChatRecorder | None = None
 
     def community_config(self, community_id: str) -> CommunityConfig:
         return self.config.community(community_id)
@@ -150,6 +153,13 @@ class BaseCtx:
         """A group was enabled or disabled in this transaction: read again once it commits."""
         lookups = self.runtime.lookups
         self.after_commit.append(lambda: lookups.forget_group(room_id))
+
+    def forget_chat(self, *, user_id: str | None = None, room_id: str | None = None) -> None:
+        """Chat still waiting to be kept is dropped: a member's (who deleted their data) or a group's (whose
+        history was turned off or purged); what is stored already is the caller's to delete."""
+        history = self.runtime.history
+        if history is not None:
+            history.forget(self.community.id, user_id=user_id, room_id=room_id, at=self.now)
 
     def refresh_members(self, room_id: str) -> None:
         """Once this transaction commits, ask the platform for the room's member list (where it has one)."""

@@ -270,8 +270,16 @@ class Dispatcher:
                                                communities=names)
         return await self._command(event, parsed, owned[0], None, unbound=True)
 
+    def _note_command(self, community_id: str, event: IncomingMessage) -> None:
+        """A command counts towards its sender's activity (kept with the chat, behind the commands)."""
+        if self.rt.history is not None:
+            self.rt.history.note_command(community_id, event.sender_id, self.rt.clock.now())
+
     async def _chat(self, event: IncomingMessage, community_id: str, group: Group | None) -> bool:
-        """Ordinary chat: keep the roster fresh; give it to flows (private chat, or group fallback)."""
+        """Ordinary chat: kept (where the group keeps it, behind the commands); keep the roster fresh; give it to
+        flows (private chat, or group fallback)."""
+        if group is not None and group.history and self.rt.history is not None:
+            self.rt.history.add(event, community_id)
         needs_flow = group is None or Capability.CAN_DM not in self.rt.capabilities
         key = (event.room_id or "", event.sender_id)
         if not needs_flow and self._seen.get(key) == event.sender_name:
@@ -348,10 +356,12 @@ class Dispatcher:
             log.info("event %s was redelivered; ignored", event.event_id)
             return False
         except CommandError as err:
+            self._note_command(community_id, event)
             return await self._answer_once(event, group, locale, err.key, **err.params)
         except Exception:
             log.exception("command /%s in message %s failed", parsed.name, event.event_id)
             return await self._answer_once(event, group, locale, "common.apology")
+        self._note_command(community_id, event)
         for callback in ctx.after_commit:
             # After-commit work may take the community's lock itself (e.g. a member list sync).
             result = callback()

@@ -63,6 +63,8 @@ class IncomingMessage:
     mention_ids: tuple[str, ...] = ()
     url: str | None = None
     reply_token: str | None = None
+    quoted_id: str | None = None        # the message this one replies to, where the platform says
+    path: str | None = None             # an image's or a file's path, where the platform gives one
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "text", clean(self.text, multiline=self.kind == MessageKind.TEXT))

@@ -48,7 +48,9 @@ _FIELDS: dict[str, dict[str, tuple[type, bool]]] = {
     # field: (type, required)
     "members": {"room": (str, True), "members": (list, True)},
     "message": {"room": (str, False), "user": (str, True), "name": (str, False), "text": (str, False),
-                "mentions": (list, False), "id": (str, False), "kind": (str, False), "url": (str, False)},
+                "mentions": (list, False), "id": (str, False), "kind": (str, False), "url": (str, False),
+                # a reply to an earlier message (its id), a file (its name), an image (its path)
+                "quote": (str, False), "file": (str, False), "image": (str, False)},
     "join": {"room": (str, True), "user": (str, True), "name": (str, False), "inviter": (str, False)},
     "leave": {"room": (str, True), "user": (str, True)},
     "tick": {},
@@ -91,6 +93,11 @@ def _parse_line(n: int, raw: str) -> ScriptEvent:
             raise ScriptError(f"line {n}: kind must be one of {', '.join(k.value for k in MessageKind)}")
         if not all(isinstance(m, str) for m in obj.get("mentions", [])):
             raise ScriptError(f"line {n}: 'mentions' must be a list of user ids")
+        if "file" in obj and "image" in obj:
+            raise ScriptError(f"line {n}: a message is a file or an image, not both")
+        for media, kind_of in (("file", "file"), ("image", "image")):
+            if media in obj and obj.setdefault("kind", kind_of) != kind_of:
+                raise ScriptError(f"line {n}: {media!r} goes with kind {kind_of!r}")
         if "text" not in obj and obj.get("kind", "text") == "text":
             raise ScriptError(f"line {n}: a text message needs 'text'")
     if kind == "members":
@@ -118,9 +125,10 @@ def to_incoming(ev: ScriptEvent) -> IncomingEvent:
     d, at = ev.data, ev.at
     if ev.type == "message":
         return IncomingMessage(event_id=d.get("id") or f"line-{ev.line}", room_id=d.get("room"),
-                               sender_id=d["user"], sender_name=d.get("name") or d["user"], text=d.get("text", ""),
-                               sent_at=at, kind=MessageKind(d.get("kind", "text")),
-                               mention_ids=tuple(d.get("mentions", ())), url=d.get("url"))
+                               sender_id=d["user"], sender_name=d.get("name") or d["user"],
+                               text=d.get("text", d.get("file", "")), sent_at=at,
+                               kind=MessageKind(d.get("kind", "text")), mention_ids=tuple(d.get("mentions", ())),
+                               url=d.get("url"), quoted_id=d.get("quote"), path=d.get("image"))
     if ev.type == "join":
         return JoinEvent(event_id=f"line-{ev.line}", room_id=d["room"], user_id=d["user"],
                          name=d.get("name") or d["user"], at=at, inviter_id=d.get("inviter"))
@@ -180,6 +188,7 @@ class Driver:
     async def drain(self) -> None:
         """Pending messages and timers go out in simulated time, the clock stopping at the last; no jobs run."""
         assert self.app is not None
+        await self.app.history.flush()
         for _ in range(MAX_STEPS):
             due = await self.app.sender.next_due()
             if due is None:

@@ -40,6 +40,13 @@ def cut(text: str) -> list[str]:
     return [w.lower() for w in jieba.cut_for_search(text) if w.strip() and _WORD.search(w)]
 
 
+def words(texts: list[str]) -> list[str]:
+    """Each text's words (jieba's precise mode, lower-cased, punctuation dropped), space separated: how chat is
+    kept for search, keywords and digests. Blocking: run it in an executor."""
+    lcut = warm_up().lcut
+    return [" ".join(w.lower() for w in lcut(text) if not w.isspace() and _WORD.search(w)) for text in texts]
+
+
 async def cut_async(text: str) -> list[str]:
     return await asyncio.get_running_loop().run_in_executor(None, cut, text)
 

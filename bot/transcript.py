@@ -95,8 +95,11 @@ class Transcript:
 
     def _incoming_body(self, message: IncomingMessage) -> str:
         if message.kind == MessageKind.TEXT:
-            return message.text
-        return self._tagged(self._t(f"transcript.kind.{message.kind.value}"), message.url, message.text)
+            body = message.text
+        else:
+            body = self._tagged(self._t(f"transcript.kind.{message.kind.value}"), message.url or message.path,
+                                message.text)
+        return self._t("transcript.quote", id=message.quoted_id) + body if message.quoted_id else body
 
     # ---- what the bot sent -----------------------------------------------------------------------------------
 

@@ -9,6 +9,7 @@ from bot.events import Capability
 from bot.roles import Role, allowed
 from bot.router import Router
 from bot.text import clip
+from handlers.history import kept_note
 
 router = Router()
 
@@ -63,6 +64,8 @@ async def help(ctx: Ctx) -> None:
             continue
         lines.append(f"{_names(ctx, spec)} — {summary(ctx, spec)}")
     lines.append(ctx.t("help.footer"))
+    if (kept := kept_note(ctx, ctx.group)) is not None:
+        lines.append(kept)
     if not ctx.can(Capability.SEES_ALL_MESSAGES):
         # The bot sees only messages that @-mention it (WeCom): say how to talk to it and what it cannot do.
         lines.append(ctx.t("help.mention_only"))

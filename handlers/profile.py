@@ -13,10 +13,11 @@ from bot.context import BaseCtx, Ctx
 from bot.errors import CommandError
 from bot.events import Capability, ChatRef
 from bot.flows import SKIP_WORDS, flow_chat, flow_expired, flow_timeout, load_flow, open_flow, tell
+from bot.history import delete_messages
 from bot.router import Router
 from bot.text import clip, cut_async, items, too_long
 from handlers import privacy
-from models import Flow, Member, Profile, ProfileTerm
+from models import ActivityDay, Flow, Member, Profile, ProfileTerm
 from models.ledger import hand_over_allowance
 from models.profile import PROFILE_FIELDS
 
@@ -309,6 +310,11 @@ async def delete_member_data(ctx: BaseCtx, member: Member) -> None:
     await ctx.db.execute(delete(Flow).where(Flow.community_id == member.community_id,
                                             Flow.user_id == member.user_id))
     user_id, name = member.user_id, member.display_name
+    # What they said in the groups goes too, whether or not they ever signed up, and so does their activity.
+    await delete_messages(ctx.db, member.community_id, user_id=user_id)
+    await ctx.db.execute(delete(ActivityDay).where(ActivityDay.community_id == member.community_id,
+                                                   ActivityDay.user_id == user_id))
+    ctx.forget_chat(user_id=user_id)
     member.display_name = ctx.t("profile.pseudonym", n=member.id)
     member.user_id = f"deleted:{member.id}"
     member.invited_by = None

@@ -10,6 +10,7 @@ from bot.context import BaseCtx, EventCtx, JobCtx
 from bot.events import ChatRef, JoinEvent, LeaveEvent
 from bot.router import Router
 from handlers import privacy
+from handlers.history import kept_note
 from models import Member, Profile
 
 router = Router()
@@ -27,7 +28,9 @@ async def _welcome_text(ctx: EventCtx, user_ids: list[str]) -> str:
     members = {m.user_id: m for m in await ctx.db.scalars(
         select(Member).where(Member.community_id == ctx.community.id, Member.user_id.in_(user_ids)))}
     names = " ".join(f"@{members[u].display_name}" for u in user_ids if u in members)
-    return ctx.t("welcome.text", names=names, community=ctx.community.name, rules=_rules(ctx))
+    text = ctx.t("welcome.text", names=names, community=ctx.community.name, rules=_rules(ctx))
+    kept = kept_note(ctx, ctx.group)
+    return text if kept is None else f"{text}\n{kept}"
 
 
 @router.on_join

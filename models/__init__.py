@@ -3,6 +3,7 @@ from models.base import Base
 from models.community import Community, DmChoice, Group, Member, RoleGrant, RoomMember
 from models.events import ProcessedEvent
 from models.flows import Flow
+from models.history import ActivityDay, ChatMessage
 from models.jobs import JobCursor, JobRun
 from models.ledger import LedgerAccount, LedgerEntry
 from models.outbox import OutboxMessage
@@ -12,6 +13,6 @@ from models.ranking import ScoreTotal, WeeklyResult
 
 __all__ = [
     "Base", "Community", "DmChoice", "Group", "Member", "RoleGrant", "RoomMember", "ProcessedEvent",
-    "JobCursor", "JobRun", "OutboxMessage", "Flow", "Profile", "ProfileTerm",
+    "JobCursor", "JobRun", "OutboxMessage", "Flow", "ChatMessage", "ActivityDay", "Profile", "ProfileTerm",
     "LedgerAccount", "LedgerEntry", "Question", "Answer", "Challenger", "WeeklyResult", "ScoreTotal",
 ]

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, true
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UTCDateTime
@@ -30,6 +30,8 @@ class Group(Base):
     source: Mapped[str] = mapped_column(String(10), default="config")
     enabled_by: Mapped[str | None] = mapped_column(String(128))
     enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    # Whether its ordinary chat is kept (/记录 开|关): on unless an owner turned it off.
+    history: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
 
 
 class RoomMember(Base):
@@ -58,6 +60,8 @@ class Member(Base):
     joined_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     invited_by: Mapped[str | None] = mapped_column(String(128))
     last_active_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+    last_message_at: Mapped[datetime | None] = mapped_column(UTCDateTime())   # in a group's chat, as the bot saw it
+    last_command_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
 
 

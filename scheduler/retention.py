@@ -1,6 +1,6 @@
 """Retention: the bot's own bookkeeping — handled event ids, outgoing messages done with, the run records of
-announcement jobs — is kept for the windows in config.yaml's `retention` block; a daily job deletes what is older,
-so no table grows forever.
+announcement jobs — and the groups' kept chat are kept for the windows in config.yaml's `retention` block; a daily
+job deletes what is older, so no table grows forever.
 
 The tables are shared by every community and every bot process on the database, while the job runs once a day
 per community: every deletion is "older than the window", so a second run that day (another community's, another
@@ -22,7 +22,7 @@ from sqlalchemy.orm import InstrumentedAttribute
 from bot.config import RetentionConfig
 from bot.context import JobCtx
 from bot.router import Router
-from models import JobCursor, JobRun, OutboxMessage, ProcessedEvent
+from models import ChatMessage, JobCursor, JobRun, OutboxMessage, ProcessedEvent
 from models.db import changed
 from models.outbox import CANCELLED, FAILED, LOST, SENT, SHED
 
@@ -38,6 +38,7 @@ class Pruned:
     events: int
     messages: int
     job_runs: int
+    chat: int = 0
 
 
 @router.job("prune_old_records", catch_up="latest", cron=lambda community: DAILY)
@@ -64,10 +65,12 @@ async def prune(sessions: async_sessionmaker[AsyncSession], keep: RetentionConfi
                                or_(OutboxMessage.sent_at.is_(None), OutboxMessage.sent_at < sent_before)),
         job_runs=await _delete(sessions, JobRun.id, batch, JobRun.ran_at < runs_before,
                                JobRun.period < every_cursor_passed),
+        chat=await _delete(sessions, ChatMessage.id, batch, ChatMessage.sent_at < now - timedelta(days=keep.chat_days)),
     )
     log.info("retention: deleted handled event ids %d (older than %d days), outgoing messages %d (%d days), "
-             "job run records %d (%d days)", pruned.events, keep.events_days, pruned.messages,
-             keep.sent_messages_days, pruned.job_runs, keep.job_runs_days)
+             "job run records %d (%d days), chat messages %d (%d days)", pruned.events, keep.events_days,
+             pruned.messages, keep.sent_messages_days, pruned.job_runs, keep.job_runs_days, pruned.chat,
+             keep.chat_days)
     return pruned
 
 

@@ -23,3 +23,9 @@ def test_every_role_has_a_label():
 
     for role in Role:
         assert i18n.t("zh_CN", f"role.{role.value}") and i18n.t("en", f"role.{role.value}")
+
+
+def test_every_key_is_text():
+    """YAML reads a bare on, off, yes or no as true or false: such a key would never be found."""
+    for locale in ("zh_CN", "en"):
+        assert [k for k in i18n.catalog(locale) if any(p in ("True", "False") for p in k.split("."))] == []

@@ -17,7 +17,7 @@ async def _diff(engine):
 async def test_sqlite_migration_matches_models(tmp_path):
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
     await upgrade(engine)
-    assert await current_revision(engine) == head_revision() == "0004"
+    assert await current_revision(engine) == head_revision() == "0005"
     assert await _diff(engine) == []
     async with engine.connect() as conn:
         assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
@@ -67,6 +67,10 @@ async def test_text_stored_before_cleaning_is_cleaned_by_the_upgrade(db_url):
         await db.execute(text("UPDATE profiles SET city = :c"), {"c": "北\u200d京"})
         await db.execute(text("UPDATE members SET display_name = :n WHERE user_id = 'u3'"), {"n": "\u200b\u3164"})
         await db.execute(text("DROP INDEX ix_processed_events_handled_at"))      # added by 0004
+        for added_by_0005 in ("DROP TABLE chat_messages", "DROP TABLE activity_days",
+                              "ALTER TABLE groups DROP COLUMN history", "ALTER TABLE members DROP COLUMN last_message_at",
+                              "ALTER TABLE members DROP COLUMN last_command_at"):
+            await db.execute(text(added_by_0005))
         await db.execute(text("UPDATE alembic_version SET version_num = '0002'"))
     await upgrade(chat.app.engine)
     async with chat.app.sessions() as db:

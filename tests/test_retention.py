@@ -54,10 +54,10 @@ async def test_old_bookkeeping_goes_and_recent_stays(chat, caplog):
     lines = [r.getMessage() for r in caplog.records if r.name == "qunbot.retention"]
     assert len(lines) == 6                                      # one a day, at 04:30
     nothing = ("retention: deleted handled event ids 0 (older than 30 days), outgoing messages 0 (30 days), "
-               "job run records 0 (90 days)")
+               "job run records 0 (90 days), chat messages 0 (180 days)")
     # the member list at START and the old /roles passed 30 days at the last run
     assert lines == [nothing] * 5 + ["retention: deleted handled event ids 2 (older than 30 days), outgoing "
-                                     "messages 1 (30 days), job run records 0 (90 days)"]
+                                     "messages 1 (30 days), job run records 0 (90 days), chat messages 0 (180 days)"]
 
 
 async def test_a_redelivery_inside_the_window_is_still_ignored_after_pruning(chat):

@@ -4,7 +4,8 @@ from datetime import datetime, timedelta
 from tests.conftest import START
 
 RULES = ("群规：\n1. 先发 /登记 填写资料，方便大家认识你\n2. 群昵称按「城市-行业-昵称」修改\n"
-         "3. 不发广告、不刷屏，提问请写清背景\n发送 /登记 填写资料（只发 /登记 可逐项填写），发送 /帮助 查看全部命令。")
+         "3. 不发广告、不刷屏，提问请写清背景\n发送 /登记 填写资料（只发 /登记 可逐项填写），发送 /帮助 查看全部命令。\n"
+         "本群的聊天记录会保存 180 天，用于周报摘要；发送 /资料 删除 可删除自己的。")
 JOIN_AT = START + timedelta(minutes=5)                                   # Monday 09:05
 NEXT_MONDAY_10 = datetime.fromisoformat("2026-11-30T10:00:00+08:00")
 

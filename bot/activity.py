@@ -1,0 +1,40 @@
+"""Who counts as active — one definition for digests, the owner's report and lifecycle.
+
+A member is active in a period if in it they sent a message the bot saw (in a group that keeps its chat), a
+command, a question, an answer or a tip (check-ins count once they exist). Reading alone is invisible to the bot
+and does not count. Members are named by their platform user id.
+"""
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import ColumnElement, Select, select, union
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import InstrumentedAttribute
+
+from models import ActivityDay, Answer, ChatMessage, LedgerEntry, Member, Question
+
+
+async def active_members(db: AsyncSession, community_id: str, start: datetime, end: datetime,
+                         tz: ZoneInfo) -> set[str]:
+    """The user ids active in [start, end); commands are counted per calendar day in `tz` (the community's), so a
+    day the period touches counts whole."""
+
+    def by_member(member_id: InstrumentedAttribute[Any], at: InstrumentedAttribute[Any],
+                  *where: ColumnElement[bool]) -> Select[str]:
+        return (select(Member.user_id).join(member_id.class_, Member.id == member_id)
+                .where(Member.community_id == community_id, at >= start, at < end, *where))
+
+    first_day, last_day = start.astimezone(tz).date(), (end - timedelta(microseconds=1)).astimezone(tz).date()
+    found = await db.scalars(union(
+        select(ChatMessage.sender_id).where(ChatMessage.community_id == community_id, ChatMessage.sent_at >= start,
+                                            ChatMessage.sent_at < end),
+        select(ActivityDay.user_id).where(ActivityDay.community_id == community_id, ActivityDay.commands > 0,
+                                          ActivityDay.day >= first_day, ActivityDay.day <= last_day),
+        by_member(Question.asker_id, Question.asked_at),
+        by_member(Answer.author_id, Answer.answered_at),
+        by_member(LedgerEntry.actor_id, LedgerEntry.created_at, LedgerEntry.kind == "tip"),
+    ))
+    return {user_id for user_id in found if not user_id.startswith("deleted:")}

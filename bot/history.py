@@ -1,0 +1,212 @@
+"""The group's ordinary chat, kept behind the commands.
+
+A message a group's chat brings is appended to an in-memory batch — nothing else happens on the way in, so a
+command is never slowed or held by it. The batch is written when it holds `BATCH` messages or its oldest has
+waited `FLUSH_SECONDS` (the serve loop wakes for it; simulated runs flush as they drain), in a transaction of its
+own, after jieba has cut the texts into words in an executor thread. The same write keeps each member's activity:
+messages and commands per day, the time of their last message and command.
+
+What may be lost: on a crash, the batch not yet written (at most `BATCH` messages, `FLUSH_SECONDS` old) — never a
+command, which is handled in its own transaction before it is answered. On SIGTERM the batch is written. When the
+database refuses a write (locked, gone for a moment) the batch is kept and written with the next one. When more
+than `MAX_WAITING` messages wait, the newest chat is shed with a warning, so memory stays bounded and the event
+loop is never blocked.
+"""
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import date, datetime
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import delete, update
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from bot.events import IncomingMessage
+from bot.text import words
+from models import ActivityDay, ChatMessage, Member
+from models.db import changed, insert_ignoring_conflicts
+from models.history import TEXT_LIMIT
+
+log = logging.getLogger("qunbot.history")
+BATCH = 200                     # messages a write takes at most
+FLUSH_SECONDS = 0.5             # the longest a message waits to be written
+MAX_WAITING = 10_000            # beyond this the newest chat is shed (the database is down or far behind)
+
+
+@dataclass(frozen=True, slots=True)
+class Seen:
+    """A message waiting to be written."""
+
+    community_id: str
+    room_id: str
+    platform_id: str
+    sender_id: str
+    sent_at: datetime
+    kind: str
+    text: str
+    url: str | None
+    path: str | None
+    quoted_id: str | None
+    queued_at: float            # event-loop time
+
+
+class ChatRecorder:
+    def __init__(self, sessions: async_sessionmaker[AsyncSession], tz_of: Callable[[str], ZoneInfo],
+                 wake: Callable[[], None]) -> None:
+        self.sessions = sessions
+        self.tz_of = tz_of              # a community's time zone: its activity days
+        self.wake = wake                # asks the serve loop to flush now
+        self._waiting: list[Seen] = []
+        self._commands: Counter[tuple[str, str, date]] = Counter()
+        self._last_command: dict[tuple[str, str], datetime] = {}
+        # (community, user, room) whose chat was dropped while a write was under way: deleted after it
+        self._forgotten: dict[tuple[str, str | None, str | None], datetime] = {}
+        self._deleted_by: set[tuple[str, str]] = set()   # the command deleting their data is not counted
+        self._lock = asyncio.Lock()
+        self.shed = 0                   # messages dropped because too many waited
+
+    # ---- on the way in: memory only ------------------------------------------------------------------------
+
+    def add(self, event: IncomingMessage, community_id: str) -> None:
+        """Keep a message of a group's chat (written later, with others)."""
+        assert event.room_id is not None
+        if len(self._waiting) >= MAX_WAITING:
+            self.shed += 1
+            if self.shed == 1 or self.shed % 1000 == 0:
+                log.warning("chat history is %d messages behind; the newest are not kept (%d so far)",
+                            MAX_WAITING, self.shed)
+            return
+        self._waiting.append(Seen(community_id, event.room_id, event.event_id, event.sender_id, event.sent_at,
+                                  event.kind.value, event.text[:TEXT_LIMIT], event.url, event.path, event.quoted_id,
+                                  asyncio.get_running_loop().time()))
+        if len(self._waiting) >= BATCH:
+            self.wake()
+
+    def note_command(self, community_id: str, user_id: str, at: datetime) -> None:
+        """A command counts towards its sender's activity (written with the next batch) — but not the one by
+        which they deleted their data."""
+        if (community_id, user_id) in self._deleted_by:
+            self._deleted_by.discard((community_id, user_id))
+            return
+        self._commands[(community_id, user_id, at.astimezone(self.tz_of(community_id)).date())] += 1
+        self._last_command[(community_id, user_id)] = at
+
+    def forget(self, community_id: str, *, at: datetime, user_id: str | None = None,
+               room_id: str | None = None) -> None:
+        """A member deleted their data, or a group's history was turned off or purged: what of theirs waits is
+        never written (nor what a write under way takes: it is deleted after)."""
+        if user_id is not None:
+            self._deleted_by.add((community_id, user_id))
+            for key in [k for k in self._commands if k[:2] == (community_id, user_id)]:
+                del self._commands[key]
+            self._last_command.pop((community_id, user_id), None)
+
+        def theirs(s: Seen) -> bool:
+            return s.community_id == community_id and (user_id is None or s.sender_id == user_id) \
+                and (room_id is None or s.room_id == room_id)
+
+        self._waiting = [s for s in self._waiting if not theirs(s)]
+        if self._lock.locked():
+            self._forgotten[(community_id, user_id, room_id)] = at
+
+    def seconds_to_flush(self) -> float | None:
+        """When the waiting batch should be written (0: now); None when nothing waits."""
+        if not self._waiting and not self._commands:
+            return None
+        if len(self._waiting) >= BATCH or not self._waiting:
+            return 0.0
+        waited = asyncio.get_running_loop().time() - self._waiting[0].queued_at
+        return max(0.0, FLUSH_SECONDS - waited)
+
+    @property
+    def waiting(self) -> int:
+        return len(self._waiting)
+
+    # ---- behind: the writes ----------------------------------------------------------------------------------
+
+    async def flush(self) -> int:
+        """Write everything waiting, a batch at a time; how many new messages were kept. A failed write keeps
+        its batch for the next flush and raises."""
+        written = 0
+        async with self._lock:
+            while self._waiting or self._commands:
+                batch, self._waiting = self._waiting[:BATCH], self._waiting[BATCH:]
+                commands, self._commands = self._commands, Counter()
+                last_command, self._last_command = self._last_command, {}
+                try:
+                    terms = await asyncio.get_running_loop().run_in_executor(None, words, [s.text for s in batch])
+                    written += await self._write(batch, terms, commands, last_command)
+                except BaseException:
+                    self._waiting[:0] = batch           # kept, in order, for the next try
+                    self._commands.update(commands)
+                    for key, at in last_command.items():
+                        self._last_command.setdefault(key, at)
+                    raise
+                await self._purge_forgotten()
+        return written
+
+    async def _write(self, batch: list[Seen], terms: list[str], commands: Counter[tuple[str, str, date]],
+                     last_command: dict[tuple[str, str], datetime]) -> int:
+        unique = {(s.room_id, s.platform_id): (s, t) for s, t in zip(batch, terms, strict=True)}
+        async with self.sessions.begin() as db:
+            kept: list[Seen] = []
+            if unique:
+                rows = [dict(community_id=s.community_id, room_id=s.room_id, platform_id=s.platform_id,
+                             sender_id=s.sender_id, sent_at=s.sent_at, kind=s.kind, text=s.text, url=s.url,
+                             path=s.path, quoted_id=s.quoted_id, terms=t) for s, t in unique.values()]
+                new = {(room_id, platform_id) for room_id, platform_id in await db.execute(
+                    insert_ignoring_conflicts(db, ChatMessage).values(rows)
+                    .returning(ChatMessage.room_id, ChatMessage.platform_id))}
+                kept = [s for key, (s, _) in unique.items() if key in new]    # a redelivery is not counted twice
+            messages: Counter[tuple[str, str, date]] = Counter(
+                (s.community_id, s.sender_id, s.sent_at.astimezone(self.tz_of(s.community_id)).date()) for s in kept)
+            await _count(db, messages, commands)
+            last_message: dict[tuple[str, str], datetime] = {}
+            for s in kept:
+                key = (s.community_id, s.sender_id)
+                last_message[key] = max(s.sent_at, last_message.get(key, s.sent_at))
+            for (community_id, user_id), at in last_message.items():
+                await db.execute(update(Member).where(
+                    Member.community_id == community_id, Member.user_id == user_id,
+                    (Member.last_message_at.is_(None)) | (Member.last_message_at < at)).values(last_message_at=at))
+            for (community_id, user_id), at in last_command.items():
+                await db.execute(update(Member).where(
+                    Member.community_id == community_id, Member.user_id == user_id,
+                    (Member.last_command_at.is_(None)) | (Member.last_command_at < at)).values(last_command_at=at))
+        return len(kept)
+
+    async def _purge_forgotten(self) -> None:
+        forgotten, self._forgotten = self._forgotten, {}
+        for (community_id, user_id, room_id), at in forgotten.items():
+            async with self.sessions.begin() as db:
+                await delete_messages(db, community_id, user_id=user_id, room_id=room_id, before=at)
+
+
+async def _count(db: AsyncSession, messages: Counter[tuple[str, str, date]],
+                 commands: Counter[tuple[str, str, date]]) -> None:
+    """Add to each member's activity of each day."""
+    for key in sorted({*messages, *commands}):
+        community_id, user_id, day = key
+        await db.execute(insert_ignoring_conflicts(db, ActivityDay).values(
+            community_id=community_id, user_id=user_id, day=day, messages=0, commands=0))
+        await db.execute(update(ActivityDay).where(
+            ActivityDay.community_id == community_id, ActivityDay.user_id == user_id, ActivityDay.day == day)
+            .values(messages=ActivityDay.messages + messages[key], commands=ActivityDay.commands + commands[key]))
+
+
+async def delete_messages(db: AsyncSession, community_id: str, *, user_id: str | None = None,
+                          room_id: str | None = None, before: datetime | None = None) -> int:
+    """Remove kept chat — a member's (their deleted data), a group's (purged) — in the caller's transaction; how
+    many messages went."""
+    where = [ChatMessage.community_id == community_id]
+    if user_id is not None:
+        where.append(ChatMessage.sender_id == user_id)
+    if room_id is not None:
+        where.append(ChatMessage.room_id == room_id)
+    if before is not None:
+        where.append(ChatMessage.sent_at <= before)
+    return await changed(db, delete(ChatMessage).where(*where))
