@@ -1,4 +1,4 @@
-"""The `qunbot` command: run, simulate, console, db, gateway."""
+"""The `qunbot` command: run, simulate, console, db, backup, restore, gateway."""
 from __future__ import annotations
 
 import argparse
@@ -9,7 +9,9 @@ import os
 import signal
 import sys
 from collections.abc import Coroutine, Iterable
+from datetime import UTC, datetime
 from importlib.metadata import PackageNotFoundError, version
+from pathlib import Path
 from typing import TextIO
 
 from bot.adapters.base import Adapter
@@ -187,6 +189,56 @@ def cmd_db(args: argparse.Namespace) -> int:
     return _run_async(args, main())
 
 
+PG_PASSWORD = "the password is asked for, or taken from PGPASSWORD or ~/.pgpass"
+
+
+def cmd_backup(args: argparse.Namespace) -> int:
+    from models.backup import BackupError, backup_sqlite, pg_dump_command, sqlite_path
+    from models.db import is_sqlite
+
+    config = _load(args.config)
+    url = _database(args) or config.database.url
+    if not is_sqlite(url):
+        print(f"qunbot: backup copies SQLite databases; back up PostgreSQL with pg_dump ({PG_PASSWORD}):\n"
+              f"  {pg_dump_command(url, args.path)}", file=sys.stderr)
+        return 2
+    try:
+        written = backup_sqlite(sqlite_path(url), Path(args.path), force=args.force)
+    except BackupError as exc:
+        print(f"qunbot: backup: {exc}", file=sys.stderr)
+        return 1
+    print(f"wrote {written.path}: {written}")
+    return 0
+
+
+def cmd_restore(args: argparse.Namespace) -> int:
+    from models.backup import BackupError, pg_restore_command, restore_sqlite, sqlite_path
+    from models.db import DatabaseUnavailable, is_sqlite
+
+    config = _load(args.config)
+    url = _database(args) or config.database.url
+    if not is_sqlite(url):
+        print(f"qunbot: restore replaces SQLite databases; for PostgreSQL stop the bot, restore the pg_dump file "
+              f"with pg_restore ({PG_PASSWORD}) and start the bot, which migrates an older schema:\n"
+              f"  {pg_restore_command(url, args.path)}", file=sys.stderr)
+        return 2
+    try:
+        restored = asyncio.run(restore_sqlite(url, Path(args.path), now=datetime.now(UTC)))
+    except BackupError as exc:
+        print(f"qunbot: restore: {exc}", file=sys.stderr)
+        return 1
+    except DatabaseUnavailable as exc:
+        print(f"qunbot: {'--db' if args.db else 'database.url'}: {exc}", file=sys.stderr)
+        return 1
+    line = f"restored {sqlite_path(url)} from {restored.backup.path} ({restored.backup})"
+    if restored.migrated_to:
+        line += f", migrated to schema revision {restored.migrated_to}"
+    if restored.set_aside:
+        line += f"; the previous database is kept as {restored.set_aside}"
+    print(line)
+    return 0
+
+
 DESCRIPTION = """\
 qunbot runs a learning community (学习型社群) inside WeChat and WeCom group chats: member profiles and a
 searchable directory, a weekly Q&A session, points tipping, an open fund ledger and a weekly ranking, all driven
@@ -247,6 +299,24 @@ def build_parser() -> argparse.ArgumentParser:
             "at start) and print its revision; current: print the revision only.")
     p.add_argument("action", choices=["upgrade", "current"], help="upgrade or current")
     p.set_defaults(func=cmd_db)
+    p = add("backup", "copy the SQLite database to a file, also while the bot runs",
+            "Copy the SQLite database to PATH with SQLite's online backup, safe while bots run and write on it, and "
+            "print what was written (size, schema revision, tables and rows). The copy is written beside PATH and "
+            "renamed into place, so a failed backup leaves no partial file. Exits 1, writing nothing, when PATH "
+            "exists (unless --force) or the database cannot be read; 2 for a PostgreSQL database, printing the "
+            "pg_dump command to use instead.")
+    p.add_argument("path", metavar="PATH", help="the backup file to write")
+    p.add_argument("--force", action="store_true", help="replace PATH if it exists")
+    p.set_defaults(func=cmd_backup)
+    p = add("restore", "replace the SQLite database with a backup",
+            "Replace the SQLite database with the backup at PATH (a qunbot database, from `qunbot backup`), "
+            "migrated to this version's schema if it is older, and keep the database it replaces beside it as "
+            "<db>.before-restore-<UTC time>. Refused, changing nothing (exit 1), while any process has the database "
+            "open (stop the bot first) or when PATH is not a qunbot database of a schema revision this version "
+            "knows; a bot starting meanwhile waits for the restore. Exits 2 for a PostgreSQL database, printing the "
+            "pg_restore command to use instead.")
+    p.add_argument("path", metavar="PATH", help="the backup to restore")
+    p.set_defaults(func=cmd_restore)
     add_gateway_parser(sub)
     return parser
 

@@ -86,7 +86,7 @@ def is_sqlite(url: str) -> bool:
     return make_url(url).get_backend_name() == "sqlite"
 
 
-def _sqlite_file(url: URL) -> Path | None:
+def sqlite_file(url: URL) -> Path | None:
     """The file of a SQLite database; None for PostgreSQL and in-memory SQLite."""
     if url.get_backend_name() != "sqlite" or url.database in (None, "", ":memory:") \
             or url.query.get("mode") == "memory":
@@ -164,7 +164,7 @@ async def startup_lock(engine: AsyncEngine) -> AsyncIterator[None]:
     database take turns instead of both creating the tables. The lock ends with the process that holds it: a
     PostgreSQL session advisory lock, or for a SQLite file an flock on `<file>.startup-lock` beside it (in-memory
     SQLite belongs to one process). Raises DatabaseUnavailable when the database cannot be opened."""
-    path = _sqlite_file(engine.url)
+    path = sqlite_file(engine.url)
     if engine.dialect.name == "postgresql":
         async with _connection(engine) as conn:
             await conn.execute(text("SELECT pg_advisory_lock(:key)"), {"key": STARTUP_LOCK_KEY})
@@ -179,8 +179,19 @@ async def startup_lock(engine: AsyncEngine) -> AsyncIterator[None]:
             yield
     else:
         # The lock file first: a missing directory is told before SQLite is asked to open a file there.
-        async with _file_lock(path.with_name(path.name + ".startup-lock"), engine.url), _connection(engine):
+        async with sqlite_startup_lock(path, engine.url), _connection(engine):
             yield
+
+
+@asynccontextmanager
+async def sqlite_startup_lock(path: Path, url: URL) -> AsyncIterator[None]:
+    """The startup lock of the SQLite file `path` (at `url`) without opening the database: what a restore holds
+    while it replaces the file, so that a bot starting meanwhile waits and then opens the new one."""
+    if fcntl is None:
+        yield
+        return
+    async with _file_lock(path.with_name(path.name + ".startup-lock"), url):
+        yield
 
 
 @asynccontextmanager
