@@ -158,6 +158,20 @@ async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
         await conn.run_sync(_upgrade, engine.url.render_as_string(hide_password=False), revision)
 
 
+def _downgrade(connection: Connection, url: str, revision: str) -> None:
+    from alembic import command
+
+    cfg = alembic_config(url)
+    cfg.attributes["connection"] = connection
+    command.downgrade(cfg, revision)
+
+
+async def downgrade(engine: AsyncEngine, revision: str) -> None:
+    """Take the schema back to `revision` (what an older version of qunbot expects)."""
+    async with engine.begin() as conn:
+        await conn.run_sync(_downgrade, engine.url.render_as_string(hide_password=False), revision)
+
+
 @asynccontextmanager
 async def startup_lock(engine: AsyncEngine) -> AsyncIterator[None]:
     """Held while a process migrates the schema and writes config.yaml's rows: processes starting together on one

@@ -4,7 +4,7 @@ from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
 
 from models import Base
-from models.db import create_engine, current_revision, upgrade
+from models.db import create_engine, current_revision, downgrade, upgrade
 from tests import pg
 from tests.conftest import Chat, head_revision, make_config
 
@@ -58,6 +58,7 @@ async def test_text_stored_before_cleaning_is_cleaned_by_the_upgrade(db_url):
     await chat.say("/回答 Q1 先找种子用户", "u2")
     await chat.say("/基金 入账 200 捐赠 年会", "u_owner")
     await chat.signup("u2", "城市=北京")
+    await downgrade(chat.app.engine, "0004")
     # What a bot of before could have stored: format characters, a forged line, a name of nothing visible.
     async with chat.app.sessions.begin() as db:
         await db.execute(text("UPDATE questions SET title = :t, body = :b"),
@@ -67,10 +68,6 @@ async def test_text_stored_before_cleaning_is_cleaned_by_the_upgrade(db_url):
         await db.execute(text("UPDATE profiles SET city = :c"), {"c": "北\u200d京"})
         await db.execute(text("UPDATE members SET display_name = :n WHERE user_id = 'u3'"), {"n": "\u200b\u3164"})
         await db.execute(text("DROP INDEX ix_processed_events_handled_at"))      # added by 0004
-        for added_by_0005 in ("DROP TABLE chat_messages", "DROP TABLE activity_days",
-                              "ALTER TABLE groups DROP COLUMN history", "ALTER TABLE members DROP COLUMN last_message_at",
-                              "ALTER TABLE members DROP COLUMN last_command_at"):
-            await db.execute(text(added_by_0005))
         await db.execute(text("UPDATE alembic_version SET version_num = '0002'"))
     await upgrade(chat.app.engine)
     async with chat.app.sessions() as db:

@@ -58,11 +58,9 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table('members') as batch:
-        batch.drop_column('last_command_at')
-        batch.drop_column('last_message_at')
-    with op.batch_alter_table('groups') as batch:
-        batch.drop_column('history')
+    # Plain DROP COLUMN (SQLite 3.35+): a batch copy of members would trip the foreign keys pointing at it.
+    for table, column in (('members', 'last_command_at'), ('members', 'last_message_at'), ('groups', 'history')):
+        op.execute(f'ALTER TABLE {table} DROP COLUMN {column}')
     op.drop_index('ix_activity_days_day', table_name='activity_days')
     op.drop_table('activity_days')
     op.drop_index('ix_chat_messages_sent', table_name='chat_messages')
