@@ -80,9 +80,12 @@ class ChatRecorder:
                 log.warning("chat history is %d messages behind; the newest are not kept (%d so far)",
                             MAX_WAITING, self.shed)
             return
+        loop = asyncio.get_running_loop()
+        if not self._waiting:           # the serve loop may sleep long: it is woken when this one is due
+            loop.call_later(FLUSH_SECONDS, self.wake)
         self._waiting.append(Seen(community_id, event.room_id, event.event_id, event.sender_id, event.sent_at,
                                   event.kind.value, event.text[:TEXT_LIMIT], event.url, event.path, event.quoted_id,
-                                  asyncio.get_running_loop().time()))
+                                  loop.time()))
         if len(self._waiting) >= BATCH:
             self.wake()
 
