@@ -225,13 +225,14 @@ def test_simulate_scripts_carry_replies_files_and_images():
 async def test_a_running_bot_writes_chat_within_half_a_second(chat):
     serving = asyncio.create_task(chat.app.serve())
     try:
-        await asyncio.sleep(0.2)                     # the loop is asleep, with nothing due for a long while
-        await chat.app.handle(IncomingMessage("live", "r1", "u1", "张三", "在线的消息", chat.clock.now()))
-        for _ in range(40):
-            if await kept(chat):
-                break
-            await asyncio.sleep(0.05)
-        assert [r.text for r in await kept(chat)] == ["在线的消息"]
+        for n, text in enumerate(["在线的消息", "又一条"], 1):
+            await asyncio.sleep(0.2)                 # the loop is asleep, with nothing due for a long while
+            await chat.app.handle(IncomingMessage(f"live{n}", "r1", "u1", "张三", text, chat.clock.now()))
+            for _ in range(40):
+                if len(await kept(chat)) == n:
+                    break
+                await asyncio.sleep(0.05)
+        assert [r.text for r in await kept(chat)] == ["在线的消息", "又一条"]
     finally:
         chat.app.stop()
         await asyncio.wait_for(serving, 10)
