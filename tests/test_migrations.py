@@ -1,4 +1,5 @@
 """The Alembic migrations create exactly the models' schema, on SQLite and on a real PostgreSQL."""
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
@@ -14,6 +15,7 @@ async def _diff(engine):
         return await conn.run_sync(lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata))
 
 
+@pytest.mark.sqlite_only
 async def test_sqlite_migration_matches_models(tmp_path):
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
     await upgrade(engine)
