@@ -140,11 +140,12 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sqlite_only: keeps SQLite on purpose (checks SQLite itself: its file, "
-                                       "locks, WAL, URL spelling); runs in the SQLite pass only")
+                                       "locks, WAL, how its URLs are written; or runs qunbot in a process on a "
+                                       "database file); runs in the SQLite pass only")
 
 
-def test_database(config: pytest.Config) -> str:
-    """'sqlite' or 'postgresql': what `db_url` and `new_db` give."""
+def selected_database(config: pytest.Config) -> str:
+    """'sqlite' or 'postgresql': the kind of database `db_url` and `databases` give."""
     chosen = config.getoption("--db") or os.environ.get("QUNBOT_TEST_DB") or "sqlite"
     if chosen not in DATABASES:
         raise pytest.UsageError(f"QUNBOT_TEST_DB={chosen!r}: choose one of {', '.join(DATABASES)}")
@@ -152,9 +153,9 @@ def test_database(config: pytest.Config) -> str:
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    if test_database(config) == "sqlite":
+    if selected_database(config) == "sqlite":
         return
-    skip = pytest.mark.skip(reason="SQLite-specific: runs in the SQLite pass")
+    skip = pytest.mark.skip(reason="keeps SQLite on purpose (sqlite_only): runs in the SQLite pass")
     for item in items:
         if item.get_closest_marker("sqlite_only"):
             item.add_marker(skip)
@@ -336,7 +337,7 @@ class SqliteDatabases:
 @pytest.fixture(scope="session")
 def databases(request: pytest.FixtureRequest, tmp_path_factory) -> SqliteDatabases | PostgresDatabases:
     """Makes (`.new()`: its URL) and drops (`.drop(url)`) fresh migrated databases of the selected kind."""
-    if test_database(request.config) == "postgresql":
+    if selected_database(request.config) == "postgresql":
         return request.getfixturevalue("postgres_databases")
     return SqliteDatabases(request.getfixturevalue("template_db"), tmp_path_factory.mktemp("databases"))
 

@@ -207,6 +207,7 @@ def test_sqlite_as_people_write_it_works_from_the_command_line(tmp_path, config_
     assert "本周还能打赏 100/100 分" in capsys.readouterr().out
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("command", ["run", "simulate", "console", "db"])
 def test_a_database_in_a_missing_directory_is_one_line_naming_the_setting(command, tmp_path, config_file, script,
                                                                          capsys):
