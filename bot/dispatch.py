@@ -197,7 +197,10 @@ class Dispatcher:
                             parsed: ParsedCommand | None) -> tuple[str | None, bool]:
         """The community a private message belongs to (and False), or None and whether the bot answered: it
         asks a member of several communities which one they mean."""
-        ids = [cid for cid in await db.scalars(select(Member.community_id).where(Member.user_id == event.sender_id))
+        # In a fixed order: the first one's language is the question's (on PostgreSQL, rows without ORDER BY come
+        # in whatever order their last updates left them).
+        ids = [cid for cid in await db.scalars(select(Member.community_id).where(Member.user_id == event.sender_id)
+                                                .order_by(Member.community_id))
                if self.rt.is_configured(cid)]
         if len(ids) != 1 and parsed is not None and self.commands.get(parsed.name) is self.commands.get("whoami"):
             # No community needed: a user id is what one needs to become an owner in the first place.

@@ -128,7 +128,8 @@ class OutboxSender:
     async def recover(self) -> None:
         """Rows claimed but never confirmed were maybe sent: never resend them (at most once), say so."""
         async with self.sessions.begin() as db:
-            stuck = (await db.scalars(select(OutboxMessage).where(OutboxMessage.status == SENDING))).all()
+            stuck = (await db.scalars(select(OutboxMessage).where(OutboxMessage.status == SENDING)
+                                      .order_by(OutboxMessage.id))).all()
             for row in stuck:
                 log.error("outbox row %d to %s was being sent when the bot stopped; not resending it", row.id,
                           row.chat_key)

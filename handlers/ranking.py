@@ -206,7 +206,8 @@ async def rescore(ctx: BaseCtx, item: Question | Answer, change: Callable[[], No
         return []
     rewarded = await ctx.db.scalars(select(WeeklyResult).where(
         WeeklyResult.community_id == ctx.community.id, WeeklyResult.amount > 0, WeeklyResult.entry_id.is_not(None),
-        WeeklyResult.week.in_({w for w, _ in moved})))
+        WeeklyResult.week.in_({w for w, _ in moved}))
+        .order_by(WeeklyResult.week, WeeklyResult.place, WeeklyResult.member_id))
     return [r for r in rewarded if (r.week, r.member_id) in set(moved)]
 
 

@@ -4,14 +4,19 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import json
+import os
+import queue
 import shutil
 import socket
+import threading
+import uuid
 from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from bot.adapters.base import (
     Capability,
@@ -28,6 +33,7 @@ from bot.app import ROUTERS, App
 from bot.config import Config, parse_config
 from bot.simulate import Driver, output_line
 from models.db import create_engine, upgrade
+from tests import pg
 
 START = datetime.fromisoformat("2026-11-23T09:00:00+08:00")   # a Monday
 
@@ -124,6 +130,37 @@ def offline(monkeypatch) -> Iterator[list[str]]:
         pytest.fail(f"tests must not reach the network: {', '.join(refused)}", pytrace=False)
 
 
+DATABASES = ("sqlite", "postgresql")
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--db", choices=DATABASES, default=None,
+                     help="the database the tests' bots run on (default: $QUNBOT_TEST_DB, else sqlite)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "sqlite_only: keeps SQLite on purpose (checks SQLite itself: its file, "
+                                       "locks, WAL, how its URLs are written; or runs qunbot in a process on a "
+                                       "database file); runs in the SQLite pass only")
+
+
+def selected_database(config: pytest.Config) -> str:
+    """'sqlite' or 'postgresql': the kind of database `db_url` and `databases` give."""
+    chosen = config.getoption("--db") or os.environ.get("QUNBOT_TEST_DB") or "sqlite"
+    if chosen not in DATABASES:
+        raise pytest.UsageError(f"QUNBOT_TEST_DB={chosen!r}: choose one of {', '.join(DATABASES)}")
+    return chosen
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if selected_database(config) == "sqlite":
+        return
+    skip = pytest.mark.skip(reason="keeps SQLite on purpose (sqlite_only): runs in the SQLite pass")
+    for item in items:
+        if item.get_closest_marker("sqlite_only"):
+            item.add_marker(skip)
+
+
 @pytest.fixture(scope="session")
 def template_db(tmp_path_factory) -> Path:
     """One migrated SQLite file; each test starts from a copy of it."""
@@ -136,6 +173,173 @@ def template_db(tmp_path_factory) -> Path:
 
     asyncio.run(build())
     return path
+
+
+class PostgresDatabases:
+    """Fresh migrated databases on the test server, kept in a pool: one template database is migrated once and
+    copied (CREATE DATABASE … TEMPLATE) when the pool is empty; a database whose test passed is emptied (every row deleted
+    but alembic_version's, sequences restarted) and goes back to the pool, the others are dropped
+    (DROP DATABASE waits for a checkpoint: far slower). Threads of their own do this while the tests run; all of the
+    databases, template included, are dropped when the session ends."""
+
+    WORKERS = 2
+    AHEAD = 2           # databases made ready before the first test
+
+    def __init__(self) -> None:
+        self.template = f"qunbot_tmpl_{uuid.uuid4().hex[:10]}"
+        self.base = ""
+        self.emptying = ""
+        self.jobs: queue.Queue[tuple[str, str]] = queue.Queue()
+        self.ready: queue.Queue[str | BaseException] = queue.Queue()
+        self.made: set[str] = set()
+        self.threads: list[threading.Thread] = []
+
+    def start(self) -> None:
+        url, name = asyncio.run(pg.create_database())     # skips, or fails under CI=true, without a server
+        self.base = url.rsplit("/", 1)[0]
+        self.made.add(name)
+        asyncio.run(self._admin(f'ALTER DATABASE "{name}" RENAME TO "{self.template}"'))
+        self.made.discard(name)
+        asyncio.run(self._migrate())
+        for n in range(self.WORKERS):
+            thread = threading.Thread(target=asyncio.run, args=(self._work(),), name=f"test-databases-{n}",
+                                      daemon=True)
+            thread.start()
+            self.threads.append(thread)
+        for _ in range(self.AHEAD):
+            self.jobs.put(("create", ""))
+
+    async def _admin(self, *statements: str) -> None:
+        import asyncpg
+
+        admin = await asyncpg.connect(pg.ADMIN_URL, timeout=5)
+        try:
+            for statement in statements:
+                await admin.execute(statement)
+        finally:
+            await admin.close()
+
+    async def _migrate(self) -> None:
+        from models import Base
+
+        engine = create_engine(f"{self.base}/{self.template}")
+        try:
+            await upgrade(engine)
+            async with engine.connect() as conn:
+                sequences = (await conn.execute(text("SELECT sequencename FROM pg_sequences "
+                                                     "WHERE schemaname = 'public' ORDER BY 1"))).scalars().all()
+        finally:
+            await engine.dispose()
+        # DELETE rather than TRUNCATE: on tables this small it is a hundred times faster (TRUNCATE makes new files);
+        # referencing tables first.
+        self.emptying = "; ".join([*(f'DELETE FROM "{table.name}"' for table in reversed(Base.metadata.sorted_tables)),
+                                   *(f"SELECT setval('\"{seq}\"', 1, false)" for seq in sequences)])
+
+    async def _work(self) -> None:
+        import asyncpg
+
+        admin = await asyncpg.connect(pg.ADMIN_URL, timeout=5)
+        try:
+            while True:
+                job, name = await asyncio.to_thread(self.jobs.get)
+                if job == "stop":
+                    break
+                try:
+                    if job == "create":
+                        name = f"qunbot_test_{uuid.uuid4().hex[:10]}"
+                        await admin.execute(f'CREATE DATABASE "{name}" TEMPLATE "{self.template}"')
+                        self.made.add(name)
+                        # A test database needs no durability across a server crash: commits need not wait
+                        # for the disk (what is visible to other transactions, and when, is unchanged).
+                        await admin.execute(f'ALTER DATABASE "{name}" SET synchronous_commit = off')
+                        self.ready.put(f"{self.base}/{name}")
+                    elif job == "empty":
+                        await self._empty(name)
+                        self.ready.put(f"{self.base}/{name}")
+                    else:
+                        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+                        self.made.discard(name)
+                except Exception as exc:
+                    if job == "create":         # the test waiting for it fails with the reason
+                        self.ready.put(exc)
+                    elif job == "empty":
+                        self.jobs.put(("drop", name))
+        finally:
+            await admin.close()
+
+    async def _empty(self, name: str) -> None:
+        import asyncpg
+
+        conn = await asyncpg.connect(f"{pg.ADMIN_URL.rsplit('/', 1)[0]}/{name}", timeout=5)
+        try:
+            # Connections a test left open may hold locks (an advisory lock too): they end first.
+            await conn.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                               "WHERE datname = current_database() AND pid <> pg_backend_pid()")
+            await conn.execute(self.emptying)
+        finally:
+            await conn.close()
+
+    def new(self) -> str:
+        try:
+            got = self.ready.get_nowait()
+        except queue.Empty:
+            self.jobs.put(("create", ""))
+            got = self.ready.get(timeout=120)
+        if isinstance(got, BaseException):
+            raise got
+        return got
+
+    def drop(self, url: str, *, reuse: bool = False) -> None:
+        """Done with the database at `url`: emptied for another test when `reuse` (its test left the schema as
+        it found it), else dropped."""
+        self.jobs.put(("empty" if reuse else "drop", url.rsplit("/", 1)[1]))
+
+    def close(self) -> None:
+        for _ in self.threads:
+            self.jobs.put(("stop", ""))
+        for thread in self.threads:
+            thread.join(timeout=120)
+        if self.base:
+            asyncio.run(self._admin(*(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+                                      for name in (*self.made, self.template))))
+
+
+@pytest.fixture(scope="session")
+def postgres_databases() -> Iterator[PostgresDatabases]:
+    """Skips (fails under CI=true) without a PostgreSQL server."""
+    databases = PostgresDatabases()
+    try:
+        databases.start()
+        yield databases
+    finally:
+        databases.close()
+
+
+class SqliteDatabases:
+    """Copies of the migrated SQLite template, in the session's temporary directory."""
+
+    def __init__(self, template: Path, directory: Path) -> None:
+        self.template = template
+        self.directory = directory
+        self.names = (f"db{n}.db" for n in range(1_000_000_000))
+
+    def new(self) -> str:
+        path = self.directory / next(self.names)
+        shutil.copy(self.template, path)
+        return f"sqlite+aiosqlite:///{path}"
+
+    def drop(self, url: str, *, reuse: bool = False) -> None:
+        path = Path(url.split("///", 1)[1])
+        for leftover in (path, path.with_name(path.name + "-wal"), path.with_name(path.name + "-shm")):
+            leftover.unlink(missing_ok=True)
+
+
+@pytest.fixture(scope="session")
+def databases(request: pytest.FixtureRequest, tmp_path_factory) -> SqliteDatabases | PostgresDatabases:
+    """Makes (`.new()`: its URL) and drops (`.drop(url)`) fresh migrated databases of the selected kind."""
+    if selected_database(request.config) == "postgresql":
+        return request.getfixturevalue("postgres_databases")
+    return SqliteDatabases(request.getfixturevalue("template_db"), tmp_path_factory.mktemp("databases"))
 
 
 class Chat:
@@ -240,11 +444,25 @@ async def two_communities(db_url: str, design_members: Iterable[str] = ("u_owner
     return c
 
 
+FAILED = pytest.StashKey[bool]()
+
+
+@pytest.hookimpl(wrapper=True, tryfirst=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]):
+    report = yield
+    if report.failed:
+        item.stash[FAILED] = True
+    return report
+
+
 @pytest.fixture
-def db_url(template_db: Path, tmp_path: Path) -> str:
-    path = tmp_path / "qunbot.db"
-    shutil.copy(template_db, path)
-    return f"sqlite+aiosqlite:///{path}"
+def db_url(request: pytest.FixtureRequest, databases: SqliteDatabases | PostgresDatabases) -> Iterator[str]:
+    """A fresh migrated database for this test: a copy of the SQLite template, or (QUNBOT_TEST_DB=postgresql or
+    --db=postgresql) an empty PostgreSQL database made from the template. Once the test has passed it is dropped or
+    emptied for another test; a test that failed may have left anything behind, so its database is dropped."""
+    url = databases.new()
+    yield url
+    databases.drop(url, reuse=not request.node.stash.get(FAILED, False))
 
 
 @pytest.fixture

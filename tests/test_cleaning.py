@@ -2,7 +2,6 @@
 breaks stay only where a command is multi-line (and are shown quoted), nothing visible is nothing."""
 import asyncio
 import logging
-import shutil
 import sys
 import unicodedata
 from datetime import timedelta
@@ -132,18 +131,18 @@ TEXT = st.text(alphabet=st.one_of(st.sampled_from(TRICKY), st.characters(), st.s
 
 
 @pytest.fixture(scope="module")
-def fuzz_chat(template_db, tmp_path_factory):
+def fuzz_chat(databases):
     """One bot for all examples; Q1 by 张三 with an answer A1 by 李四 exists, 王五 is a moderator."""
-    path = tmp_path_factory.mktemp("forge") / "forge.db"
-    shutil.copy(template_db, path)
+    url = databases.new()
     runner = asyncio.Runner()
-    chat = Chat(make_config(moderators=["u3"], treasurers=["u1"]), f"sqlite+aiosqlite:///{path}")
+    chat = Chat(make_config(moderators=["u3"], treasurers=["u1"]), url)
     runner.run(chat.start())
     runner.run(chat.say("/提问 如何做增长\n背景", "u1"))
     runner.run(chat.say("/回答 Q1 先找种子用户", "u2", step=STEP))
     yield runner, chat
     runner.run(chat.close())
     runner.close()
+    databases.drop(url)
 
 
 def forged_lines(text: str) -> list[str]:

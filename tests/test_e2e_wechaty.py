@@ -12,7 +12,6 @@ import contextlib
 import importlib.util
 import time
 from collections.abc import AsyncIterator
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -69,11 +68,11 @@ class Bot:
 
 
 @pytest.fixture
-async def bot(gateway: Gateway, tmp_path: Path) -> AsyncIterator[Bot]:
+async def bot(gateway: Gateway, db_url: str) -> AsyncIterator[Bot]:
     config = make_config(owners=[OWNER], groups=[{"room": ROOM}], top_welcome_window_seconds=0,
                          top_pacing={"min_interval_seconds": 0})
     adapter = WechatyAdapter(gateway.endpoint, gateway.token, port=0)
-    app = App(config, adapter, SystemClock(), database_url=f"sqlite+aiosqlite:///{tmp_path / 'qunbot.db'}")
+    app = App(config, adapter, SystemClock(), database_url=db_url)
     running = Bot(gateway, app, adapter)
     handle = app.handle
 

@@ -180,3 +180,16 @@ async def test_all_time_totals_agree_with_a_recount_through_hides_unhides_and_un
         await chat.say(text, user)
         stored, recount = await totals_and_recount(chat)
         assert stored == recount, text
+
+
+async def test_hiding_a_question_lists_the_rewards_it_counted_in_by_place(chat):
+    await spam_answer_tipped(chat)
+    await chat.say("/回答 Q1 认真的回答", "u3")             # A2
+    await chat.say("/打赏 A2 20", "u1")
+    await chat.tick(sh("2026-11-30T08:00:00"))             # week 1 paid: 赵六 first, 王五 second
+    first, second, _ = split(weekly_pool(5_200_00, 52))
+    assert await chat.say("/隐藏 Q1", "u3") == [
+        "Q1 已隐藏，不再出现在列表、问答议程和排行里。\n"
+        "Q1 计入了已经发放的周奖励，这些奖励保留（之后的排行和总榜不再计入）；群主可以用 /基金 撤销 编号 收回：\n"
+        f"#2 11.23–11.29 赵六 {yuan(first)}（待付）\n"
+        f"#3 11.23–11.29 王五 {yuan(second)}（待付）"]

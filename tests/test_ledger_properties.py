@@ -1,7 +1,5 @@
-"""Ledger invariants under random tips, redeliveries and week starts, through the real app and SQLite."""
+"""Ledger invariants under random tips, redeliveries and week starts, through the real app and the test database."""
 import asyncio
-import itertools
-import shutil
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -54,26 +52,26 @@ steps = st.lists(st.sampled_from(("tip",) * 6 + ("replay",) * 2 + ("week",)).fla
 
 
 @pytest.fixture(scope="module")
-def fresh_chats(template_db, tmp_path_factory):
+def fresh_chats(databases):
     """Runs one example: a new bot on a new copy of the database each time.
 
     Only the routers that touch points: the other routers' jobs would make every week start several times slower.
     """
-    base = tmp_path_factory.mktemp("ledger")
     runner = asyncio.Runner()
-    counter = itertools.count()
 
     def run(scenario):
-        async def go():
-            path = base / f"example{next(counter)}.db"
-            shutil.copy(template_db, path)
-            chat = Chat(make_config(), f"sqlite+aiosqlite:///{path}", routers=(questions.router, tipping.router))
+        async def go(url):
+            chat = Chat(make_config(), url, routers=(questions.router, tipping.router))
             await chat.start()
             try:
                 await scenario(chat)
             finally:
                 await chat.close()
-        runner.run(go())
+        url = databases.new()
+        try:
+            runner.run(go(url))
+        finally:
+            databases.drop(url)
 
     yield run
     runner.close()

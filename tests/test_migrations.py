@@ -1,4 +1,7 @@
 """The Alembic migrations create exactly the models' schema, on SQLite and on a real PostgreSQL."""
+import asyncio
+
+import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from sqlalchemy import text
@@ -6,7 +9,7 @@ from sqlalchemy import text
 from models import Base
 from models.db import create_engine, current_revision, downgrade, upgrade
 from tests import pg
-from tests.conftest import Chat, head_revision, make_config
+from tests.conftest import Chat, head_revision, make_config, selected_database
 
 
 async def _diff(engine):
@@ -14,6 +17,7 @@ async def _diff(engine):
         return await conn.run_sync(lambda c: compare_metadata(MigrationContext.configure(c), Base.metadata))
 
 
+@pytest.mark.sqlite_only
 async def test_sqlite_migration_matches_models(tmp_path):
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
     await upgrade(engine)
@@ -24,11 +28,19 @@ async def test_sqlite_migration_matches_models(tmp_path):
     await engine.dispose()
 
 
-def test_db_upgrade_command(tmp_path, capsys):
+def test_db_upgrade_command(tmp_path, capsys, request):
+    """On a new, empty database of the selected kind."""
     from bot.cli import main
 
-    url = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}"
-    assert main(["db", "upgrade", "--config", "config.yaml", "--db", url]) == 0
+    if selected_database(request.config) == "postgresql":
+        url, name = asyncio.run(pg.create_database())
+    else:
+        url, name = f"sqlite+aiosqlite:///{tmp_path / 'cli.db'}", None
+    try:
+        assert main(["db", "upgrade", "--config", "config.yaml", "--db", url]) == 0
+    finally:
+        if name is not None:
+            asyncio.run(pg.drop_database(name))
     assert capsys.readouterr().out.strip() == head_revision()
 
 

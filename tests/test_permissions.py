@@ -120,6 +120,26 @@ async def test_member_of_two_communities_chooses_in_private(db_url):
     await c.close()
 
 
+async def test_the_question_which_community_is_in_one_language_whichever_group_the_member_spoke_in(db_url):
+    """The language of the first community by id, not of whichever membership row the database returns first."""
+    from bot.config import parse_config
+    from tests.conftest import Chat
+
+    config = parse_config({"communities": [
+        {"id": "growth", "name": "增长学习社", "owners": ["u_owner"], "groups": [{"room": "r1"}]},
+        {"id": "design", "name": "Design Club", "owners": ["u_owner"], "groups": [{"room": "r2"}], "locale": "en"},
+    ]}, env={})
+    c = Chat(config, db_url)
+    await c.start()
+    await c.members("r2", ["u_owner", "u1"])
+    for room in ("r1", "r2", "r1"):
+        await c.say("大家好", "u1", room=room)          # each message updates that membership's row
+        asked = await c.dm("/profile", "u1")
+        assert asked == ["You're in several communities. Please choose which one this private chat is for by sending "
+                         "/use <community ID>:\ndesign: Design Club\ngrowth：增长学习社"]
+    await c.close()
+
+
 async def test_plain_private_message_gets_a_hint(chat):
     assert await chat.dm("你好", "u1") == [
         "我是「增长学习社」的群助手。发送 /帮助 查看命令，发送 /登记 登记资料，发送 /找人 关键词 找人。"]

@@ -11,6 +11,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from bot.adapters import wechaty, wecom_callback
 from bot.app import STOP_GRACE_SECONDS
 from bot.config import Config
@@ -98,6 +100,7 @@ def test_an_invalid_config_exits_2(tmp_path):
     assert result.returncode == 2 and "communities" in result.stderr
 
 
+@pytest.mark.sqlite_only
 async def test_credentials_the_platform_refuses_exit_2(tmp_path):
     fake = FakeWecom(secret="the-right-one")
     url = await fake.start()

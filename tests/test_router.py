@@ -1,7 +1,6 @@
 """What counts as a command, and that no text whatsoever breaks the router."""
 import asyncio
 import logging
-import shutil
 from datetime import timedelta
 
 import pytest
@@ -66,16 +65,16 @@ STEP = timedelta(minutes=1)     # slower than the rate limit: every command is a
 
 
 @pytest.fixture(scope="module")
-def fuzz_chat(template_db, tmp_path_factory):
+def fuzz_chat(databases):
     """One bot for all examples (starting one per example would dominate the run time)."""
-    path = tmp_path_factory.mktemp("fuzz") / "fuzz.db"
-    shutil.copy(template_db, path)
+    url = databases.new()
     runner = asyncio.Runner()
-    chat = Chat(make_config(), f"sqlite+aiosqlite:///{path}")
+    chat = Chat(make_config(), url)
     runner.run(chat.start())
     yield runner, chat
     runner.run(chat.close())
     runner.close()
+    databases.drop(url)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -324,6 +324,7 @@ def record_factory():
     logging.setLogRecordFactory(factory)
 
 
+@pytest.mark.sqlite_only
 def test_qunbot_run_masks_every_configured_secret_also_for_handlers_added_later(
         record_factory, tmp_path, monkeypatch, unused_tcp_port):
     from bot.cli import main

@@ -92,6 +92,7 @@ def assert_all_came_up(results: list[tuple[int, str, str]]) -> None:
         f"@成员{i} 名录里没有找到和「话题{i}」相关的成员。换个说法试试，或者请大家 /登记 资料。" for i in range(len(results)))
 
 
+@pytest.mark.sqlite_only
 def test_processes_starting_together_on_a_new_sqlite_database_all_come_up(tmp_path):
     # SQLite runs each statement of a migration on its own, so two processes collide only when their steps
     # interleave: six make that all but certain.
@@ -197,6 +198,7 @@ def test_a_postgresql_url_without_asyncpg_says_how_to_install_it(config_file, ca
         line.endswith("pip install -e '.[postgres]'")
 
 
+@pytest.mark.sqlite_only
 def test_sqlite_as_people_write_it_works_from_the_command_line(tmp_path, config_file, script, capsys):
     db = f"sqlite:///{tmp_path / 'typed.db'}"
     assert main(["db", "upgrade", "--config", str(config_file), "--db", db]) == 0
@@ -205,6 +207,7 @@ def test_sqlite_as_people_write_it_works_from_the_command_line(tmp_path, config_
     assert "本周还能打赏 100/100 分" in capsys.readouterr().out
 
 
+@pytest.mark.sqlite_only
 @pytest.mark.parametrize("command", ["run", "simulate", "console", "db"])
 def test_a_database_in_a_missing_directory_is_one_line_naming_the_setting(command, tmp_path, config_file, script,
                                                                          capsys):

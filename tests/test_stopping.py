@@ -13,6 +13,8 @@ import time
 import urllib.request
 from pathlib import Path
 
+import pytest
+
 from bot.adapters.base import IncomingMessage
 from bot.adapters.recording import ALL_CAPABILITIES
 from bot.app import App
@@ -111,6 +113,7 @@ async def until_handled(db: Path, event_id: str) -> None:
         await asyncio.sleep(0.02)
 
 
+@pytest.mark.sqlite_only
 async def test_qunbot_run_on_sigterm_sends_the_reply_still_waiting_and_exits_0(tmp_path):
     fake = FakeWecom()
     url = await fake.start()

@@ -75,13 +75,13 @@ def test_qunbot_run_without_python_wechaty_stops_at_once_with_the_install_comman
 
 @pytest.mark.usefixtures("every_logger_propagates")
 async def test_an_unreachable_puppet_service_is_one_line_naming_the_endpoint_and_the_gateway(
-        closed_port, tmp_path, caplog):
+        closed_port, db_url, caplog):
     if importlib.util.find_spec("wechaty") is None:
         skip_or_fail("python-wechaty is not installed: pip install -e '.[test,wechaty]'")
     endpoint = f"127.0.0.1:{closed_port}"
     adapter = WechatyAdapter(endpoint, "local-token")
     app = App(make_config(top_adapter={"type": "wechaty", "retry_max_seconds": 0.05}), adapter, SystemClock(),
-              database_url=f"sqlite+aiosqlite:///{tmp_path / 'qunbot.db'}")
+              database_url=db_url)
     caplog.set_level(logging.DEBUG)
     await app.start()
     serving = asyncio.create_task(app.serve())
