@@ -27,6 +27,17 @@ def file_of(db_url: str) -> Path:
     return Path(db_url.split("///", 1)[1])
 
 
+# SQLite files are what these commands work on (PostgreSQL is pointed at pg_dump and pg_restore).
+pytestmark = pytest.mark.sqlite_only
+
+
+@pytest.fixture
+def db_url(template_db: Path, tmp_path: Path) -> str:
+    """The bot's database alone in this test's directory, as qunbot.db (what is set aside lands beside it)."""
+    path = tmp_path / "qunbot.db"
+    shutil.copy(template_db, path)
+    return f"sqlite+aiosqlite:///{path}"
+
 # The columns of the members table every schema revision has (later ones add activity columns).
 MEMBER_COLUMNS = "id, community_id, user_id, display_name, first_seen_at, joined_at, invited_by, last_active_at"
 
