@@ -62,20 +62,21 @@ class Commands:
         return IncomingMessage(f"bench-cmd-{self.n}", room_of(member, self.sizes), f"m{member}", f"成员{member}",
                                self.text_of(command), self.app.clock.now())
 
-    async def run(self, command: str) -> float:
-        """Handle one command; its latency in ms (what is sent afterwards is not counted)."""
+    async def run(self, command: str, *, capture: bool = False) -> float:
+        """Handle one command; its latency in ms (what is sent afterwards is not counted). With `capture`, the
+        SQL statements handling it sends (not those sending its reply) are kept in `self.captured`."""
         message = self.message(command)
+        self.captured = Captured(on=capture)
         t = time.perf_counter()
         await self.app.handle(message)
         took = (time.perf_counter() - t) * 1000
+        self.captured.on = False
         await self.app.sender.send_due(self.app.clock.now())
         return took
 
     async def capture(self, command: str) -> list[tuple[str, Any, bool]]:
         """The SQL statements one run of `command` sends to the database."""
-        self.captured = Captured(on=True)
-        await self.run(command)
-        self.captured.on = False
+        await self.run(command, capture=True)
         return self.captured.statements
 
 
