@@ -22,19 +22,20 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import delete, update
+from sqlalchemy import Column, Table, bindparam, delete, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.events import IncomingMessage
 from bot.text import words
 from models import ActivityDay, ChatMessage, Member
-from models.db import changed, insert_ignoring_conflicts
+from models.db import changed, insert_ignoring_conflicts, upsert_adding
 from models.history import TEXT_LIMIT
 
 log = logging.getLogger("qunbot.history")
 BATCH = 200                     # messages a write takes at most
 FLUSH_SECONDS = 0.5             # the longest a message waits to be written
 MAX_WAITING = 10_000            # beyond this the newest chat is shed (the database is down or far behind)
+MEMBERS: Table = Member.__table__      # type: ignore[assignment]  # updated in bulk, by (community, user)
 
 
 @dataclass(frozen=True, slots=True)
@@ -154,6 +155,8 @@ class ChatRecorder:
 
     async def _write(self, batch: list[Seen], terms: list[str], commands: Counter[tuple[str, str, date]],
                      last_command: dict[tuple[str, str], datetime]) -> int:
+        """One short transaction of a few statements, each run once for the whole batch (executemany): the write
+        lock is held for milliseconds, whatever the number of senders."""
         unique = {(s.room_id, s.platform_id): (s, t) for s, t in zip(batch, terms, strict=True)}
         async with self.sessions.begin() as db:
             kept: list[Seen] = []
@@ -161,9 +164,10 @@ class ChatRecorder:
                 rows = [dict(community_id=s.community_id, room_id=s.room_id, platform_id=s.platform_id,
                              sender_id=s.sender_id, sent_at=s.sent_at, kind=s.kind, text=s.text, url=s.url,
                              path=s.path, quoted_id=s.quoted_id, terms=t) for s, t in unique.values()]
-                new = {(room_id, platform_id) for room_id, platform_id in await db.execute(
-                    insert_ignoring_conflicts(db, ChatMessage).values(rows)
-                    .returning(ChatMessage.room_id, ChatMessage.platform_id))}
+                inserted = await db.execute(
+                    insert_ignoring_conflicts(db, ChatMessage).returning(ChatMessage.room_id, ChatMessage.platform_id),
+                    rows)
+                new = {(room_id, platform_id) for room_id, platform_id in inserted}
                 kept = [s for key, (s, _) in unique.items() if key in new]    # a redelivery is not counted twice
             messages: Counter[tuple[str, str, date]] = Counter(
                 (s.community_id, s.sender_id, s.sent_at.astimezone(self.tz_of(s.community_id)).date()) for s in kept)
@@ -172,14 +176,8 @@ class ChatRecorder:
             for s in kept:
                 key = (s.community_id, s.sender_id)
                 last_message[key] = max(s.sent_at, last_message.get(key, s.sent_at))
-            for (community_id, user_id), at in last_message.items():
-                await db.execute(update(Member).where(
-                    Member.community_id == community_id, Member.user_id == user_id,
-                    (Member.last_message_at.is_(None)) | (Member.last_message_at < at)).values(last_message_at=at))
-            for (community_id, user_id), at in last_command.items():
-                await db.execute(update(Member).where(
-                    Member.community_id == community_id, Member.user_id == user_id,
-                    (Member.last_command_at.is_(None)) | (Member.last_command_at < at)).values(last_command_at=at))
+            await _latest(db, MEMBERS.c.last_message_at, last_message)
+            await _latest(db, MEMBERS.c.last_command_at, last_command)
         return len(kept)
 
     async def _purge_forgotten(self) -> None:
@@ -191,14 +189,23 @@ class ChatRecorder:
 
 async def _count(db: AsyncSession, messages: Counter[tuple[str, str, date]],
                  commands: Counter[tuple[str, str, date]]) -> None:
-    """Add to each member's activity of each day."""
-    for key in sorted({*messages, *commands}):
-        community_id, user_id, day = key
-        await db.execute(insert_ignoring_conflicts(db, ActivityDay).values(
-            community_id=community_id, user_id=user_id, day=day, messages=0, commands=0))
-        await db.execute(update(ActivityDay).where(
-            ActivityDay.community_id == community_id, ActivityDay.user_id == user_id, ActivityDay.day == day)
-            .values(messages=ActivityDay.messages + messages[key], commands=ActivityDay.commands + commands[key]))
+    """Add to each member's activity of each day: one upsert for all of them."""
+    rows = [dict(community_id=c, user_id=u, day=d, messages=messages[(c, u, d)], commands=commands[(c, u, d)])
+            for c, u, d in sorted({*messages, *commands})]
+    if rows:
+        await db.execute(upsert_adding(db, ActivityDay, ("community_id", "user_id", "day"), ("messages", "commands")),
+                         rows)
+
+
+async def _latest(db: AsyncSession, column: Column[datetime], times: dict[tuple[str, str], datetime]) -> None:
+    """Move each member's `column` forward to the time given (never back): one statement for all of them."""
+    if not times:
+        return
+    at = bindparam("at", type_=column.type)
+    await db.execute(update(MEMBERS).where(MEMBERS.c.community_id == bindparam("c"),
+                                           MEMBERS.c.user_id == bindparam("u"),
+                                           or_(column.is_(None), column < at)).values({column.name: at}),
+                     [dict(c=community_id, u=user_id, at=when) for (community_id, user_id), when in times.items()])
 
 
 async def delete_messages(db: AsyncSession, community_id: str, *, user_id: str | None = None,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
@@ -129,6 +129,14 @@ def insert_ignoring_conflicts(db: AsyncSession, model: type[Any]) -> Insert:
     if dialect_of(db) == "postgresql":
         return postgresql.insert(model).on_conflict_do_nothing()
     return sqlite.insert(model).on_conflict_do_nothing()
+
+
+def upsert_adding(db: AsyncSession, model: type[Any], keys: Sequence[str], counts: Sequence[str]) -> Insert:
+    """INSERT of counters that adds them to the row already there with the same `keys` (run it with many rows)."""
+    insert = postgresql.insert(model) if dialect_of(db) == "postgresql" else sqlite.insert(model)
+    table = model.__table__
+    return insert.on_conflict_do_update(index_elements=list(keys),
+                                        set_={c: table.c[c] + insert.excluded[c] for c in counts})
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
