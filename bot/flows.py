@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import select
 
 from bot import roster
-from bot.context import BaseCtx, Ctx
+from bot.context import BaseCtx, Ctx, addressed
 from bot.events import Capability, ChatRef
 from models import Flow
 
@@ -74,4 +74,4 @@ async def tell(ctx: Ctx, chat: ChatRef, text: str) -> None:
     if chat.room_id is None:
         await ctx.post(chat, text)
     else:
-        await ctx.post(chat, f"@{ctx.member.display_name} {text}", mentions=(ctx.sender_id,))
+        await ctx.post(chat, addressed(ctx.member.display_name, text), mentions=(ctx.sender_id,))

@@ -43,11 +43,11 @@ async def whoami(ctx: Ctx) -> None:
     if ctx.group is None:
         await ctx.respond("whoami.user", id=ctx.sender_id)
         return
-    if ctx.can(Capability.CAN_DM):
-        await ctx.respond_text(ctx.t("whoami.group", room_id=ctx.group.room_id) + "\n" + ctx.t("whoami.user_sent"))
+    can_dm = ctx.can(Capability.CAN_DM)
+    where = ctx.t("whoami.user_sent" if can_dm else "whoami.user_ask")
+    await ctx.respond_text(ctx.t("whoami.group", room_id=ctx.group.room_id) + "\n" + where)
+    if can_dm:
         await ctx.dm(ctx.sender_id, "whoami.user", id=ctx.sender_id)
-    else:
-        await ctx.respond_text(ctx.t("whoami.group", room_id=ctx.group.room_id) + "\n" + ctx.t("whoami.user_ask"))
 
 
 @router.command("disable", aliases=("停用",), role=Role.OWNER, in_group=True)
