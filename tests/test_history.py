@@ -20,7 +20,7 @@ from models.history import TEXT_LIMIT
 from scheduler.retention import prune
 from tests.conftest import to
 
-KEPT_NOTE = "本群的聊天记录会保存 180 天，用于周报摘要；发送 /资料 删除 可删除自己的。"
+KEPT_NOTE = "本群的聊天记录会保存 180 天，用于周报摘要；发送 /资料 删除 可删除你的全部个人数据，聊天记录也一起删除。"
 
 
 async def kept(chat) -> list[ChatMessage]:
