@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import random
+import sys
 import time
 from datetime import datetime, timedelta
 
@@ -56,6 +58,8 @@ log = logging.getLogger("qunbot")
 # On SIGTERM/SIGINT the events in hand finish and the outbox sends what is due within this many seconds
 # (docker stop kills after 10).
 STOP_GRACE_SECONDS = 5.0
+SWITCH_INTERVAL = 0.001     # seconds a thread holds the interpreter lock while another waits for it
+YIELD_EVERY = 8             # events handled back to back before the event loop gets a turn (~1 ms of chat)
 SYNC_ATTEMPTS = 3          # writing config.yaml's rows at start, when another process's write met it
 
 # Every capability's router, in the order /help lists them (jobs due at the same time run in this order too:
@@ -95,6 +99,7 @@ class App:
         self._idle = asyncio.Event()
         self._idle.set()
         self._not_taken = 0                     # events that arrived while stopping
+        self._unyielded = 0                     # events handled since the event loop last had a turn
 
     def community_config(self, community_id: str) -> CommunityConfig:
         return self.runtime.community_config(community_id)
@@ -120,6 +125,13 @@ class App:
         await self.scheduler.load()
         # jieba's dictionary takes about a second to load; do it before events arrive, off the event loop.
         await asyncio.get_running_loop().run_in_executor(None, warm_up)
+        # jieba cuts chat in an executor thread, in pure Python: the event loop waits for the interpreter lock
+        # while it does, up to the switch interval each time (5 ms by default, a long stall for a command).
+        sys.setswitchinterval(SWITCH_INTERVAL)
+        # What is loaded by now (jieba's dictionary, the modules, the config) lives as long as the process: the
+        # collector need not walk it again on every full collection, which otherwise pauses a command now and then.
+        gc.collect()
+        gc.freeze()
 
     async def _sync_config(self) -> None:
         """Communities and groups from config.yaml into the database; a new community starts now. A process already
@@ -208,6 +220,12 @@ class App:
             self._in_hand -= 1
             if not self._in_hand:
                 self._idle.set()
+            # Ordinary chat is handled without waiting on anything, and an adapter may hand over a burst of
+            # buffered events back to back: every few, the event loop gets a turn (timers, replies, commands).
+            self._unyielded += 1
+            if self._unyielded >= YIELD_EVERY:
+                self._unyielded = 0
+                await asyncio.sleep(0)
 
     def stop(self, cause: str = "request") -> None:
         """Begin stopping (a signal handler calls this): no new events are taken, and serve() returns once the

@@ -84,6 +84,8 @@ class BaseCtx:
     cause: str
     after_commit: list[Callable[[], object]] = field(default_factory=list, kw_only=True)
     queued: int = field(default=0, kw_only=True)      # messages queued by this transaction
+    # What one transaction reads more than once and does not change meanwhile (e.g. who the ranking leaves out).
+    memo: dict[str, Any] = field(default_factory=dict, kw_only=True)
 
     # ---- words and time ----------------------------------------------------------------------------------
 

@@ -33,9 +33,12 @@ from bot.i18n import t
 from bot.roles import STAFF, Role, allowed
 from bot.router import ParsedCommand, Router, parse_command
 from models import Community, DmChoice, Flow, Group, Member, ProcessedEvent, RoleGrant
+from models.base import table
 from models.db import met_another_transaction
 
 log = logging.getLogger("qunbot.dispatch")
+# Built once: the statements every command runs are compiled from SQLAlchemy's cache, not rebuilt each time.
+_CLAIM = insert(table(ProcessedEvent))
 UNBOUND_COMMANDS = {"enable", "whoami"}     # may be used in a room the bot does not serve yet
 CONFLICT_ATTEMPTS = 3               # a transaction that met a concurrent write is run again, this many times in all
 T = TypeVar("T")
@@ -156,7 +159,7 @@ class Dispatcher:
     async def _claim(self, db: AsyncSession, event_id: str) -> None:
         """Record the event id in this transaction; a redelivery fails here with _Duplicate (one INSERT)."""
         try:
-            await db.execute(insert(ProcessedEvent).values(event_id=event_id, handled_at=self.rt.clock.now()))
+            await db.execute(_CLAIM, {"event_id": event_id, "handled_at": self.rt.clock.now()})
         except IntegrityError:
             raise _Duplicate(event_id) from None
 
@@ -395,8 +398,10 @@ class Dispatcher:
         """The rate limiter's word on this command: staff answer to their own, far higher limit."""
         if self.rate is None or self.staff_rate is None:
             return "ok"
-        async with self.rt.sessions() as db:          # roles come from config.yaml and a cached grant table
-            roles = await self.lookups.roles_of(db, community_id, event.sender_id)
+        roles = self.lookups.cached_roles(community_id, event.sender_id)
+        if roles is None:
+            async with self.rt.sessions() as db:      # roles come from config.yaml and a cached grant table
+                roles = await self.lookups.roles_of(db, community_id, event.sender_id)
         limiter = self.staff_rate if roles & STAFF else self.rate
         return limiter.check(event.sender_id, self.rt.clock.now())
 

@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Column, Table, bindparam, delete, or_, update
+from sqlalchemy import Column, bindparam, delete, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.events import IncomingMessage
 from bot.text import words
 from models import ActivityDay, ChatMessage, Member
+from models.base import table
 from models.db import changed, insert_ignoring_conflicts, upsert_adding
 from models.history import TEXT_LIMIT
 
@@ -35,7 +36,8 @@ log = logging.getLogger("qunbot.history")
 BATCH = 200                     # messages a write takes at most
 FLUSH_SECONDS = 0.5             # the longest a message waits to be written
 MAX_WAITING = 10_000            # beyond this the newest chat is shed (the database is down or far behind)
-MEMBERS: Table = Member.__table__      # type: ignore[assignment]  # updated in bulk, by (community, user)
+MEMBERS = table(Member)                 # updated in bulk, by (community, user)
+CHAT = table(ChatMessage)              # written in bulk
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,6 +57,24 @@ class Seen:
     queued_at: float            # event-loop time
 
 
+@dataclass(frozen=True, slots=True)
+class _Forget:
+    community_id: str
+    user_id: str | None
+    room_id: str | None
+
+    def covers(self, s: Seen) -> bool:
+        return s.community_id == self.community_id and self.user_id in (None, s.sender_id) \
+            and self.room_id in (None, s.room_id)
+
+
+@dataclass(slots=True)
+class _Cutting:
+    batch: list[Seen]
+    terms: asyncio.Future[list[str]]
+    forgets_seen: int               # how many forgets of this flush came before the batch was taken
+
+
 class ChatRecorder:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], tz_of: Callable[[str], ZoneInfo],
                  wake: Callable[[], None]) -> None:
@@ -67,6 +87,7 @@ class ChatRecorder:
         # (community, user, room) whose chat was dropped while a write was under way: deleted after it
         self._forgotten: dict[tuple[str, str | None, str | None], datetime] = {}
         self._deleted_by: set[tuple[str, str]] = set()   # the command deleting their data is not counted
+        self._forget_log: list[_Forget] = []          # forgets during this flush (batches taken before them)
         self._lock = asyncio.Lock()
         self.shed = 0                   # messages dropped because too many waited
 
@@ -116,6 +137,7 @@ class ChatRecorder:
         self._waiting = [s for s in self._waiting if not theirs(s)]
         if self._lock.locked():
             self._forgotten[(community_id, user_id, room_id)] = at
+            self._forget_log.append(_Forget(community_id, user_id, room_id))
 
     def seconds_to_flush(self) -> float | None:
         """When the waiting batch should be written (0: now); None when nothing waits."""
@@ -133,25 +155,54 @@ class ChatRecorder:
     # ---- behind: the writes ----------------------------------------------------------------------------------
 
     async def flush(self) -> int:
-        """Write everything waiting, a batch at a time; how many new messages were kept. A failed write keeps
-        its batch for the next flush and raises."""
+        """Write everything waiting, a batch at a time; how many new messages were kept. While one batch is
+        written, jieba cuts the next (the write waits on SQLite, the cutting on the interpreter: they overlap).
+        A failed write keeps its batch, and the next, for the next flush and raises."""
         written = 0
+        loop = asyncio.get_running_loop()
         async with self._lock:
-            while self._waiting or self._commands:
-                batch, self._waiting = self._waiting[:BATCH], self._waiting[BATCH:]
-                commands, self._commands = self._commands, Counter()
-                last_command, self._last_command = self._last_command, {}
-                try:
-                    terms = await asyncio.get_running_loop().run_in_executor(None, words, [s.text for s in batch])
-                    written += await self._write(batch, terms, commands, last_command)
-                except BaseException:
-                    self._waiting[:0] = batch           # kept, in order, for the next try
-                    self._commands.update(commands)
-                    for key, at in last_command.items():
-                        self._last_command.setdefault(key, at)
-                    raise
-                await self._purge_forgotten()
+            ahead: _Cutting | None = None       # the next batch, being cut while this one is written
+            try:
+                while ahead is not None or self._waiting or self._commands:
+                    cutting = ahead or self._cut(loop)
+                    ahead = None
+                    commands, self._commands = self._commands, Counter()
+                    last_command, self._last_command = self._last_command, {}
+                    try:
+                        terms = await cutting.terms
+                        if self._waiting:
+                            ahead = self._cut(loop)
+                        batch, terms = self._still_kept(cutting, terms)
+                        written += await self._write(batch, terms, commands, last_command)
+                    except BaseException:
+                        self._waiting[:0] = cutting.batch       # kept, in order, for the next try
+                        self._commands.update(commands)
+                        for key, at in last_command.items():
+                            self._last_command.setdefault(key, at)
+                        raise
+                    await self._purge_forgotten()
+            except BaseException:
+                if ahead is not None:
+                    self._waiting[:0] = ahead.batch
+                    ahead.terms.cancel()
+                raise
+            finally:
+                self._forget_log.clear()
         return written
+
+    def _cut(self, loop: asyncio.AbstractEventLoop) -> _Cutting:
+        """Take the next batch and have jieba cut it in an executor thread."""
+        batch, self._waiting = self._waiting[:BATCH], self._waiting[BATCH:]
+        return _Cutting(batch, loop.run_in_executor(None, words, [s.text for s in batch]), len(self._forget_log))
+
+    def _still_kept(self, cutting: _Cutting, terms: list[str]) -> tuple[list[Seen], list[str]]:
+        """The batch without what was forgotten since it was taken (a member deleted their data meanwhile)."""
+        since = self._forget_log[cutting.forgets_seen:]
+        if not since:
+            return cutting.batch, terms
+        kept = [(s, t) for s, t in zip(cutting.batch, terms, strict=True)
+                if not any(f.covers(s) for f in since)]
+        return [s for s, _ in kept], [t for _, t in kept]
 
     async def _write(self, batch: list[Seen], terms: list[str], commands: Counter[tuple[str, str, date]],
                      last_command: dict[tuple[str, str], datetime]) -> int:
@@ -165,8 +216,7 @@ class ChatRecorder:
                              sender_id=s.sender_id, sent_at=s.sent_at, kind=s.kind, text=s.text, url=s.url,
                              path=s.path, quoted_id=s.quoted_id, terms=t) for s, t in unique.values()]
                 inserted = await db.execute(
-                    insert_ignoring_conflicts(db, ChatMessage).returning(ChatMessage.room_id, ChatMessage.platform_id),
-                    rows)
+                    insert_ignoring_conflicts(db, CHAT).returning(CHAT.c.room_id, CHAT.c.platform_id), rows)
                 new = {(room_id, platform_id) for room_id, platform_id in inserted}
                 kept = [s for key, (s, _) in unique.items() if key in new]    # a redelivery is not counted twice
             messages: Counter[tuple[str, str, date]] = Counter(

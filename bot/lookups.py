@@ -59,13 +59,24 @@ class Lookups:
             self._communities[community_id] = community
         return community
 
-    async def roles_of(self, db: AsyncSession, community_id: str, user_id: str) -> set[Role]:
+    def cached_roles(self, community_id: str, user_id: str) -> set[Role] | None:
+        """roles_of() without a database session, when the grants are cached; None when they must be read."""
+        hit = self._grants.get(community_id)
+        if hit is None or not self._fresh(hit[0]):
+            return None
+        return self._configured_roles(community_id, user_id) | hit[1].get(user_id, set())
+
+    def _configured_roles(self, community_id: str, user_id: str) -> set[Role]:
         cfg = self.config.community(community_id)
         held = {Role.MEMBER}
         for role, ids in ((Role.OWNER, cfg.owners), (Role.MODERATOR, cfg.moderators),
                           (Role.TREASURER, cfg.treasurers)):
             if user_id in ids:
                 held.add(role)
+        return held
+
+    async def roles_of(self, db: AsyncSession, community_id: str, user_id: str) -> set[Role]:
+        held = self._configured_roles(community_id, user_id)
         hit = self._grants.get(community_id)
         if hit is None or not self._fresh(hit[0]):
             grants: dict[str, set[Role]] = defaultdict(set)   # a short table: load it whole

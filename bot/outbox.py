@@ -14,10 +14,12 @@ from bot.adapters.base import Adapter, NotConnected, SendError
 from bot.clock import Clock
 from bot.config import PacingConfig
 from bot.events import ChatRef, Outgoing
+from models.base import table
 from models.db import changed
 from models.outbox import CANCELLED, FAILED, LOST, PENDING, SENDING, SENT, SHED, OutboxMessage
 
 log = logging.getLogger("qunbot.outbox")
+_INSERT = insert(table(OutboxMessage))
 
 
 def split_text(text: str, limit: int, max_bytes: int | None = None) -> list[str]:
@@ -62,15 +64,14 @@ async def enqueue(db: AsyncSession, pacing: PacingConfig, chat: ChatRef, text: s
                   cause: str | None = None, not_before: datetime | None = None) -> None:
     """Store a message (split if long) in the caller's transaction; it is sent after commit.
 
-    A plain INSERT (no unit-of-work bookkeeping): this runs for every reply, on the command's hot path.
+    A plain INSERT built once (no unit-of-work bookkeeping): this runs for every reply, on the command's hot path.
     """
     chunks = split_text(text, pacing.max_chars, pacing.max_bytes) if kind == "say" else [text]
-    await db.execute(insert(OutboxMessage), [
-        dict(chat_key=chat.key, kind=kind, text=chunk, mentions=list(mentions) if i == 0 else [], path=path,
-             target=target, reply_to=reply_to, purpose=purpose, cause=cause, status=PENDING, attempts=0,
-             not_before=not_before or now, created_at=now)
-        for i, chunk in enumerate(chunks)
-    ])
+    rows = [dict(chat_key=chat.key, kind=kind, text=chunk, mentions=list(mentions) if i == 0 else [], path=path,
+                 target=target, reply_to=reply_to, purpose=purpose, cause=cause, status=PENDING, attempts=0,
+                 not_before=not_before or now, created_at=now)
+            for i, chunk in enumerate(chunks)]
+    await db.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
 
 
 async def find_pending(db: AsyncSession, chat: ChatRef, purpose: str) -> list[OutboxMessage]:

@@ -4,13 +4,19 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cleaning import clean
 from bot.events import Member as PlatformMember
 from models import Group, Member, Profile, RoomMember
 from models.db import insert_ignoring_conflicts
+
+# The member and their presence in a room, built once: every command and chat message runs it.
+_TOUCH = (select(Member, RoomMember)
+          .where(Member.community_id == bindparam("community_id"), Member.user_id == bindparam("user_id"))
+          .outerjoin(RoomMember, and_(RoomMember.room_id == bindparam("room_id"),
+                                      RoomMember.user_id == bindparam("user_id"))))
 
 
 async def get_member(db: AsyncSession, community_id: str, user_id: str) -> Member | None:
@@ -20,15 +26,14 @@ async def get_member(db: AsyncSession, community_id: str, user_id: str) -> Membe
 async def touch(db: AsyncSession, community_id: str, user_id: str, name: str, now: datetime,
                 room_id: str | None = None) -> Member:
     """Make sure the user is in the roster under their latest name (and present in `room_id`); one query."""
-    query = select(Member, RoomMember).where(Member.community_id == community_id, Member.user_id == user_id)
-    query = query.outerjoin(RoomMember, and_(RoomMember.room_id == (room_id or ""), RoomMember.user_id == user_id))
-    row = (await db.execute(query)).first()
+    params = {"community_id": community_id, "user_id": user_id, "room_id": room_id or ""}
+    row = (await db.execute(_TOUCH, params)).first()
     name = clean(name, multiline=False).strip()[:100] or user_id     # a nickname is shown in the bot's lines
     if row is None:
         # Concurrent first sightings (a member list and a command) must not collide: insert if absent.
         await db.execute(insert_ignoring_conflicts(db, Member).values(
             community_id=community_id, user_id=user_id, display_name=name, first_seen_at=now))
-        member, presence = (await db.execute(query)).one()
+        member, presence = (await db.execute(_TOUCH, params)).one()
     else:
         member, presence = row
     if member.display_name != name and name != user_id:

@@ -6,9 +6,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, fields
 from datetime import datetime, timedelta
-from typing import Any, cast
+from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, bindparam, func, or_, select, true
+from sqlalchemy import ColumnElement, Select, bindparam, func, or_, select, true
 from sqlalchemy.orm import InstrumentedAttribute
 
 from bot.config import ScoreConfig
@@ -18,6 +18,7 @@ from bot.money import format_fen
 from bot.roles import Role
 from bot.router import Router
 from models import Answer, JobCursor, LedgerEntry, Member, Question, RoleGrant, ScoreTotal, WeeklyResult
+from models.base import table
 from models.db import insert_ignoring_conflicts
 from models.ledger import POINTS, lock_community
 
@@ -49,7 +50,10 @@ class Score:
 
 
 async def excluded(ctx: BaseCtx) -> set[int]:
-    """Members left out of the ranking: owners when fund.exclude_owners (they run the fund), and deleted members."""
+    """Members left out of the ranking: owners when fund.exclude_owners (they run the fund), and deleted members.
+    Read once a transaction (the all-time ranking needs it three times)."""
+    if (memo := ctx.memo.get("ranking.excluded")) is not None:
+        return set(memo)
     ids: set[int] = set(await ctx.db.scalars(select(Member.id).where(
         Member.community_id == ctx.community.id, Member.deleted_at.is_not(None))))
     if ctx.ccfg.fund.exclude_owners:
@@ -57,6 +61,7 @@ async def excluded(ctx: BaseCtx) -> set[int]:
             RoleGrant.community_id == ctx.community.id, RoleGrant.role == Role.OWNER.value)))
         ids |= set(await ctx.db.scalars(select(Member.id).where(Member.community_id == ctx.community.id,
                                                                   Member.user_id.in_(owners))))
+    ctx.memo["ranking.excluded"] = frozenset(ids)
     return ids
 
 
@@ -139,7 +144,7 @@ async def add_to_totals(ctx: BaseCtx, changes: list[Score], *, weeks: int) -> No
     await ctx.db.execute(insert_ignoring_conflicts(ctx.db, ScoreTotal), [
         dict(community_id=ctx.community.id, member_id=s.member_id, points=0, best_answers=0, helped=0,
              digest_answers=0, weeks=0) for s in changes])
-    t = cast(Table, ScoreTotal.__table__)           # a core UPDATE, executed for many rows at once
+    t = table(ScoreTotal)           # a core UPDATE, executed for many rows at once
     await ctx.db.execute(
         t.update().where(t.c.community_id == bindparam("c"), t.c.member_id == bindparam("m"))
         .values(points=t.c.points + bindparam("p"), best_answers=t.c.best_answers + bindparam("b"),
@@ -211,13 +216,19 @@ async def rescore(ctx: BaseCtx, item: Question | Answer, change: Callable[[], No
     return [r for r in rewarded if (r.week, r.member_id) in set(moved)]
 
 
+# A member's stored totals as plain rows, not ORM objects: the all-time ranking reads hundreds in a busy week.
+_TOTALS = (ScoreTotal.member_id, ScoreTotal.points, ScoreTotal.best_answers, ScoreTotal.helped,
+           ScoreTotal.digest_answers)
+
+
 def _weighted(w: ScoreConfig) -> ColumnElement[int]:
     t = ScoreTotal
     return (t.points * w.point_received + t.best_answers * w.best_answer + t.helped * w.member_helped
             + t.digest_answers * w.digest_answer)
 
 
-def _plus(stored: ScoreTotal | None, live: Score | None, member_id: int) -> Score:
+def _plus(stored: Any, live: Score | None, member_id: int) -> Score:
+    """A member's stored totals (a row of _TOTALS, or None) plus this week's live score."""
     s = Score(member_id)
     for part in (stored, live):
         if part is not None:
@@ -237,13 +248,13 @@ async def all_time(ctx: BaseCtx, *, top: int = SHOWN) -> list[Score]:
     live = {s.member_id: s for s in await scores(ctx, ctx.week_start(), ctx.now)}
     left_out = await excluded(ctx)
     t = ScoreTotal
-    leaders = list(await ctx.db.scalars(
-        select(t).where(t.community_id == ctx.community.id, t.member_id.not_in(left_out))
-        .order_by(_weighted(ctx.ccfg.score).desc(), t.member_id).limit(top + len(live) + 1)))
+    leaders = await ctx.db.execute(
+        select(*_TOTALS).where(t.community_id == ctx.community.id, t.member_id.not_in(left_out))
+        .order_by(_weighted(ctx.ccfg.score).desc(), t.member_id).limit(top + len(live) + 1))
     stored = {row.member_id: row for row in leaders}
     if live:
-        stored.update({row.member_id: row for row in await ctx.db.scalars(
-            select(t).where(t.community_id == ctx.community.id, t.member_id.in_(list(live))))})
+        stored.update({row.member_id: row for row in await ctx.db.execute(
+            select(*_TOTALS).where(t.community_id == ctx.community.id, t.member_id.in_(list(live))))})
     found = {m: _plus(stored.get(m), live.get(m), m) for m in {*stored, *live}}
     return await _ranked(ctx, found)
 
@@ -253,7 +264,7 @@ async def all_time_of(ctx: BaseCtx, member_id: int) -> tuple[int, int | None]:
     w = ctx.ccfg.score
     live = {s.member_id: s for s in await scores(ctx, ctx.week_start(), ctx.now)}
     t = ScoreTotal
-    rows = {row.member_id: row for row in await ctx.db.scalars(select(t).where(
+    rows = {row.member_id: row for row in await ctx.db.execute(select(*_TOTALS).where(
         t.community_id == ctx.community.id, t.member_id.in_([member_id, *live])))}
     mine = _plus(rows.get(member_id), live.get(member_id), member_id).total(w)
     if mine <= 0:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 from datetime import datetime, timedelta
+from typing import cast
 
 from sqlalchemy import func, select
 
@@ -20,14 +21,18 @@ from bot.weeks import week_cron, week_stamp
 from handlers import ranking
 from handlers.refs import find_answer, parse_ref
 from models import LedgerAccount, LedgerEntry, Member
-from models.ledger import POINTS, Insufficient, account, balance_of, lock_community, post
+from models.ledger import POINTS, Insufficient, account, balance_of, find_account, lock_community, post
 
 router = Router()
 REASON_LIMIT = 50
 
 
 async def _issuer(ctx: BaseCtx) -> LedgerAccount:
-    return await account(ctx.db, ctx.community.id, POINTS, "issuer", may_go_negative=True)
+    """The points issuer's account (once a transaction: a first tip of the week posts to it twice)."""
+    if (issuer := ctx.memo.get("tips.issuer")) is None:
+        issuer = ctx.memo["tips.issuer"] = await account(ctx.db, ctx.community.id, POINTS, "issuer",
+                                                         may_go_negative=True)
+    return cast(LedgerAccount, issuer)
 
 
 async def expire_allowances(ctx: BaseCtx, before: datetime, *, member_id: int | None = None) -> int:
@@ -51,12 +56,11 @@ async def allowance_account(ctx: BaseCtx, member: Member) -> LedgerAccount:
     """This week's allowance account of `member`, granted on first use (last week's leftover expires first)."""
     week = ctx.week_start()
     key = f"allowance:{member.id}:{week_stamp(week)}"
-    wallet = await ctx.db.scalar(select(LedgerAccount).where(
-        LedgerAccount.community_id == ctx.community.id, LedgerAccount.unit == POINTS, LedgerAccount.key == key))
+    wallet = await find_account(ctx.db, ctx.community.id, POINTS, key)
     if wallet is not None:
         return wallet                     # granted with the first tip of the week (last week's expired then)
     await expire_allowances(ctx, week, member_id=member.id)
-    wallet = await account(ctx.db, ctx.community.id, POINTS, key, member_id=member.id, week=week)
+    wallet = await account(ctx.db, ctx.community.id, POINTS, key, member_id=member.id, week=week, new=True)
     await post(ctx.db, await _issuer(ctx), wallet, ctx.ccfg.tips.weekly_allowance, kind="grant",
                key=f"grant:{member.id}:{week_stamp(week)}", cause=ctx.cause, now=ctx.now, week=week,
                member_id=member.id)
@@ -92,7 +96,7 @@ async def give(ctx: BaseCtx, giver: Member, receiver: Member, amount: int, *, an
                    question_id=question_id, reason=reason)
     except Insufficient as exc:
         raise CommandError("tip.not_enough", amount=amount, left=exc.balance) from None
-    return await balance_of(ctx.db, wallet.id)
+    return wallet.balance               # as the spend left it
 
 
 def parse_points(ctx: BaseCtx, token: str) -> int:

@@ -10,11 +10,13 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Connection, CursorResult, Executable, Insert, event, text
+from sqlalchemy import Connection, CursorResult, Executable, Insert, Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession, async_sessionmaker, create_async_engine
+
+from models.base import table
 
 if TYPE_CHECKING:
     from alembic.config import Config as AlembicConfig
@@ -98,8 +100,11 @@ def create_engine(url: str) -> AsyncEngine:
     url = database_url(url)
     if is_sqlite(url):
         # Sessions always end their own transaction, so the pool's extra rollback on return is a wasted
-        # round trip to aiosqlite's thread on every command.
-        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_reset_on_return=None)
+        # round trip to aiosqlite's thread on every command; each statement is one trip (models.sqlite_driver).
+        from models import sqlite_driver
+
+        engine = create_async_engine(url, connect_args={"timeout": 30}, pool_reset_on_return=None,
+                                     module=sqlite_driver.dbapi())
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -124,7 +129,7 @@ def dialect_of(db: AsyncSession) -> str:
     return db.get_bind().dialect.name
 
 
-def insert_ignoring_conflicts(db: AsyncSession, model: type[Any]) -> Insert:
+def insert_ignoring_conflicts(db: AsyncSession, model: type[Any] | Table) -> Insert:
     """INSERT that leaves an existing row alone (another event or process got there first)."""
     if dialect_of(db) == "postgresql":
         return postgresql.insert(model).on_conflict_do_nothing()
@@ -133,10 +138,10 @@ def insert_ignoring_conflicts(db: AsyncSession, model: type[Any]) -> Insert:
 
 def upsert_adding(db: AsyncSession, model: type[Any], keys: Sequence[str], counts: Sequence[str]) -> Insert:
     """INSERT of counters that adds them to the row already there with the same `keys` (run it with many rows)."""
-    insert = postgresql.insert(model) if dialect_of(db) == "postgresql" else sqlite.insert(model)
-    table = model.__table__
+    rows = table(model)                 # a plain (Core) INSERT: many rows, no ORM bookkeeping
+    insert = postgresql.insert(rows) if dialect_of(db) == "postgresql" else sqlite.insert(rows)
     return insert.on_conflict_do_update(index_elements=list(keys),
-                                        set_={c: table.c[c] + insert.excluded[c] for c in counts})
+                                        set_={c: rows.c[c] + insert.excluded[c] for c in counts})
 
 
 def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:

@@ -21,7 +21,9 @@ from sqlalchemy import (
     Integer,
     String,
     UniqueConstraint,
+    bindparam,
     func,
+    insert,
     select,
     text,
     update,
@@ -30,7 +32,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 from sqlalchemy.orm.attributes import set_committed_value
 
-from models.base import Base, UTCDateTime
+from models.base import Base, UTCDateTime, table
 from models.db import dialect_of, insert_ignoring_conflicts
 
 POINTS, FEN = "points", "fen"
@@ -116,28 +118,45 @@ async def lock_community(db: AsyncSession, community_id: str) -> None:
         held[community_id] = transaction
 
 
+# Built once: a tip runs each of these several times (ledger writers are on commands' hot path).
+_ACCOUNT = select(LedgerAccount).where(LedgerAccount.community_id == bindparam("community_id"),
+                                       LedgerAccount.unit == bindparam("unit"), LedgerAccount.key == bindparam("key"))
+_ENTRY = select(LedgerEntry).where(LedgerEntry.community_id == bindparam("community_id"),
+                                   LedgerEntry.unit == bindparam("unit"), LedgerEntry.key == bindparam("key"))
+_accounts = table(LedgerAccount)
+_SPEND = (update(_accounts)
+          .where(_accounts.c.id == bindparam("account"),
+                 _accounts.c.may_go_negative | (_accounts.c.balance >= bindparam("amount")))
+          .values(balance=_accounts.c.balance - bindparam("amount")).returning(_accounts.c.balance))
+_RECEIVE = (update(_accounts).where(_accounts.c.id == bindparam("account"))
+            .values(balance=_accounts.c.balance + bindparam("amount")).returning(_accounts.c.balance))
+_BALANCE = select(LedgerAccount.balance).where(LedgerAccount.id == bindparam("account"))
+
+
 async def account(db: AsyncSession, community_id: str, unit: str, key: str, *, member_id: int | None = None,
-                  week: datetime | None = None, may_go_negative: bool = False) -> LedgerAccount:
-    """The account `key`, opened (empty) on first use (holding the community's ledger lock, like every write)."""
+                  week: datetime | None = None, may_go_negative: bool = False, new: bool = False) -> LedgerAccount:
+    """The account `key`, opened (empty) on first use (holding the community's ledger lock, like every write).
+    `new`: the caller has just looked and found none, so it is opened straight away."""
     await lock_community(db, community_id)
-    found = await db.scalar(select(LedgerAccount).where(LedgerAccount.community_id == community_id,
-                                                        LedgerAccount.unit == unit, LedgerAccount.key == key))
-    if found is not None:
+    where = {"community_id": community_id, "unit": unit, "key": key}
+    if not new and (found := await db.scalar(_ACCOUNT, where)) is not None:
         return found
     await db.execute(insert_ignoring_conflicts(db, LedgerAccount).values(
         community_id=community_id, unit=unit, key=key, kind=key.split(":", 1)[0], member_id=member_id, week=week,
         may_go_negative=may_go_negative, balance=0))
-    return (await db.scalars(select(LedgerAccount).where(LedgerAccount.community_id == community_id,
-                                                         LedgerAccount.unit == unit, LedgerAccount.key == key))).one()
+    return (await db.scalars(_ACCOUNT, where)).one()
+
+
+async def find_account(db: AsyncSession, community_id: str, unit: str, key: str) -> LedgerAccount | None:
+    return await db.scalar(_ACCOUNT, {"community_id": community_id, "unit": unit, "key": key})
 
 
 async def find_entry(db: AsyncSession, community_id: str, unit: str, key: str) -> LedgerEntry | None:
-    return await db.scalar(select(LedgerEntry).where(LedgerEntry.community_id == community_id,
-                                                     LedgerEntry.unit == unit, LedgerEntry.key == key))
+    return await db.scalar(_ENTRY, {"community_id": community_id, "unit": unit, "key": key})
 
 
 async def balance_of(db: AsyncSession, account_id: int) -> int:
-    return (await db.scalars(select(LedgerAccount.balance).where(LedgerAccount.id == account_id))).one()
+    return (await db.scalars(_BALANCE, {"account": account_id})).one()
 
 
 async def post(db: AsyncSession, debit: LedgerAccount, credit: LedgerAccount, amount: int, *, kind: str, key: str,
@@ -154,25 +173,20 @@ async def post(db: AsyncSession, debit: LedgerAccount, credit: LedgerAccount, am
     existing = await find_entry(db, debit.community_id, debit.unit, key)
     if existing is not None:
         return existing, False
-    left = (await db.execute(
-        update(LedgerAccount)
-        .where(LedgerAccount.id == debit.id, LedgerAccount.may_go_negative | (LedgerAccount.balance >= amount))
-        .values(balance=LedgerAccount.balance - amount).returning(LedgerAccount.balance)
-        .execution_options(synchronize_session=False))).scalar()
+    left = (await db.execute(_SPEND, {"account": debit.id, "amount": amount})).scalar()
     if left is None:
         raise Insufficient(debit, await balance_of(db, debit.id))
-    held = (await db.execute(
-        update(LedgerAccount).where(LedgerAccount.id == credit.id).values(balance=LedgerAccount.balance + amount)
-        .returning(LedgerAccount.balance).execution_options(synchronize_session=False))).scalar_one()
+    held = (await db.execute(_RECEIVE, {"account": credit.id, "amount": amount})).scalar_one()
     # The loaded objects show the new balances without being marked changed (the UPDATEs above are the truth).
     set_committed_value(debit, "balance", left)
     set_committed_value(credit, "balance", held)
-    number = (await db.scalar(select(func.max(LedgerEntry.number)).where(
-        LedgerEntry.community_id == debit.community_id, LedgerEntry.unit == debit.unit)) or 0) + 1
-    entry = LedgerEntry(community_id=debit.community_id, unit=debit.unit, number=number, debit_id=debit.id,
-                        credit_id=credit.id, amount=amount, kind=kind, key=key, cause=cause, created_at=now, **details)
-    db.add(entry)
-    await db.flush()
+    # The entry takes the community's next number in the same statement (writers hold the ledger lock).
+    number = (select(func.coalesce(func.max(LedgerEntry.number), 0) + 1)
+              .where(LedgerEntry.community_id == debit.community_id, LedgerEntry.unit == debit.unit)
+              .scalar_subquery())
+    entry = (await db.scalars(insert(LedgerEntry).values(
+        community_id=debit.community_id, unit=debit.unit, number=number, debit_id=debit.id, credit_id=credit.id,
+        amount=amount, kind=kind, key=key, cause=cause, created_at=now, **details).returning(LedgerEntry))).one()
     return entry, True
 
 

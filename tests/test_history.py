@@ -139,8 +139,8 @@ async def test_old_chat_goes_with_retention(chat):
     assert [r.platform_id for r in await kept(chat)] == ["new"]
 
 
-async def test_a_failed_write_keeps_the_batch_and_commands_go_on(chat, monkeypatch):
-    recorder = chat.app.history
+def fail_the_first_write(recorder, monkeypatch) -> None:
+    """The recorder's next write meets a locked database; the writes after it go through."""
     real_write, failures = recorder._write, []
 
     async def locked(*args):
@@ -150,12 +150,51 @@ async def test_a_failed_write_keeps_the_batch_and_commands_go_on(chat, monkeypat
         return await real_write(*args)
 
     monkeypatch.setattr(recorder, "_write", locked)
+
+
+async def test_a_failed_write_keeps_the_batch_and_commands_go_on(chat, monkeypatch):
+    recorder = chat.app.history
+    fail_the_first_write(recorder, monkeypatch)
     await chat.say("第一次没写进去", "u1", drain=False)
     with pytest.raises(OperationalError):
         await recorder.flush()
     assert recorder.waiting == 1
     assert (await chat.say("/积分", "u2"))[0].startswith("@李四 本周还能打赏")      # the command is answered
     assert [r.text for r in await kept(chat)] == ["第一次没写进去"]
+
+
+async def test_while_one_batch_is_written_the_next_is_cut_and_a_deletion_meanwhile_reaches_it(chat, monkeypatch):
+    """Batch 1 is written while batch 2 is cut; 张三 deletes their data during that write: neither batch keeps
+    their messages (batch 1's are deleted after its write, batch 2's are never written)."""
+    monkeypatch.setattr(history_module, "BATCH", 2)
+    recorder = chat.app.history
+    real_write, writes = recorder._write, []
+
+    async def write_and_meanwhile_delete(batch, *rest):
+        writes.append([s.text for s in batch])
+        if len(writes) == 1:
+            recorder.forget("growth", at=chat.clock.now(), user_id="u1")
+        return await real_write(batch, *rest)
+
+    monkeypatch.setattr(recorder, "_write", write_and_meanwhile_delete)
+    for n, user in enumerate(["u1", "u2", "u1", "u2"]):
+        await chat.say(f"第{n}条", user, drain=False)
+    await recorder.flush()
+    assert writes == [["第0条", "第1条"], ["第3条"]]
+    assert [r.text for r in await kept(chat)] == ["第1条", "第3条"]
+
+
+async def test_a_failed_write_keeps_both_the_batch_and_the_one_cut_ahead_in_order(chat, monkeypatch):
+    monkeypatch.setattr(history_module, "BATCH", 2)
+    recorder = chat.app.history
+    fail_the_first_write(recorder, monkeypatch)
+    for n in range(4):
+        await chat.say(f"第{n}条", "u2", drain=False)
+    with pytest.raises(OperationalError):
+        await recorder.flush()
+    assert recorder.waiting == 4
+    await recorder.flush()
+    assert [r.text for r in await kept(chat)] == ["第0条", "第1条", "第2条", "第3条"]
 
 
 async def test_when_too_much_waits_the_newest_chat_is_shed(chat, monkeypatch, caplog):

@@ -1,7 +1,10 @@
 """The words a period's chat was about, counted from the terms kept with each message."""
 from __future__ import annotations
 
+import subprocess
+import sys
 from datetime import timedelta
+from pathlib import Path
 
 from bot.keywords import period_keywords, top_terms
 from tests.conftest import START
@@ -29,3 +32,12 @@ async def test_the_period_s_kept_chat_gives_its_keywords(chat):
                                             room_id="r9")
     assert week[:3] == [("增长", 2), ("私域", 2), ("转化率", 2)]
     assert other_group == []
+
+
+def test_jieba_loads_its_dictionary_without_pkg_resources():
+    """pkg_resources alone costs ~10 MB of the memory budget; jieba reads its files directly without it."""
+    script = ("import sys; from bot.text import warm_up, words; warm_up(); "
+              "print('pkg_resources' in sys.modules, words(['我们在上海做增长'])[0])")
+    out = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                         cwd=Path(__file__).resolve().parent.parent)
+    assert out.stdout.split() == ["False", "我们", "在", "上海", "做", "增长"]
