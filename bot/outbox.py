@@ -157,6 +157,10 @@ class OutboxSender:
                 log.error("outbox row %d to %s was being sent when the bot stopped; not resending it", row.id,
                           row.chat_key)
                 row.status = LOST
+            for account, waiting in await db.execute(
+                    select(OutboxMessage.account, func.count()).where(OutboxMessage.status == PENDING, ~self.mine)
+                    .group_by(OutboxMessage.account).order_by(OutboxMessage.account)):
+                log.info("%d outgoing messages wait for the bot account %s: its process sends them", waiting, account)
             last = await db.execute(
                 select(OutboxMessage.chat_key, func.max(OutboxMessage.sent_at))
                 .where(OutboxMessage.status == SENT, self.mine).group_by(OutboxMessage.chat_key)

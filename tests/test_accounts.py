@@ -317,7 +317,11 @@ async def test_recover_marks_lost_only_the_rows_of_its_own_account(db_url, caplo
             for account in ("a", "b", None):
                 db.add(OutboxMessage(chat_key="room:r1", text=f"in flight for {account}", status=SENDING,
                                      account=account, not_before=first.clock.now(), created_at=first.clock.now()))
+            db.add(OutboxMessage(chat_key="room:r2", text="waiting for b", status=PENDING, account="b",
+                                 not_before=first.clock.now(), created_at=first.clock.now()))
+        caplog.set_level(logging.INFO, logger="qunbot.outbox")
         await first.app.sender.recover()
+        assert "1 outgoing messages wait for the bot account b: its process sends them" in caplog.messages
         async with first.app.sessions() as db:
             statuses = {row.account: row.status for row in await db.scalars(
                 select(OutboxMessage).where(OutboxMessage.text.like("in flight%")))}
