@@ -220,130 +220,105 @@ def two_accounts_config(account: str):
     return parse_config(accounts_config(account), env={})
 
 
-async def two_accounts(db_url: str) -> tuple[Chat, Chat]:
+@pytest.fixture
+async def processes(db_url: str):
+    """Two bot processes on one database: account a serving r1 (u_owner, u1, u2), b serving r2 (u_owner, u1, u3)."""
     first = Chat(two_accounts_config("a"), db_url)
     await first.start(members=("u_owner", "u1", "u2"), room="r1")
     second = Chat(two_accounts_config("b"), db_url)
     await second.start(members=("u_owner", "u1", "u3"), room="r2")
-    second.clock.set(first.clock.now())
-    return first, second
+    yield first, second
+    await first.close()
+    await second.close()
 
 
-async def test_each_process_handles_only_the_groups_of_its_account(db_url, caplog):
+async def test_each_process_handles_only_the_groups_of_its_account(processes, caplog):
     caplog.set_level(logging.INFO, logger="qunbot.dispatch")
-    first, second = await two_accounts(db_url)
-    try:
-        assert await second.say("/积分", "u1", room="r1") == []        # r1 is a's
-        assert await second.say("/积分", "u1", room="r1") == []
-        said = [r.getMessage() for r in caplog.records if "leaving room r1" in r.getMessage()]
-        assert said == ["leaving room r1 to the bot account a, which serves it (this process is b; logged once per "
-                        "room)"]
-        assert len(await first.say("/积分", "u1", room="r1")) == 1
-        assert len(await second.say("/积分", "u1", room="r2")) == 1
-    finally:
-        await first.close()
-        await second.close()
+    first, second = processes
+    assert await second.say("/积分", "u1", room="r1") == []        # r1 is a's
+    assert await second.say("/积分", "u1", room="r1") == []
+    said = [r.getMessage() for r in caplog.records if "leaving room r1" in r.getMessage()]
+    assert said == ["leaving room r1 to the bot account a, which serves it (this process is b; logged once per "
+                    "room)"]
+    assert len(await first.say("/积分", "u1", room="r1")) == 1
+    assert len(await second.say("/积分", "u1", room="r2")) == 1
 
 
-async def test_a_private_message_that_answers_nothing_goes_through_the_account_that_heard_the_member_last(db_url):
-    first, second = await two_accounts(db_url)
-    try:
-        await second.say("在吗", "u3", room="r2")                      # b heard u3 last
-        await second.flush()
-        async with first.app.sessions.begin() as db:                 # a has something to tell u3 on its own
-            ctx = await first.app.runtime.context(db, "growth", cause="test")
-            await ctx.dm("u3", "whoami.user", id="u3")
-            await ctx.dm("u2", "whoami.user", id="u2")               # heard by neither: a's own
-        assert [r["user"] for r in await first.flush()] == ["u2"]
-        assert [r["user"] for r in await second.flush()] == ["u3"]
-        async with first.app.sessions() as db:
-            assert (await db.get(HeardBy, "u3")).account == "b"
-    finally:
-        await first.close()
-        await second.close()
+async def test_a_private_message_that_answers_nothing_goes_through_the_account_that_heard_the_member_last(processes):
+    first, second = processes
+    await second.say("在吗", "u3", room="r2")                      # b heard u3 last
+    await second.flush()
+    async with first.app.sessions.begin() as db:                 # a has something to tell u3 on its own
+        ctx = await first.app.runtime.context(db, "growth", cause="test")
+        await ctx.dm("u3", "whoami.user", id="u3")
+        await ctx.dm("u2", "whoami.user", id="u2")               # heard by neither: a's own
+    assert [r["user"] for r in await first.flush()] == ["u2"]
+    assert [r["user"] for r in await second.flush()] == ["u3"]
+    async with first.app.sessions() as db:
+        assert (await db.get(HeardBy, "u3")).account == "b"
 
 
-async def test_a_process_hearing_a_member_again_takes_over_and_writes_only_when_that_changes(db_url):
-    first, second = await two_accounts(db_url)
-    try:
-        await second.say("在吗", "u1", room="r2")
-        await second.flush()
-        await first.say("在的", "u1", room="r1")
-        await first.flush()
-        async with first.app.sessions() as db:
-            row = await db.get(HeardBy, "u1")
-        assert row.account == "a"
-        taken_over = row.heard_at
-        await first.say("还在", "u1", room="r1", step=HEARD_RECHECK + timedelta(seconds=1))
-        await first.flush()
-        async with first.app.sessions() as db:
-            assert (await db.get(HeardBy, "u1")).heard_at == taken_over    # still a's: nothing written
-    finally:
-        await first.close()
-        await second.close()
+async def test_a_process_hearing_a_member_again_takes_over_and_writes_only_when_that_changes(processes):
+    first, second = processes
+    await second.say("在吗", "u1", room="r2")
+    await second.flush()
+    await first.say("在的", "u1", room="r1")
+    await first.flush()
+    async with first.app.sessions() as db:
+        row = await db.get(HeardBy, "u1")
+    assert row.account == "a"
+    taken_over = row.heard_at
+    await first.say("还在", "u1", room="r1", step=HEARD_RECHECK + timedelta(seconds=1))
+    await first.flush()
+    async with first.app.sessions() as db:
+        assert (await db.get(HeardBy, "u1")).heard_at == taken_over    # still a's: nothing written
 
 
-async def test_group_posts_of_a_job_go_to_the_account_serving_each_group(db_url):
-    first, second = await two_accounts(db_url)
-    try:
-        async with first.app.sessions.begin() as db:
-            ctx = await first.app.runtime.context(db, "growth", cause="test")
-            for room in ("r1", "r2"):
-                await ctx.post(ChatRef(room_id=room), f"公告 {room}")
-        assert [r["room"] for r in await first.flush()] == ["r1"]
-        assert [r["room"] for r in await second.flush()] == ["r2"]
-    finally:
-        await first.close()
-        await second.close()
+async def test_group_posts_of_a_job_go_to_the_account_serving_each_group(processes):
+    first, second = processes
+    async with first.app.sessions.begin() as db:
+        ctx = await first.app.runtime.context(db, "growth", cause="test")
+        for room in ("r1", "r2"):
+            await ctx.post(ChatRef(room_id=room), f"公告 {room}")
+    assert [r["room"] for r in await first.flush()] == ["r1"]
+    assert [r["room"] for r in await second.flush()] == ["r2"]
 
 
-async def test_enabling_a_group_from_chat_gives_it_the_account_that_heard_the_command(db_url):
-    first, second = await two_accounts(db_url)
-    try:
-        replies = await second.say("/启用", "u_owner", room="r9")
-        assert len(replies) == 1
-        async with first.app.sessions() as db:
-            assert (await db.get(Group, "r9")).account == "b"
-        assert await first.say("/积分", "u_owner", room="r9") == []
-    finally:
-        await first.close()
-        await second.close()
+async def test_enabling_a_group_from_chat_gives_it_the_account_that_heard_the_command(processes):
+    first, second = processes
+    replies = await second.say("/启用", "u_owner", room="r9")
+    assert len(replies) == 1
+    async with first.app.sessions() as db:
+        assert (await db.get(Group, "r9")).account == "b"
+    assert await first.say("/积分", "u_owner", room="r9") == []
 
 
-async def test_recover_marks_lost_only_the_rows_of_its_own_account(db_url, caplog):
-    first, second = await two_accounts(db_url)
-    try:
-        async with first.app.sessions.begin() as db:
-            for account in ("a", "b", None):
-                db.add(OutboxMessage(chat_key="room:r1", text=f"in flight for {account}", status=SENDING,
-                                     account=account, not_before=first.clock.now(), created_at=first.clock.now()))
-            db.add(OutboxMessage(chat_key="room:r2", text="waiting for b", status=PENDING, account="b",
-                                 not_before=first.clock.now(), created_at=first.clock.now()))
-        caplog.set_level(logging.INFO, logger="qunbot.outbox")
-        await first.app.sender.recover()
-        assert "1 outgoing messages wait for the bot account b: its process sends them" in caplog.messages
-        async with first.app.sessions() as db:
-            statuses = {row.account: row.status for row in await db.scalars(
-                select(OutboxMessage).where(OutboxMessage.text.like("in flight%")))}
-        assert statuses == {"a": LOST, "b": SENDING, None: LOST}
-    finally:
-        await first.close()
-        await second.close()
+async def test_recover_marks_lost_only_the_rows_of_its_own_account(processes, caplog):
+    first, second = processes
+    async with first.app.sessions.begin() as db:
+        for account in ("a", "b", None):
+            db.add(OutboxMessage(chat_key="room:r1", text=f"in flight for {account}", status=SENDING,
+                                 account=account, not_before=first.clock.now(), created_at=first.clock.now()))
+        db.add(OutboxMessage(chat_key="room:r2", text="waiting for b", status=PENDING, account="b",
+                             not_before=first.clock.now(), created_at=first.clock.now()))
+    caplog.set_level(logging.INFO, logger="qunbot.outbox")
+    await first.app.sender.recover()
+    assert "1 outgoing messages wait for the bot account b: its process sends them" in caplog.messages
+    async with first.app.sessions() as db:
+        statuses = {row.account: row.status for row in await db.scalars(
+            select(OutboxMessage).where(OutboxMessage.text.like("in flight%")))}
+    assert statuses == {"a": LOST, "b": SENDING, None: LOST}
 
 
-async def test_a_sender_counts_and_sends_only_its_own_rows_and_those_from_before_accounts(db_url):
-    first, second = await two_accounts(db_url)
-    try:
-        async with first.app.sessions.begin() as db:
-            for account in ("a", "b", None):
-                db.add(OutboxMessage(chat_key="room:r1", text=f"for {account}", status=PENDING, account=account,
-                                     not_before=first.clock.now(), created_at=first.clock.now(), mentions=[]))
-        assert await first.app.sender.pending() == 2 and await second.app.sender.pending() == 2
-        assert [r["text"] for r in await first.flush()] == ["for a", "for None"]
-        assert [r["text"] for r in await second.flush()] == ["for b"]
-        async with first.app.sessions() as db:
-            assert set(await db.scalars(select(OutboxMessage.status).where(OutboxMessage.text.like("for %")))) \
-                == {SENT}
-    finally:
-        await first.close()
-        await second.close()
+async def test_a_sender_counts_and_sends_only_its_own_rows_and_those_from_before_accounts(processes):
+    first, second = processes
+    async with first.app.sessions.begin() as db:
+        for account in ("a", "b", None):
+            db.add(OutboxMessage(chat_key="room:r1", text=f"for {account}", status=PENDING, account=account,
+                                 not_before=first.clock.now(), created_at=first.clock.now(), mentions=[]))
+    assert await first.app.sender.pending() == 2 and await second.app.sender.pending() == 2
+    assert [r["text"] for r in await first.flush()] == ["for a", "for None"]
+    assert [r["text"] for r in await second.flush()] == ["for b"]
+    async with first.app.sessions() as db:
+        assert set(await db.scalars(select(OutboxMessage.status).where(OutboxMessage.text.like("for %")))) \
+            == {SENT}
