@@ -156,6 +156,11 @@ class App:
                         db.add(Group(room_id=g.room, community_id=cfg.id, enabled=True, name=g.name,
                                      size_hint=g.size, source="config", account=g.account))
                     else:
+                        if known.account is not None and known.account != g.account:
+                            # Said at every start while the processes on this database disagree about it.
+                            log.warning("room %s was served by the bot account %s; this config gives it to %s: the "
+                                        "processes on one database need the same groups and accounts in their "
+                                        "configs", g.room, known.account, g.account or "any")
                         known.community_id, known.enabled, known.size_hint = cfg.id, True, g.size
                         known.name, known.source, known.account = g.name or known.name, "config", g.account
                 # A running process may be adding the same people as they speak.

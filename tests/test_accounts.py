@@ -324,3 +324,17 @@ async def test_a_sender_counts_and_sends_only_its_own_rows_and_those_from_before
     async with first.app.sessions() as db:
         assert set(await db.scalars(select(OutboxMessage.status).where(OutboxMessage.text.like("for %")))) \
             == {SENT}
+
+
+async def test_a_process_whose_config_gives_a_group_to_another_account_says_so_at_start(processes, db_url, caplog):
+    caplog.set_level(logging.WARNING, logger="qunbot")
+    raw = accounts_config("c")
+    raw["communities"][0]["groups"][1]["account"] = "c"
+    third = Chat(parse_config(raw, env={}), db_url)
+    await third.start(members=())
+    try:
+        assert "room r2 was served by the bot account b; this config gives it to c: the processes on one database " \
+               "need the same groups and accounts in their configs" in caplog.messages
+        assert len(caplog.messages) == 1
+    finally:
+        await third.close()
