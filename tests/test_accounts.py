@@ -338,3 +338,11 @@ async def test_a_process_whose_config_gives_a_group_to_another_account_says_so_a
         assert len(caplog.messages) == 1
     finally:
         await third.close()
+
+
+def test_the_console_speaks_first_in_a_group_of_its_own_account(tmp_path):
+    from bot.adapters.console import Console as TerminalConsole
+
+    url = f"sqlite+aiosqlite:///{tmp_path / 'unused.db'}"
+    assert TerminalConsole(two_accounts_config("b"), url, sys.stdout).room == "r2"
+    assert TerminalConsole(two_accounts_config("a"), url, sys.stdout).room == "r1"
