@@ -79,7 +79,7 @@ class App:
         self.clock = clock
         self.routers = routers
         self.engine = create_engine(database_url or config.database.url)
-        self.sessions = sessionmaker(self.engine)
+        self.sessions = sessionmaker(self.engine, account=config.account)
         self.lookups = Lookups(self.sessions, config, clock)
         # The outbox keeps to the pacing in config.yaml, tightened to what the platform allows.
         self.pacing = config.pacing.within(getattr(adapter, "limits", None))
@@ -89,9 +89,11 @@ class App:
                                lookups=self.lookups, wake=self.wake)
         self.dispatcher = Dispatcher(self.runtime, routers, adapter.room_members)
         self.runtime.refresh_members = self.dispatcher.refresh_members
-        self.history = ChatRecorder(self.sessions, lambda cid: config.community_tz(config.community(cid)), self.wake)
+        self.history = ChatRecorder(self.sessions, lambda cid: config.community_tz(config.community(cid)), self.wake,
+                                    account=config.account)
         self.runtime.history = self.history
-        self.sender = OutboxSender(self.sessions, adapter, clock, self.pacing, on_failed=self._send_failed)
+        self.sender = OutboxSender(self.sessions, adapter, clock, self.pacing, on_failed=self._send_failed,
+                                   account=config.account)
         self.scheduler = Scheduler(self.runtime, [job for r in routers for job in r.jobs])
         self._stopping = asyncio.Event()        # set by stop()
         self._stop_cause = ""
@@ -164,10 +166,15 @@ class App:
                     known = await db.get(Group, g.room)
                     if known is None:
                         db.add(Group(room_id=g.room, community_id=cfg.id, enabled=True, name=g.name,
-                                     size_hint=g.size, source="config"))
+                                     size_hint=g.size, source="config", account=g.account))
                     else:
+                        if known.account is not None and known.account != g.account:
+                            # Said at every start while the processes on this database disagree about it.
+                            log.warning("room %s was served by the bot account %s; this config gives it to %s: the "
+                                        "processes on one database need the same groups and accounts in their "
+                                        "configs", g.room, known.account, g.account or "any")
                         known.community_id, known.enabled, known.size_hint = cfg.id, True, g.size
-                        known.name, known.source = g.name or known.name, "config"
+                        known.name, known.source, known.account = g.name or known.name, "config", g.account
                 # A running process may be adding the same people as they speak.
                 await db.execute(insert_ignoring_conflicts(db, Member), [
                     dict(community_id=cfg.id, user_id=user_id, display_name=user_id, first_seen_at=now)

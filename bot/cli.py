@@ -290,7 +290,8 @@ def build_parser() -> argparse.ArgumentParser:
                         "in colour at a terminal unless NO_COLOR is set")
     p.set_defaults(func=cmd_simulate)
     p = add("console", "chat with the bot in this terminal as any member",
-            "Chat with the bot in this terminal as config.yaml's first owner in its first group; lines starting "
+            "Chat with the bot in this terminal as config.yaml's first owner in the first group its account "
+            "serves; lines starting "
             "with ':' switch speaker or chat, make members join or leave and move the clock (:help lists them). "
             "Uses its own database, qunbot-console.db, unless --db is given.")
     p.set_defaults(func=cmd_console)

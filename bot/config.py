@@ -14,6 +14,7 @@ from pydantic import AfterValidator, BaseModel, ConfigDict, Field, ValidationErr
 from pydantic_core import ErrorDetails
 
 LOCALES = ("zh_CN", "en")
+SHORT_ID = r"[a-z0-9][a-z0-9_-]{0,31}"         # community ids and account names
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # Placeholders a nickname format may use, in Chinese or English.
 NICKNAME_FIELDS = {
@@ -248,11 +249,24 @@ class FundConfig(_Strict):
         return _fen(self.ops_fee_monthly)
 
 
+def _account(value: str) -> str:
+    if not re.fullmatch(SHORT_ID, value):
+        raise ValueError("name an account with 1-32 lowercase letters, digits, '-' or '_' (e.g. wechat, wecom)")
+    return value
+
+
+# The name of a bot account: the one a process runs as (`account:`), or the one serving a group.
+Account = Annotated[str, AfterValidator(_account)]
+
+
 class GroupConfig(_Strict):
     room: str = Field(min_length=1)
     name: str | None = None
     size: int | None = Field(None, ge=1, description="member count, for platforms that cannot list members")
     webhook_key: str | None = Field(None, description="WeCom group robot key: scheduled posts in callback mode")
+    account: Account | None = Field(None, description="the bot account (process) that serves this group; empty = "
+                                                      "the only one. Several processes on one database: give each "
+                                                      "group its account")
 
 
 class CommunityConfig(_Strict):
@@ -277,7 +291,7 @@ class CommunityConfig(_Strict):
     @field_validator("id")
     @classmethod
     def _id(cls, value: str) -> str:
-        if not re.fullmatch(r"[a-z0-9][a-z0-9_-]{0,31}", value):
+        if not re.fullmatch(SHORT_ID, value):
             raise ValueError("use 1-32 lowercase letters, digits, '-' or '_'")
         return value
 
@@ -297,6 +311,8 @@ class CommunityConfig(_Strict):
 
 
 class Config(_Strict):
+    account: Account = Field("main", description="the bot account this process runs as; processes sharing one "
+                                                 "database each have their own")
     locale: Literal["zh_CN", "en"] = "zh_CN"
     timezone: str = "Asia/Shanghai"
     database: DatabaseConfig = DatabaseConfig()
@@ -369,6 +385,7 @@ def parse_week_start(value: str) -> tuple[int, int, int]:
 
 
 ENV_OVERRIDES = {
+    "QUNBOT_ACCOUNT": ("account",),
     "QUNBOT_DATABASE_URL": ("database", "url"),
     "QUNBOT_ADAPTER": ("adapter", "type"),
     "WECHATY_PUPPET_SERVICE_ENDPOINT": ("adapter", "wechaty", "endpoint"),

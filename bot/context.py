@@ -98,6 +98,11 @@ class BaseCtx:
         return self.runtime.config
 
     @property
+    def account(self) -> str:
+        """The bot account this process runs as (config.yaml's `account`)."""
+        return self.runtime.config.account
+
+    @property
     def tz(self) -> ZoneInfo:
         """The community's time zone."""
         return self.runtime.config.community_tz(self.ccfg)
@@ -173,10 +178,17 @@ class BaseCtx:
 
     async def post(self, chat: ChatRef, text: str, *, mentions: Sequence[str] = (), purpose: str | None = None,
                    not_before: datetime | None = None, reply_to: dict[str, Any] | None = None) -> None:
-        """Queue a message in this transaction; it goes out after commit, paced."""
+        """Queue a message in this transaction; it goes out after commit, paced, through the bot account that
+        heard what it answers, else the one serving the chat (bot.outbox.enqueue)."""
         self.queued += 1
         await outbox.enqueue(self.db, self.runtime.pacing, chat, text, now=self.now, mentions=mentions,
-                             purpose=purpose, cause=self.cause, not_before=not_before, reply_to=reply_to)
+                             purpose=purpose, cause=self.cause, not_before=not_before, reply_to=reply_to,
+                             answering=self.answers(chat))
+
+    def answers(self, chat: ChatRef) -> bool:
+        """Whether a message to `chat` answers what this process heard (the chat it was said in, or the sayer in
+        private)."""
+        return False
 
     async def post_key(self, chat: ChatRef, key: str, *, mentions: Sequence[str] = (), **params: Any) -> None:
         await self.post(chat, self.t(key, **params), mentions=mentions)
@@ -212,6 +224,9 @@ class Ctx(BaseCtx):
     @property
     def is_private(self) -> bool:
         return self.group is None
+
+    def answers(self, chat: ChatRef) -> bool:
+        return chat == self.chat or chat.user_id == self.sender_id
 
     @property
     def chat(self) -> ChatRef:

@@ -105,6 +105,7 @@ class Dispatcher:
         self._locks = runtime.community_locks   # shared with the scheduler: one community's writes never interleave
         self._seen: dict[tuple[str, str], str] = {}
         self._unserved_told: set[str] = set()     # rooms whose ignored messages were logged (once each)
+        self._elsewhere_told: set[str] = set()    # rooms served by another account, logged once each
         self.lookups = runtime.lookups
 
     # ---- entry point -------------------------------------------------------------------------------------
@@ -170,6 +171,8 @@ class Dispatcher:
         group: Group | None = None
         if event.room_id is not None:
             group = await self.lookups.served_group(event.room_id)
+            if group is not None and not self._served_here(group):
+                return False
             community_id = group.community_id if group is not None else None
         else:
             async with self.rt.sessions() as db:
@@ -184,9 +187,22 @@ class Dispatcher:
             return False
         if community_id is None:
             return False
+        if self.rt.history is not None:
+            self.rt.history.heard(event.sender_id, self.rt.clock.now())
         if parsed is not None:
             return await self._command(event, parsed, community_id, group)
         return await self._chat(event, community_id, group)
+
+    def _served_here(self, group: Group) -> bool:
+        """Whether this process serves the group: its account's, or any (None) when it names none. Another
+        account's group is left to its process, said once per room in the log."""
+        if group.account is None or group.account == self.rt.config.account:
+            return True
+        if group.room_id not in self._elsewhere_told:
+            self._elsewhere_told.add(group.room_id)
+            log.info("leaving room %s to the bot account %s, which serves it (this process is %s; logged once per "
+                     "room)", group.room_id, group.account, self.rt.config.account)
+        return False
 
     def _tell_unserved(self, room_id: str) -> None:
         """Say once per room, in the log, that its messages are ignored and how to serve it."""
@@ -425,7 +441,7 @@ class Dispatcher:
                     await self._claim(db, event.event_id)
                 await outbox.enqueue(db, self.rt.pacing, chat, text,
                                      now=self.rt.clock.now(), mentions=mentions, cause=event.event_id,
-                                     reply_to=reply_to)
+                                     reply_to=reply_to, answering=True)
         except _Duplicate:
             return False
         self.rt.wake()
@@ -435,7 +451,7 @@ class Dispatcher:
 
     async def _membership(self, event: JoinEvent | LeaveEvent) -> None:
         group = await self.lookups.served_group(event.room_id)
-        if group is None:
+        if group is None or not self._served_here(group):
             return
         community_id = group.community_id
 
@@ -472,7 +488,7 @@ class Dispatcher:
 
     async def _members(self, event: MembersEvent) -> None:
         group = await self.lookups.served_group(event.room_id)
-        if group is None:
+        if group is None or not self._served_here(group):
             return
 
         async def work(db: AsyncSession) -> None:

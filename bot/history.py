@@ -4,7 +4,8 @@ A message a group's chat brings is appended to an in-memory batch — nothing el
 command is never slowed or held by it. The batch is written when it holds `BATCH` messages or its oldest has
 waited `FLUSH_SECONDS` (the serve loop wakes for it; simulated runs flush as they drain), in a transaction of its
 own, after jieba has cut the texts into words in an executor thread. The same write keeps each member's activity:
-messages and commands per day, the time of their last message and command.
+messages and commands per day, the time of their last message and command; and, when several bot processes share
+the database, that this process's account heard from them last (written only when that changes).
 
 What may be lost: on a crash, the batch not yet written (at most `BATCH` messages, `FLUSH_SECONDS` old) — never a
 command, which is handled in its own transaction before it is answered. On SIGTERM the batch is written. When the
@@ -26,10 +27,11 @@ from sqlalchemy import Column, bindparam, delete, or_, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.events import IncomingMessage
+from bot.lookups import CACHE_TIME as HEARD_RECHECK
 from bot.text import words
-from models import ActivityDay, ChatMessage, Member
+from models import ActivityDay, ChatMessage, HeardBy, Member
 from models.base import table
-from models.db import changed, insert_ignoring_conflicts, upsert_adding
+from models.db import changed, insert_ignoring_conflicts, upsert_adding, upsert_replacing
 from models.history import TEXT_LIMIT
 
 log = logging.getLogger("qunbot.history")
@@ -77,10 +79,15 @@ class _Cutting:
 
 class ChatRecorder:
     def __init__(self, sessions: async_sessionmaker[AsyncSession], tz_of: Callable[[str], ZoneInfo],
-                 wake: Callable[[], None]) -> None:
+                 wake: Callable[[], None], *, account: str) -> None:
         self.sessions = sessions
         self.tz_of = tz_of              # a community's time zone: its activity days
         self.wake = wake                # asks the serve loop to flush now
+        self.account = account          # the bot account this process runs as
+        self._heard: dict[str, datetime] = {}           # users heard from, to be recorded as heard here
+        # Users known to be recorded as heard here, and when that was last known: another process may have heard
+        # them since, so after HEARD_RECHECK it is written again (a write that changes nothing if still so).
+        self._heard_here: dict[str, datetime] = {}
         self._waiting: list[Seen] = []
         self._commands: Counter[tuple[str, str, date]] = Counter()
         self._last_command: dict[tuple[str, str], datetime] = {}
@@ -120,6 +127,13 @@ class ChatRecorder:
         self._commands[(community_id, user_id, at.astimezone(self.tz_of(community_id)).date())] += 1
         self._last_command[(community_id, user_id)] = at
 
+    def heard(self, user_id: str, at: datetime) -> None:
+        """This process heard from `user_id` (in a group or in private): its account is the one to reach them by.
+        Written with the next batch, unless known to be so already."""
+        known = self._heard_here.get(user_id)
+        if known is None or at - known >= HEARD_RECHECK:
+            self._heard[user_id] = at
+
     def forget(self, community_id: str, *, at: datetime, user_id: str | None = None,
                room_id: str | None = None) -> None:
         """A member deleted their data, or a group's history was turned off or purged: what of theirs waits is
@@ -141,7 +155,7 @@ class ChatRecorder:
 
     def seconds_to_flush(self) -> float | None:
         """When the waiting batch should be written (0: now); None when nothing waits."""
-        if not self._waiting and not self._commands:
+        if not self._waiting and not self._commands and not self._heard:
             return None
         if len(self._waiting) >= BATCH or not self._waiting:
             return 0.0
@@ -163,23 +177,27 @@ class ChatRecorder:
         async with self._lock:
             ahead: _Cutting | None = None       # the next batch, being cut while this one is written
             try:
-                while ahead is not None or self._waiting or self._commands:
+                while ahead is not None or self._waiting or self._commands or self._heard:
                     cutting = ahead or self._cut(loop)
                     ahead = None
                     commands, self._commands = self._commands, Counter()
                     last_command, self._last_command = self._last_command, {}
+                    heard, self._heard = self._heard, {}
                     try:
                         terms = await cutting.terms
                         if self._waiting:
                             ahead = self._cut(loop)
                         batch, terms = self._still_kept(cutting, terms)
-                        written += await self._write(batch, terms, commands, last_command)
+                        written += await self._write(batch, terms, commands, last_command, heard)
                     except BaseException:
                         self._waiting[:0] = cutting.batch       # kept, in order, for the next try
                         self._commands.update(commands)
                         for key, at in last_command.items():
                             self._last_command.setdefault(key, at)
+                        for user_id, at in heard.items():
+                            self._heard.setdefault(user_id, at)
                         raise
+                    self._heard_here.update(heard)
                     await self._purge_forgotten()
             except BaseException:
                 if ahead is not None:
@@ -205,7 +223,7 @@ class ChatRecorder:
         return [s for s, _ in kept], [t for _, t in kept]
 
     async def _write(self, batch: list[Seen], terms: list[str], commands: Counter[tuple[str, str, date]],
-                     last_command: dict[tuple[str, str], datetime]) -> int:
+                     last_command: dict[tuple[str, str], datetime], heard: dict[str, datetime]) -> int:
         """One short transaction of a few statements, each run once for the whole batch (executemany): the write
         lock is held for milliseconds, whatever the number of senders."""
         unique = {(s.room_id, s.platform_id): (s, t) for s, t in zip(batch, terms, strict=True)}
@@ -228,6 +246,13 @@ class ChatRecorder:
                 last_message[key] = max(s.sent_at, last_message.get(key, s.sent_at))
             await _latest(db, MEMBERS.c.last_message_at, last_message)
             await _latest(db, MEMBERS.c.last_command_at, last_command)
+            if heard:
+                # In one order in every process: two batches meeting on PostgreSQL wait for each other, never
+                # deadlock.
+                await db.execute(upsert_replacing(db, HeardBy, ("user_id",), ("account", "heard_at"),
+                                                  lambda row, new: row.account != new.account),
+                                 [dict(user_id=user_id, account=self.account, heard_at=at)
+                                  for user_id, at in sorted(heard.items())])
         return len(kept)
 
     async def _purge_forgotten(self) -> None:

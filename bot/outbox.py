@@ -7,13 +7,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, func, insert, or_, select, update
+from sqlalchemy import ColumnElement, Select, func, insert, or_, select, true, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot.adapters.base import Adapter, NotConnected, SendError
 from bot.clock import Clock
 from bot.config import PacingConfig
 from bot.events import ChatRef, Outgoing
+from models import Group, HeardBy
 from models.base import table
 from models.db import changed
 from models.outbox import CANCELLED, FAILED, LOST, PENDING, SENDING, SENT, SHED, OutboxMessage
@@ -61,17 +62,40 @@ def split_text(text: str, limit: int, max_bytes: int | None = None) -> list[str]
 async def enqueue(db: AsyncSession, pacing: PacingConfig, chat: ChatRef, text: str, *, now: datetime,
                   mentions: Sequence[str] = (), kind: str = "say", path: str | None = None,
                   target: str | None = None, reply_to: dict | None = None, purpose: str | None = None,
-                  cause: str | None = None, not_before: datetime | None = None) -> None:
-    """Store a message (split if long) in the caller's transaction; it is sent after commit.
+                  cause: str | None = None, not_before: datetime | None = None, answering: bool = False) -> None:
+    """Store a message (split if long) in the caller's transaction; it is sent after commit, by the process of the
+    bot account it belongs to: `answering` a message this process heard (a reply, or a private word to its
+    sender), this process's; else the group's account, or in private the account that heard from the user last.
 
-    A plain INSERT built once (no unit-of-work bookkeeping): this runs for every reply, on the command's hot path.
+    A plain INSERT (no unit-of-work bookkeeping), built once for the replies that run on a command's hot path; the
+    account of other messages is found in the same statement.
     """
     chunks = split_text(text, pacing.max_chars, pacing.max_bytes) if kind == "say" else [text]
     rows = [dict(chat_key=chat.key, kind=kind, text=chunk, mentions=list(mentions) if i == 0 else [], path=path,
                  target=target, reply_to=reply_to, purpose=purpose, cause=cause, status=PENDING, attempts=0,
                  not_before=not_before or now, created_at=now)
             for i, chunk in enumerate(chunks)]
-    await db.execute(_INSERT, rows[0] if len(rows) == 1 else rows)
+    account = _account(db, chat, answering)
+    if account is None or isinstance(account, str):
+        statement = _INSERT
+        for row in rows:
+            row["account"] = account
+    else:
+        statement = _INSERT.values(account=account)
+    await db.execute(statement, rows[0] if len(rows) == 1 else rows)
+
+
+def _account(db: AsyncSession, chat: ChatRef, answering: bool) -> Any:
+    """The bot account a message to `chat` goes out through (a value, or the subquery finding it), falling back to
+    the session's own (its process's: models.db.sessionmaker)."""
+    own = db.info.get("account")
+    if answering:
+        return own
+    if chat.room_id is not None:
+        owner = select(Group.account).where(Group.room_id == chat.room_id)
+    else:
+        owner = select(HeardBy.account).where(HeardBy.user_id == chat.user_id)
+    return func.coalesce(owner.scalar_subquery(), own) if own is not None else owner.scalar_subquery()
 
 
 async def find_pending(db: AsyncSession, chat: ChatRef, purpose: str) -> list[OutboxMessage]:
@@ -108,12 +132,17 @@ async def withdraw(db: AsyncSession, rows: Sequence[OutboxMessage]) -> bool:
 
 
 class OutboxSender:
-    """Hands stored rows to the adapter when their chat's pacing allows."""
+    """Hands stored rows to the adapter when their chat's pacing allows: the rows of its own bot account (and those
+    stored before accounts), never another process's."""
 
     def __init__(self, sessions: async_sessionmaker[AsyncSession], adapter: Adapter, clock: Clock,
                  pacing: PacingConfig,
-                 on_failed: Callable[[AsyncSession, OutboxMessage, datetime], Awaitable[None]] | None = None) -> None:
+                 on_failed: Callable[[AsyncSession, OutboxMessage, datetime], Awaitable[None]] | None = None, *,
+                 account: str | None = None) -> None:
         self.on_failed = on_failed      # told, in the same transaction, about a message given up for good
+        # The rows this sender owns (None: every row, as for a bot that knows no accounts).
+        self.mine: ColumnElement[bool] = true() if account is None else \
+            or_(OutboxMessage.account.is_(None), OutboxMessage.account == account)
         self.sessions = sessions
         self.adapter = adapter
         self.clock = clock
@@ -129,38 +158,42 @@ class OutboxSender:
     async def recover(self) -> None:
         """Rows claimed but never confirmed were maybe sent: never resend them (at most once), say so."""
         async with self.sessions.begin() as db:
-            stuck = (await db.scalars(select(OutboxMessage).where(OutboxMessage.status == SENDING)
+            # Only its own: another process's row in SENDING may be in its hands right now.
+            stuck = (await db.scalars(select(OutboxMessage).where(OutboxMessage.status == SENDING, self.mine)
                                       .order_by(OutboxMessage.id))).all()
             for row in stuck:
                 log.error("outbox row %d to %s was being sent when the bot stopped; not resending it", row.id,
                           row.chat_key)
                 row.status = LOST
+            for account, waiting in await db.execute(
+                    select(OutboxMessage.account, func.count()).where(OutboxMessage.status == PENDING, ~self.mine)
+                    .group_by(OutboxMessage.account).order_by(OutboxMessage.account)):
+                log.info("%d outgoing messages wait for the bot account %s: its process sends them", waiting, account)
             last = await db.execute(
                 select(OutboxMessage.chat_key, func.max(OutboxMessage.sent_at))
-                .where(OutboxMessage.status == SENT).group_by(OutboxMessage.chat_key)
+                .where(OutboxMessage.status == SENT, self.mine).group_by(OutboxMessage.chat_key)
             )
             self._last_sent.update({k: v for k, v in last if v is not None})
             if self._keep:
                 since = self.clock.now() - max(w for _, w in self._windows)
                 for key, sent_at in await db.execute(
                         select(OutboxMessage.chat_key, OutboxMessage.sent_at)
-                        .where(OutboxMessage.status == SENT, OutboxMessage.sent_at >= since)
+                        .where(OutboxMessage.status == SENT, self.mine, OutboxMessage.sent_at >= since)
                         .order_by(OutboxMessage.sent_at)):
                     if sent_at is not None:
                         self._recent[key].append(sent_at)
 
-    @staticmethod
-    def _sendable(*columns: Any) -> Select[Any]:
-        """Pending rows that may go next. A row waiting for a retry holds back the later rows of its chat, so
+    def _sendable(self, *columns: Any) -> Select[Any]:
+        """Its pending rows that may go next. A row waiting for a retry holds back the later rows of its chat, so
         the parts of a split message keep their order; a row merely scheduled for later (a welcome) does not."""
         retrying = (
             select(OutboxMessage.chat_key, func.min(OutboxMessage.id).label("first_id"))
-            .where(OutboxMessage.status == PENDING, OutboxMessage.attempts > 0)
+            .where(OutboxMessage.status == PENDING, self.mine, OutboxMessage.attempts > 0)
             .group_by(OutboxMessage.chat_key).subquery()
         )
         return (
             select(*columns).outerjoin(retrying, retrying.c.chat_key == OutboxMessage.chat_key)
-            .where(OutboxMessage.status == PENDING,
+            .where(OutboxMessage.status == PENDING, self.mine,
                    or_(retrying.c.first_id.is_(None), OutboxMessage.id <= retrying.c.first_id))
         )
 
@@ -187,20 +220,20 @@ class OutboxSender:
         return min(heads.values(), default=None)
 
     async def pending(self) -> int:
-        """How many messages wait to be sent (a stopping bot leaves them for the next start)."""
+        """How many of its messages wait to be sent (a stopping bot leaves them for the next start)."""
         async with self.sessions() as db:
             return await db.scalar(select(func.count()).select_from(OutboxMessage)
-                                   .where(OutboxMessage.status == PENDING)) or 0
+                                   .where(OutboxMessage.status == PENDING, self.mine)) or 0
 
     async def _shed(self, db: AsyncSession) -> None:
-        """Keep at most pacing.max_queue pending messages per chat: the newest beyond it are dropped, loudly."""
+        """Keep at most pacing.max_queue of its pending messages per chat: the newest beyond it are dropped, loudly."""
         full = await db.execute(
-            select(OutboxMessage.chat_key, func.count()).where(OutboxMessage.status == PENDING)
+            select(OutboxMessage.chat_key, func.count()).where(OutboxMessage.status == PENDING, self.mine)
             .group_by(OutboxMessage.chat_key).having(func.count() > self.pacing.max_queue)
         )
         for chat_key, pending in full.all():
             newest = (select(OutboxMessage.id).where(OutboxMessage.chat_key == chat_key,
-                                                     OutboxMessage.status == PENDING)
+                                                     OutboxMessage.status == PENDING, self.mine)
                       .order_by(OutboxMessage.id.desc()).limit(pending - self.pacing.max_queue))
             shed = (await db.scalars(newest)).all()
             await db.execute(update(OutboxMessage).where(OutboxMessage.id.in_(shed), OutboxMessage.status == PENDING)

@@ -12,6 +12,7 @@ import unicodedata
 from typing import Any
 
 _lock = threading.Lock()
+CUT_IN_PLACE = 32           # characters: shorter texts are cut on the event loop (jieba loaded)
 _jieba = None
 # A number a member types (an entry number, a page): ASCII digits only — int() would also read "²" or "٣", or
 # refuse thousands of digits.
@@ -58,6 +59,10 @@ def words(texts: list[str]) -> list[str]:
 
 
 async def cut_async(text: str) -> list[str]:
+    """cut() without blocking the event loop on a long text; a search word or a short title is cut in place (tens
+    of microseconds, less than the trip to an executor thread and back)."""
+    if len(text) <= CUT_IN_PLACE and _jieba is not None:
+        return cut(text)
     return await asyncio.get_running_loop().run_in_executor(None, cut, text)
 
 

@@ -25,7 +25,8 @@ async def enable(ctx: Ctx) -> None:
     if group is None:
         group = Group(room_id=room_id, community_id=ctx.community.id, source="chat")
         ctx.db.add(group)
-    group.community_id, group.enabled = ctx.community.id, True
+    # Served by the bot account that heard the command (when several processes share the database).
+    group.community_id, group.enabled, group.account = ctx.community.id, True, ctx.account
     group.enabled_by, group.enabled_at = ctx.sender_id, ctx.now
     await ctx.db.flush()
     ctx.group = group

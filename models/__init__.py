@@ -1,6 +1,6 @@
 """Tables, one module per aggregate, and the database setup."""
 from models.base import Base
-from models.community import Community, DmChoice, Group, Member, RoleGrant, RoomMember
+from models.community import Community, DmChoice, Group, HeardBy, Member, RoleGrant, RoomMember
 from models.events import ProcessedEvent
 from models.flows import Flow
 from models.history import ActivityDay, ChatMessage
@@ -12,7 +12,7 @@ from models.questions import Answer, Challenger, Question
 from models.ranking import ScoreTotal, WeeklyResult
 
 __all__ = [
-    "Base", "Community", "DmChoice", "Group", "Member", "RoleGrant", "RoomMember", "ProcessedEvent",
+    "Base", "Community", "DmChoice", "Group", "HeardBy", "Member", "RoleGrant", "RoomMember", "ProcessedEvent",
     "JobCursor", "JobRun", "OutboxMessage", "Flow", "ChatMessage", "ActivityDay", "Profile", "ProfileTerm",
     "LedgerAccount", "LedgerEntry", "Question", "Answer", "Challenger", "WeeklyResult", "ScoreTotal",
 ]

@@ -32,6 +32,8 @@ class Group(Base):
     enabled_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     # Whether its ordinary chat is kept (/记录 开|关): on unless an owner turned it off.
     history: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
+    # The bot account (process) serving it, when several share the database; None: the only one.
+    account: Mapped[str | None] = mapped_column(String(32))
 
 
 class RoomMember(Base):
@@ -78,6 +80,17 @@ class RoleGrant(Base):
     source: Mapped[str] = mapped_column(String(10), default="chat")
     granted_by: Mapped[str | None] = mapped_column(String(128))
     granted_at: Mapped[datetime] = mapped_column(UTCDateTime())
+
+
+class HeardBy(Base):
+    """Which bot account heard from a user last (of the processes sharing the database), and since when: a private
+    message that answers nothing they said goes out through it. Per user id, as private chats are."""
+
+    __tablename__ = "heard_by"
+
+    user_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    account: Mapped[str] = mapped_column(String(32))
+    heard_at: Mapped[datetime] = mapped_column(UTCDateTime())
 
 
 class DmChoice(Base):

@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, cast
 
-from sqlalchemy import Connection, CursorResult, Executable, Insert, Table, event, text
+from sqlalchemy import ColumnElement, Connection, CursorResult, Executable, Insert, Table, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
@@ -129,23 +129,37 @@ def dialect_of(db: AsyncSession) -> str:
     return db.get_bind().dialect.name
 
 
+def _insert(db: AsyncSession, model: type[Any] | Table) -> postgresql.Insert | sqlite.Insert:
+    """The dialect's INSERT, which knows ON CONFLICT."""
+    return postgresql.insert(model) if dialect_of(db) == "postgresql" else sqlite.insert(model)
+
+
 def insert_ignoring_conflicts(db: AsyncSession, model: type[Any] | Table) -> Insert:
     """INSERT that leaves an existing row alone (another event or process got there first)."""
-    if dialect_of(db) == "postgresql":
-        return postgresql.insert(model).on_conflict_do_nothing()
-    return sqlite.insert(model).on_conflict_do_nothing()
+    return _insert(db, model).on_conflict_do_nothing()
 
 
 def upsert_adding(db: AsyncSession, model: type[Any], keys: Sequence[str], counts: Sequence[str]) -> Insert:
     """INSERT of counters that adds them to the row already there with the same `keys` (run it with many rows)."""
     rows = table(model)                 # a plain (Core) INSERT: many rows, no ORM bookkeeping
-    insert = postgresql.insert(rows) if dialect_of(db) == "postgresql" else sqlite.insert(rows)
+    insert = _insert(db, rows)
     return insert.on_conflict_do_update(index_elements=list(keys),
                                         set_={c: rows.c[c] + insert.excluded[c] for c in counts})
 
 
-def sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False)
+def upsert_replacing(db: AsyncSession, model: type[Any], keys: Sequence[str], values: Sequence[str],
+                     where: Callable[[Any, Any], ColumnElement[bool]]) -> Insert:
+    """INSERT that replaces the `values` of the row already there with the same `keys` when `where(row, new)` holds
+    for the row (the table's columns) and the new values (`excluded`); else it changes nothing."""
+    rows = table(model)
+    insert = _insert(db, rows)
+    return insert.on_conflict_do_update(index_elements=list(keys), set_={c: insert.excluded[c] for c in values},
+                                        where=where(rows.c, insert.excluded))
+
+
+def sessionmaker(engine: AsyncEngine, *, account: str | None = None) -> async_sessionmaker[AsyncSession]:
+    """Sessions of one bot process; `account`, the bot account it runs as, is each session's info["account"]."""
+    return async_sessionmaker(engine, expire_on_commit=False, info={"account": account})
 
 
 def alembic_config(url: str) -> AlembicConfig:

@@ -32,6 +32,8 @@ class OutboxMessage(Base):
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
     error: Mapped[str | None] = mapped_column(String(300))     # why the last attempt failed
+    # The bot account whose process sends it; None (rows from before accounts): whichever process sends.
+    account: Mapped[str | None] = mapped_column(String(32))
 
 
 Index("ix_outbox_status_due", OutboxMessage.status, OutboxMessage.not_before)

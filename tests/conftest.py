@@ -142,6 +142,9 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "sqlite_only: keeps SQLite on purpose (checks SQLite itself: its file, "
                                        "locks, WAL, how its URLs are written; or runs qunbot in a process on a "
                                        "database file); runs in the SQLite pass only")
+    config.addinivalue_line("markers", "own_postgresql: makes a PostgreSQL database of its own whichever pass "
+                                       "selects (e.g. for qunbot processes it starts); runs once, in the SQLite "
+                                       "pass")
 
 
 def selected_database(config: pytest.Config) -> str:
@@ -156,9 +159,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     if selected_database(config) == "sqlite":
         return
     skip = pytest.mark.skip(reason="keeps SQLite on purpose (sqlite_only): runs in the SQLite pass")
+    once = pytest.mark.skip(reason="makes its own PostgreSQL database (own_postgresql): runs in the SQLite pass")
     for item in items:
         if item.get_closest_marker("sqlite_only"):
             item.add_marker(skip)
+        elif item.get_closest_marker("own_postgresql"):
+            item.add_marker(once)
 
 
 @pytest.fixture(scope="session")

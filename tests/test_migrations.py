@@ -4,6 +4,7 @@ import asyncio
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
+from sqlalchemy import inspect as sa_inspect
 from sqlalchemy import text
 
 from models import Base
@@ -21,7 +22,7 @@ async def _diff(engine):
 async def test_sqlite_migration_matches_models(tmp_path):
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
     await upgrade(engine)
-    assert await current_revision(engine) == head_revision() == "0005"
+    assert await current_revision(engine) == head_revision() == "0006"
     assert await _diff(engine) == []
     async with engine.connect() as conn:
         assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"
@@ -89,3 +90,19 @@ async def test_text_stored_before_cleaning_is_cleaned_by_the_upgrade(db_url):
         assert (await db.execute(text("SELECT city FROM profiles"))).scalar() == "北京"
         assert (await db.execute(text("SELECT display_name FROM members WHERE user_id = 'u3'"))).scalar() == "u3"
     await chat.close()
+
+
+async def test_the_accounts_revision_goes_down_and_up_again(db_url):
+    """0006 (the bot account of groups, outgoing messages and who heard a user last) on the selected database."""
+    engine = create_engine(db_url)
+    try:
+        await downgrade(engine, "0005")
+        assert await current_revision(engine) == "0005"
+        async with engine.connect() as conn:
+            tables = await conn.run_sync(lambda c: sa_inspect(c).get_table_names())
+            columns = await conn.run_sync(lambda c: [col["name"] for col in sa_inspect(c).get_columns("outbox")])
+        assert "heard_by" not in tables and "account" not in columns
+        await upgrade(engine)
+        assert await _diff(engine) == []
+    finally:
+        await engine.dispose()

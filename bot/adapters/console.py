@@ -42,7 +42,8 @@ class Console:
         self.out = out
         self.tz = ZoneInfo(config.timezone)
         community = config.communities[0]
-        self.room: str | None = community.groups[0].room if community.groups else None
+        # The first group this process's bot account serves (other accounts' groups are their processes').
+        self.room: str | None = next((g.room for g in community.groups if g.account in (None, config.account)), None)
         self.user = community.owners[0]
         self.names: dict[str, str] = {self.user: OWNER_NAMES.get(config.locale, OWNER_NAMES["en"])}
         self.counter = 0
