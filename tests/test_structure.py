@@ -117,3 +117,38 @@ def test_handlers_and_jobs_use_their_contexts_named_members_only():
             if isinstance(node, ast.Attribute) and node.attr in ("app", "runtime"):
                 offenders.append(f"{name}:{node.lineno} .{node.attr}")
     assert offenders == []
+
+
+# Libraries too heavy to load before they are needed (charts, spreadsheets, image decoding, an LLM client): the
+# memory budget (a bot serving 10 groups under 150 MB) holds only if they load on first use.
+HEAVY = {"matplotlib", "numpy", "pandas", "PIL", "openpyxl", "openai", "zxingcpp"}
+
+
+def _imported(node: ast.AST) -> set[str]:
+    if isinstance(node, ast.Import):
+        return {alias.name.split(".")[0] for alias in node.names}
+    if isinstance(node, ast.ImportFrom) and node.module and not node.level:
+        return {node.module.split(".")[0]}
+    return set()
+
+
+def _top_level_imports(path: Path) -> set[str]:
+    """Modules imported when `path` is imported (not inside a function, nor under `if TYPE_CHECKING:`)."""
+    found: set[str] = set()
+    for node in ast.parse(path.read_text(encoding="utf-8")).body:
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            continue
+        if isinstance(node, (ast.Try, ast.If)):
+            found |= set().union(*(_imported(inner) for inner in ast.walk(node)))
+        else:
+            found |= _imported(node)
+    return found
+
+
+def test_heavy_libraries_are_imported_where_first_used_not_at_start(tmp_path):
+    offenders = {name: sorted(found) for name, path in MODULES.items()
+                 if (found := _top_level_imports(path) & HEAVY)}
+    assert offenders == {}
+    eager = tmp_path / "eager.py"
+    eager.write_text("import matplotlib.pyplot as plt\n\n\ndef chart():\n    import openpyxl\n")
+    assert _top_level_imports(eager) & HEAVY == {"matplotlib"}
