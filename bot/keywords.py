@@ -31,14 +31,18 @@ STOPWORDS = frozenset("""
 _NUMBER = re.compile(r"\A[0-9.,%]+\Z")
 
 
+def telling(word: str, stopwords: frozenset[str] = STOPWORDS) -> bool:
+    """Whether a kept word can say what chat was about (not a stopword, a single character or a number)."""
+    return len(word) > 1 and word not in stopwords and not _NUMBER.match(word)
+
+
 def top_terms(kept_terms: Iterable[str], n: int = TOP, stopwords: frozenset[str] = STOPWORDS) -> list[tuple[str, int]]:
     """The `n` words in the most messages, with how many: `kept_terms` holds each message's terms as kept
     (space separated, lower-cased)."""
     counts: Counter[str] = Counter()
     for terms in kept_terms:
         counts.update(set(terms.split()))
-    ranked = sorted(((word, count) for word, count in counts.items()
-                     if len(word) > 1 and word not in stopwords and not _NUMBER.match(word)),
+    ranked = sorted(((word, count) for word, count in counts.items() if telling(word, stopwords)),
                     key=lambda item: (-item[1], item[0]))
     return ranked[:n]
 
