@@ -17,9 +17,9 @@ from bot.roles import Role
 from bot.router import Router
 from bot.text import NUMBER, split_first, too_long
 from handlers import ranking
-from handlers.digest_content import carry_edits, compile_sections, render
+from handlers.digest_content import carry_edits, compile_sections, render, week_questions
 from handlers.refs import find_answer, find_question, parse_ref
-from models import Digest, DigestCorrection, DigestPick, Group, Question
+from models import ChatMessage, Digest, DigestCorrection, DigestPick, Group, Question
 from models.digests import DRAFT, PUBLISHED
 from models.ledger import lock_community
 
@@ -319,16 +319,19 @@ async def digest_fix(ctx: Ctx) -> None:
 
 @router.job("publish_digest", catch_up="latest")
 async def publish_digest(job: JobCtx) -> None:
-    """Publish each group's digest of the week at the configured time, unless a moderator already has; a week
-    with nothing in it posts nothing."""
+    """Publish the week's digest of each group that had kept chat or questions of its own that week, at the
+    configured time, unless a moderator already has; a week with nothing in it posts nothing."""
     await lock_community(job.db, job.community.id)
     start = job.week_start(job.period)
     end = min(job.now, ranking.week_end(job, start))
+    asked_in = {q.room_id for q in await week_questions(job, start, end)}
     for group in await job.groups():
         done = await job.db.scalar(select(Digest.id).where(
             Digest.room_id == group.room_id, Digest.status == PUBLISHED, Digest.kind == WEEK, Digest.start == start))
-        if done is not None:
-            continue
+        chatted = await job.db.scalar(select(ChatMessage.id).where(
+            ChatMessage.room_id == group.room_id, ChatMessage.sent_at >= start, ChatMessage.sent_at < end).limit(1))
+        if done is not None or (chatted is None and group.room_id not in asked_in):
+            continue        # published by hand, or a week with neither chat nor questions of its own here
         draft = await job.db.scalar(select(Digest).where(Digest.room_id == group.room_id, Digest.status == DRAFT))
         fresh = await fresh_draft(job, group.room_id, WEEK, start, end, None,
                                   draft.requested_by if draft is not None else "")
