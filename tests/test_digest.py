@@ -231,3 +231,22 @@ async def recount(chat) -> dict:
                 if m not in left_out:
                     found[m] = found.get(m, ranking.Score(m)).plus(s)
     return {m: (s.points, s.best_answers, s.helped, s.digest_answers) for m, s in found.items() if s}
+
+
+async def test_two_moderators_editing_one_draft_see_each_others_changes(make_chat):
+    chat = await make_chat(moderators=["u3", "u2"])
+    await a_week(chat)
+    await draft(chat)
+    assert await chat.dm("/周报 删 2", "u3") == ["已从草稿删掉第 2 节。发送 /周报 再看草稿，/周报 发布 发布。"]
+    assert await chat.say("/digest drop 2", "u2") == [to("李四", "第 2 节已经删掉了。")]
+    assert await chat.say("/周报 改 2 李四补充的讨论总结", "u2") == [to("李四", "已改写草稿第 2 节。发送 /周报 再看草稿，/周报 发布 发布。")]
+    [posted] = await chat.say("/周报 发布", "u2")
+    assert "李四补充的讨论总结" in posted and "💬" not in posted
+
+
+async def test_members_see_the_verbs_they_may_use_in_help(chat):
+    [listing] = await chat.say("/帮助", "u1")
+    assert "/周报 列表 /digest list — 已发布的周报" in listing
+    assert "/周报 期 /digest no — 重看某一期周报" in listing and "/周报 /digest —" not in listing
+    [moderator] = await chat.say("/帮助", "u3")
+    assert "/周报 /digest — 把本群本周的讨论整理成周报草稿" in moderator
