@@ -7,12 +7,13 @@ from sqlalchemy import select
 
 from bot.adapters.base import Capability, IncomingMessage, MessageKind
 from bot.adapters.recording import ALL_CAPABILITIES
-from handlers import ranking
-from models import Digest, JobRun, ScoreTotal
+from models import Digest
 from tests.conftest import sh, to
+from tests.test_hidden import totals_and_recount
 
 FORBIDDEN = "这个命令需要「版主」权限。"
 SENT = to("王五", "周报草稿已私聊发给你。")
+NO_DRAFT = "现在没有周报草稿。发送 /周报 起草本周的；已发布的一期只能更正：/周报 更正 期号 内容。"
 CHAT = [("u1", "大家觉得私域流量怎么做留存"), ("u2", "私域留存关键是社群运营和内容"),
         ("u3", "社群运营要有固定的活动节奏"), ("u1", "内容运营谁有好的案例"),
         ("u2", "我们做过一个社群留存的案例，效果不错")]
@@ -76,8 +77,7 @@ async def test_members_cannot_draft_and_an_empty_week_makes_no_document(chat):
     assert await draft(chat, "u1") == [to("张三", FORBIDDEN)]
     assert await draft(chat) == [to("王五", "11.23–11.29 这周还没有问答，也没有保存的群聊，不生成空周报。")]
     assert await chat.say("/周报 3天", "u3") == [to("王五", "这段时间没有问答，也没有保存的群聊，不生成空周报。")]
-    assert await chat.say("/周报 发布", "u3") == [to("王五", "现在没有周报草稿。发送 /周报 起草本周的；已发布的一期只能更正："
-                                                      "/周报 更正 期号 内容。")]
+    assert await chat.say("/周报 发布", "u3") == [to("王五", NO_DRAFT)]
 
 
 async def test_edit_pick_and_publish_once_then_list_and_read_again(chat):
@@ -96,10 +96,8 @@ async def test_edit_pick_and_publish_once_then_list_and_read_again(chat):
     [posted] = await chat.say("/周报 发布", "u3")
     assert posted.split("\n")[0] == "📰 增长学习社 周报 第 1 期 · 11.23–11.29" and "【" not in posted
     assert "感谢李四和王五的分享！" in posted and "example.org" not in posted
-    assert await chat.say("/周报 发布", "u3") == [to("王五", "现在没有周报草稿。发送 /周报 起草本周的；"
-                                                        "已发布的一期只能更正：/周报 更正 期号 内容。")]
-    assert await chat.say("/周报 改 2 晚了", "u3") == [to("王五", "现在没有周报草稿。发送 /周报 起草本周的；"
-                                                       "已发布的一期只能更正：/周报 更正 期号 内容。")]
+    assert await chat.say("/周报 发布", "u3") == [to("王五", NO_DRAFT)]
+    assert await chat.say("/周报 改 2 晚了", "u3") == [to("王五", NO_DRAFT)]
     assert await chat.say("/周报 列表", "u1") == ["📚 已发布的周报：\n第 1 期 · 11.23–11.29 · 11.26 发布\n"
                                                "重看某一期：/周报 第N期"]
     assert await chat.say("/周报 第1期", "u1") == [posted]
@@ -204,33 +202,14 @@ async def test_a_pick_scores_in_its_week_and_the_totals_keep_equalling_a_recount
     await draft(chat)
     await chat.say("/周报 选 A1", "u3")
     await chat.tick(sh("2026-11-30T08:00:00"))            # the week is paid and frozen with the pick
-    assert await totals(chat) == await recount(chat) != {}
+    stored, recount = await totals_and_recount(chat)
+    assert stored == recount and any(s[3] == 1 for s in stored.values())
     await chat.say("/隐藏 A1", "u3", at=sh("2026-12-01T10:00:00"))
-    assert await totals(chat) == await recount(chat)
+    stored, recount = await totals_and_recount(chat)
+    assert stored == recount and not any(s[3] for s in stored.values())
     await chat.say("/取消隐藏 A1", "u3")
-    stored = await totals(chat)
-    assert stored == await recount(chat) and any(s[3] == 1 for s in stored.values())
-
-
-async def totals(chat) -> dict:
-    async with chat.app.sessions() as db:
-        return {t.member_id: (t.points, t.best_answers, t.helped, t.digest_answers)
-                for t in await db.scalars(select(ScoreTotal)) if (t.points, t.best_answers, t.helped, t.digest_answers)
-                != (0, 0, 0, 0)}
-
-
-async def recount(chat) -> dict:
-    async with chat.app.sessions() as db:
-        ctx = await chat.app.runtime.context(db, "growth", cause="check")
-        left_out = await ranking.excluded(ctx)
-        found: dict = {}
-        for end in await db.scalars(select(JobRun.period).where(JobRun.job == "pay_weekly_rewards",
-                                                                JobRun.status == "done")):
-            start, _ = ctx.last_completed_week(end)
-            for m, s in (await ranking.lines(ctx, start, end)).items():
-                if m not in left_out:
-                    found[m] = found.get(m, ranking.Score(m)).plus(s)
-    return {m: (s.points, s.best_answers, s.helped, s.digest_answers) for m, s in found.items() if s}
+    stored, recount = await totals_and_recount(chat)
+    assert stored == recount and any(s[3] == 1 for s in stored.values())
 
 
 async def test_two_moderators_editing_one_draft_see_each_others_changes(make_chat):
