@@ -32,7 +32,7 @@ from bot.clock import FakeClock
 from bot.keywords import period_keywords
 from bot.text import warm_up
 from handlers.digest import document
-from handlers.digest_content import compile_sections
+from handlers.digest_content import compile_sections, period
 from models import ChatMessage, Digest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -124,11 +124,12 @@ async def measure(sizes: Sizes, db_file: Path, log: list[str]) -> dict[str, dict
         """Every group's digest of the week compiled and rendered (not stored): the characters written."""
         async with app.sessions() as db:
             ctx = await app.runtime.context(db, COMMUNITY, cause="bench", now=end)
+            shared = await period(ctx, start, end)          # as the weekly job reads it: once for all groups
             written = 0
             for g in range(sizes.groups):
                 room = f"r{g}"
                 draft = Digest(room_id=room, kind="week", start=start, end=end, status="draft", dropped=[],
-                               rewritten={}, sections=await compile_sections(ctx, room, start, end))
+                               rewritten={}, sections=await compile_sections(ctx, room, shared))
                 written += len(await document(ctx, draft))
             return written
 

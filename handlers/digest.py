@@ -17,7 +17,7 @@ from bot.roles import Role
 from bot.router import Router
 from bot.text import NUMBER, split_first, too_long
 from handlers import ranking
-from handlers.digest_content import carry_edits, compile_sections, render, week_questions
+from handlers.digest_content import Period, carry_edits, compile_sections, period, question_section, render
 from handlers.refs import find_answer, find_question, parse_ref
 from models import ChatMessage, Digest, DigestCorrection, DigestPick, Group, Question
 from models.digests import DRAFT, PUBLISHED
@@ -135,10 +135,13 @@ def _span_args(ctx: Ctx, token: str) -> timedelta | None:
 
 
 async def fresh_draft(ctx: BaseCtx, room_id: str, kind: str, start: datetime, end: datetime,
-                      question: Question | None, requested_by: str) -> Digest | None:
+                      question: Question | None, requested_by: str, shared: Period | None = None) -> Digest | None:
     """The group's draft compiled afresh for the period (the moderator's edits of sections still there kept);
-    None when there is nothing to put in it."""
-    sections = await compile_sections(ctx, room_id, start, end, question)
+    None when there is nothing to put in it. `shared`: what the period's digests of all groups share, if read."""
+    if question is not None:
+        sections = [question_section(question)]
+    else:
+        sections = await compile_sections(ctx, room_id, shared or await period(ctx, start, end))
     if not sections:
         return None
     draft = await ctx.db.scalar(select(Digest).where(Digest.community_id == ctx.community.id,
@@ -324,17 +327,17 @@ async def publish_digest(job: JobCtx) -> None:
     await lock_community(job.db, job.community.id)
     start = job.week_start(job.period)
     end = min(job.now, ranking.week_end(job, start))
-    asked_in = {q.room_id for q in await week_questions(job, start, end)}
+    shared = await period(job, start, end)
     for group in await job.groups():
         done = await job.db.scalar(select(Digest.id).where(
             Digest.room_id == group.room_id, Digest.status == PUBLISHED, Digest.kind == WEEK, Digest.start == start))
         chatted = await job.db.scalar(select(ChatMessage.id).where(
             ChatMessage.room_id == group.room_id, ChatMessage.sent_at >= start, ChatMessage.sent_at < end).limit(1))
-        if done is not None or (chatted is None and group.room_id not in asked_in):
+        if done is not None or (chatted is None and group.room_id not in shared.asked_in):
             continue        # published by hand, or a week with neither chat nor questions of its own here
         draft = await job.db.scalar(select(Digest).where(Digest.room_id == group.room_id, Digest.status == DRAFT))
         fresh = await fresh_draft(job, group.room_id, WEEK, start, end, None,
-                                  draft.requested_by if draft is not None else "")
+                                  draft.requested_by if draft is not None else "", shared)
         if fresh is not None and await render(job, fresh, draft=False):
             await publish(job, fresh, by=None)
 

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import case, func, select
 
 from bot.activity import active_members
 from bot.cleaning import quoted
@@ -38,6 +38,8 @@ KEYWORDS = 10
 LINKS = 20
 THANKED = 8
 SAMPLE_CHARS = 80
+QUESTIONS = 10             # the period's most answered questions are shown, the rest counted
+ANSWERS = 5                # answers shown per question, the best first
 ANSWER_CHARS = 300
 BACKGROUND_CHARS = 200
 HEALTHY = "8–10%"
@@ -63,8 +65,9 @@ def topics(rows: Sequence[Any]) -> list[dict[str, Any]]:
     """Topic sections from a group's text messages (id, sender_id, sent_at, terms), in time order."""
     found: list[_Topic] = []
     current: _Topic | None = None
+    words_of: dict[int, set[str]] = {}
     for row in rows:
-        words = _words(row.terms)
+        words = words_of[row.id] = _words(row.terms)
         if current is not None:
             gap = row.sent_at - current.last
             if gap <= SAME_TOPIC_GAP or (gap <= LINKED_TOPIC_GAP and words & current.words):
@@ -81,7 +84,7 @@ def topics(rows: Sequence[Any]) -> list[dict[str, Any]]:
         top = [w for w, _ in top_terms((r.terms for r in topic.rows), TOPIC_WORDS)]
         # The messages that use most of the topic's words (the longer one on a tie, then the earlier).
         order = sorted(range(len(topic.rows)), key=lambda i: (
-            -len(_words(topic.rows[i].terms) & set(top)), -len(topic.rows[i].terms), i))
+            -len(words_of[topic.rows[i].id] & set(top)), -len(topic.rows[i].terms), i))
         samples = [topic.rows[i].id for i in sorted(order[:TOPIC_SAMPLES])]
         sections.append({"key": f"topic:{topic.rows[0].id}", "kind": "topic", "words": top,
                          "first": topic.rows[0].sent_at.isoformat(), "last": topic.last.isoformat(),
@@ -100,16 +103,43 @@ async def week_questions(ctx: BaseCtx, start: datetime, end: datetime) -> list[Q
         | Question.id.in_(answered)).order_by(Question.number)))
 
 
-def _question_section(question: Question) -> dict[str, Any]:
+def question_section(question: Question) -> dict[str, Any]:
     return {"key": f"q:{question.id}", "kind": "question", "question": question.id}
 
 
-async def compile_sections(ctx: BaseCtx, room_id: str, start: datetime, end: datetime,
-                           question: Question | None = None) -> list[dict[str, Any]]:
-    """The sections of a digest of `room_id` for [start, end) (or of one question); [] when there is nothing."""
-    if question is not None:
-        return [_question_section(question)]
-    sections = [_question_section(q) for q in await week_questions(ctx, start, end)]
+@dataclass(frozen=True)
+class Period:
+    """What every group's digest of one period shares, read once for them all: the community's questions, its
+    contributors and its active members."""
+
+    start: datetime
+    end: datetime
+    questions: list[Question]      # the most answered of the period's questions, by number
+    more_questions: int            # the period's other questions
+    asked_in: set[str | None]      # the groups the period's questions belong to
+    thanked: list[list[int]]
+    active: set[str]
+
+
+async def period(ctx: BaseCtx, start: datetime, end: datetime) -> Period:
+    found = await week_questions(ctx, start, end)
+    answered: dict[int, int] = {}
+    if len(found) > QUESTIONS:
+        answered = dict((await ctx.db.execute(select(Answer.question_id, func.count()).where(
+            Answer.question_id.in_([q.id for q in found]), Answer.answered_at >= start, Answer.answered_at < end,
+            Answer.hidden.is_(False)).group_by(Answer.question_id))).all())
+    top = sorted(found, key=lambda q: (-answered.get(q.id, 0), q.best_answer_id is None, q.number))[:QUESTIONS]
+    return Period(start, end, sorted(top, key=lambda q: q.number), len(found) - len(top),
+                  {q.room_id for q in found}, await _thanked(ctx, start, end),
+                  await active_members(ctx.db, ctx.community.id, start, end, ctx.tz))
+
+
+async def compile_sections(ctx: BaseCtx, room_id: str, shared: Period) -> list[dict[str, Any]]:
+    """The sections of a digest of `room_id` for the period; [] when there is nothing."""
+    start, end = shared.start, shared.end
+    sections = [question_section(q) for q in shared.questions]
+    if shared.more_questions:
+        sections.append({"key": "more_questions", "kind": "more_questions", "count": shared.more_questions})
     rows = (await ctx.db.execute(
         select(ChatMessage.id, ChatMessage.sender_id, ChatMessage.sent_at, ChatMessage.kind, ChatMessage.terms)
         .where(ChatMessage.room_id == room_id, ChatMessage.community_id == ctx.community.id,
@@ -129,10 +159,9 @@ async def compile_sections(ctx: BaseCtx, room_id: str, start: datetime, end: dat
     words = top_terms((r.terms for r in texts), KEYWORDS)
     if words:
         sections.append({"key": "keywords", "kind": "keywords", "words": [w for w, _ in words]})
-    thanked = await _thanked(ctx, start, end)
-    if thanked:
-        sections.append({"key": "thanks", "kind": "thanks", "people": thanked})
-    sections.append(await _numbers(ctx, room_id, start, end, rows))
+    if shared.thanked:
+        sections.append({"key": "thanks", "kind": "thanks", "people": shared.thanked})
+    sections.append(await _numbers(ctx, room_id, shared, rows))
     return sections
 
 
@@ -152,14 +181,14 @@ async def _thanked(ctx: BaseCtx, start: datetime, end: datetime) -> list[list[in
     return people[:THANKED]
 
 
-async def _numbers(ctx: BaseCtx, room_id: str, start: datetime, end: datetime, rows: Sequence[Any]) -> dict[str, Any]:
+async def _numbers(ctx: BaseCtx, room_id: str, shared: Period, rows: Sequence[Any]) -> dict[str, Any]:
     group = await ctx.db.get(Group, room_id)
     size = await ctx.group_size(group) if group is not None else 0
     present = select(RoomMember.user_id).where(RoomMember.room_id == room_id, RoomMember.present.is_(True))
     in_room = set(await ctx.db.scalars(present))
-    active = await active_members(ctx.db, ctx.community.id, start, end, ctx.tz)
+    active = shared.active
     newcomers = await ctx.db.scalar(select(func.count()).select_from(RoomMember).where(
-        RoomMember.room_id == room_id, RoomMember.joined_at >= start, RoomMember.joined_at < end))
+        RoomMember.room_id == room_id, RoomMember.joined_at >= shared.start, RoomMember.joined_at < shared.end))
     return {"key": "numbers", "kind": "numbers", "posts": len(rows), "speakers": len({r.sender_id for r in rows}),
             "active": len(active & in_room) if in_room else len(active), "size": size, "newcomers": newcomers or 0}
 
@@ -177,6 +206,7 @@ class _Refs:
     messages: dict[int, ChatMessage]
     members: dict[int, Member]                # by id, not deleted
     by_user: dict[str, Member]
+    topics: dict[str, tuple[int, list[str]]]  # by section key: messages still kept, speakers
 
 
 async def _refs(ctx: BaseCtx, digest: Digest) -> _Refs:
@@ -208,25 +238,36 @@ async def _refs(ctx: BaseCtx, digest: Digest) -> _Refs:
         Member.community_id == ctx.community.id, Member.deleted_at.is_(None),
         Member.id.in_(member_ids) | Member.user_id.in_(users))))
     return _Refs(questions, answers, {a: int(n) for a, n in points.items()}, picked, messages,
-                 {m.id: m for m in members}, {m.user_id: m for m in members})
+                 {m.id: m for m in members}, {m.user_id: m for m in members}, await _participants(ctx, digest))
 
 
-async def _participants(ctx: BaseCtx, room_id: str, section: dict[str, Any]) -> tuple[int, list[str]]:
-    """A topic's messages still kept and its speakers (most messages first), counted when it is read."""
-    first, last = datetime.fromisoformat(section["first"]), datetime.fromisoformat(section["last"])
+async def _participants(ctx: BaseCtx, digest: Digest) -> dict[str, tuple[int, list[str]]]:
+    """Each topic's messages still kept and its speakers (most messages first), counted when it is read: one
+    aggregate over the group's chat, each message counted in the topic whose time span holds it."""
+    spans = [(s["key"], datetime.fromisoformat(s["first"]), datetime.fromisoformat(s["last"]))
+             for s in digest.sections if s["kind"] == "topic"]
+    if not spans:
+        return {}
+    topic = case(*((ChatMessage.sent_at.between(first, last), key) for key, first, last in spans))
     rows = (await ctx.db.execute(
-        select(ChatMessage.sender_id, func.count()).where(
-            ChatMessage.room_id == room_id, ChatMessage.kind == "text", ChatMessage.sent_at >= first,
-            ChatMessage.sent_at <= last).group_by(ChatMessage.sender_id))).all()
-    counts = Counter(dict(rows))
-    return sum(counts.values()), [u for u, _ in sorted(counts.items(), key=lambda item: (-item[1], item[0]))]
+        select(topic, ChatMessage.sender_id, func.count()).where(
+            ChatMessage.room_id == digest.room_id, ChatMessage.kind == "text",
+            ChatMessage.sent_at >= min(first for _, first, _ in spans),
+            ChatMessage.sent_at <= max(last for _, _, last in spans))
+        .group_by(topic, ChatMessage.sender_id))).all()
+    counts: dict[str, Counter[str]] = {}
+    for key, sender, n in rows:
+        if key is not None:
+            counts.setdefault(key, Counter())[sender] += n
+    return {key: (sum(c.values()), [u for u, _ in sorted(c.items(), key=lambda item: (-item[1], item[0]))])
+            for key, c in counts.items()}
 
 
 def _flat(text: str, limit: int) -> str:
     return clip(" ".join(text.split()), limit)
 
 
-async def _section_lines(ctx: BaseCtx, digest: Digest, section: dict[str, Any], refs: _Refs) -> list[str]:
+def _section_lines(ctx: BaseCtx, section: dict[str, Any], refs: _Refs) -> list[str]:
     """A section's lines (its heading first), or [] when nothing of it may be shown any more."""
     kind = section["kind"]
     if kind == "note":
@@ -244,14 +285,18 @@ async def _section_lines(ctx: BaseCtx, digest: Digest, section: dict[str, Any], 
             lines.append(ctx.t("digest.no_answers"))
         elif question.best_answer_id not in {a.id for a in shown}:
             lines.append(ctx.t("digest.no_best"))
-        for a in shown:
+        for a in shown[:ANSWERS]:
             key = "digest.best_answer" if a.id == question.best_answer_id else "digest.answer"
             mark = ctx.t("digest.picked") if a.id in refs.picked else ""
             lines.append(ctx.t(key, ref=f"A{a.number}", author=refs.members[a.author_id].display_name,
                                points=refs.points.get(a.id, 0), mark=mark, body=quoted(clip(a.body, ANSWER_CHARS))))
+        if len(shown) > ANSWERS:
+            lines.append(ctx.t("digest.more_answers", count=len(shown) - ANSWERS, ref=f"Q{question.number}"))
         return lines
+    if kind == "more_questions":
+        return [ctx.t("digest.more_questions", count=section["count"])]
     if kind == "topic":
-        count, users = await _participants(ctx, digest.room_id, section)
+        count, users = refs.topics.get(section["key"], (0, []))
         names = [refs.by_user[u].display_name for u in users if u in refs.by_user]
         samples = [refs.messages[m] for m in section["messages"] if m in refs.messages]
         if not samples:
@@ -298,7 +343,7 @@ async def render(ctx: BaseCtx, digest: Digest, *, draft: bool) -> list[tuple[int
         if key in digest.rewritten:
             lines = [ctx.t("digest.rewritten", text=quoted(digest.rewritten[key]))]
         else:
-            lines = await _section_lines(ctx, digest, section, refs)
+            lines = _section_lines(ctx, section, refs)
         if lines:
             shown.append((n, lines))
     return shown
@@ -314,8 +359,3 @@ def carry_edits(digest: Digest, sections: list[dict[str, Any]]) -> None:
     digest.sections = sections
     digest.dropped = [k for k in digest.dropped if k in keys]
     digest.rewritten = {k: v for k, v in digest.rewritten.items() if k in keys}
-
-
-def question_period(question: Question, now: datetime) -> tuple[datetime, datetime]:
-    return question.asked_at, max(now, question.asked_at)
-
