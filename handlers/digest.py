@@ -289,7 +289,7 @@ async def digest_list(ctx: Ctx) -> None:
     await ctx.reply_text("\n".join(lines))
 
 
-@router.subcommand("digest", "no", aliases=("期",), pattern=r"第\s*[0-9]{1,7}\s*期|[0-9]{1,7}")
+@router.subcommand("digest", "no", aliases=("期", "第"), pattern=r"第\s*[0-9]{1,7}\s*期|[0-9]{1,7}")
 async def digest_no(ctx: Ctx) -> None:
     """Read a published issue again, as it stands now (content hidden or deleted since is left out)."""
     await ctx.reply_text(await document(ctx, await _issue(ctx, ctx.args)))

@@ -101,7 +101,7 @@ async def test_edit_pick_and_publish_once_then_list_and_read_again(chat):
     assert await chat.say("/周报 列表", "u1") == ["📚 已发布的周报：\n第 1 期 · 11.23–11.29 · 11.26 发布\n"
                                                "重看某一期：/周报 第N期"]
     assert await chat.say("/周报 第1期", "u1") == [posted]
-    assert await chat.dm("/digest 1", "u2") == [posted]
+    assert await chat.dm("/digest 1", "u2") == await chat.dm("/周报 第 1 期", "u2") == [posted]
     assert await chat.say("/周报 第7期", "u1") == [to("张三", "没有第 7 期周报。发送 /周报 列表 查看已发布的。")]
     [rank] = await chat.say("/排行", "u1")
     assert "1. 李四 70 分（打赏 10 · 最佳 1 · 帮助 1 人 · 入选 1）" in rank
@@ -142,7 +142,8 @@ async def test_spans_and_one_question_are_never_read_as_an_issue_number(chat):
     [private, _] = await chat.say("/周报 Q1", "u3")
     assert private.split("\n")[1] == "【1】❓ Q1「怎么做用户增长」（提问：张三）" and "【2】" not in private
     assert await chat.say("/周报 Q9", "u3") == [to("王五", "没有找到问题 Q9。发送 /问题列表 查看进行中的问题。")]
-    assert await chat.say("/周报 第", "u3") == [to("王五", "用法：/周报（本周至今）；/周报 3天 或 /周报 6小时；/周报 Q12；"
+    assert await chat.say("/周报 第", "u1") == [to("张三", "用法：/周报 第7期（或 /周报 7）")]
+    assert await chat.say("/周报 上周", "u3") == [to("王五", "用法：/周报（本周至今）；/周报 3天 或 /周报 6小时；/周报 Q12；"
                                                      "重看：/周报 第7期；列表：/周报 列表")]
 
 
