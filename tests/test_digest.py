@@ -230,3 +230,16 @@ async def test_members_see_the_verbs_they_may_use_in_help(chat):
     assert "/周报 期 /digest no — 重看某一期周报" in listing and "/周报 /digest —" not in listing
     [moderator] = await chat.say("/帮助", "u3")
     assert "/周报 /digest — 把本群本周的讨论整理成周报草稿" in moderator
+
+
+async def test_an_english_community_reads_its_digest_in_english(make_chat):
+    chat = await make_chat(moderators=["u3"], locale="en")
+    await a_week(chat)
+    [private, note] = await chat.say("/digest", "u3", at=WED)
+    assert note == to("王五", "I've sent you the digest draft in private.")
+    assert private.split("\n")[:2] == ["📝 Digest draft · 增长学习社 · 11/23–11/29 (as of Thu 11/26 10:00)",
+                                       '[1] ❓ Q1 "怎么做用户增长" asked by 张三']
+    [posted] = await chat.say("/digest publish", "u3")
+    assert posted.startswith("📰 增长学习社 digest, issue 1 · 11/23–11/29")
+    assert await chat.say("/digest list", "u1") == ["📚 Published digests:\nIssue 1 · 11/23–11/29 · published 11/26\n"
+                                                 "Read one again: /digest <issue>"]

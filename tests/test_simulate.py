@@ -519,6 +519,7 @@ def test_digest_example_drafts_in_private_publishes_once_and_the_job_publishes_t
     assert "⭐ A1 李四（收到 30 分）📌入选周报" in first["text"] and "example.org" not in first["text"]
     second = _one(digest_weeks, "📰 增长学习社 1 群 周报 第 2 期 · 11.30–12.6")
     assert second["at"] == "2026-12-06T20:00:00+08:00" and second["text"].endswith("（本期由定时任务自动发布）")
+    assert "还没有最佳回答。" in second["text"] and "💬 讨论：活跃度" in second["text"]
     assert "1. 李四 90 分（打赏 30 · 最佳 1 · 帮助 1 人 · 入选 1）" in _one(digest_weeks, "🏆 上周分享排行（11.23–11.29）")["text"]
     _one(digest_weeks, "📌 第 1 期周报 更正 1：A1 的方案来自李四的家长群实践，不是王五。")
     assert reread["text"] == first["text"] + "\n更正 1（12.7）：A1 的方案来自李四的家长群实践，不是王五。"
