@@ -57,8 +57,16 @@ class _Topic:
         return self.rows[-1].sent_at
 
 
-def _words(terms: str) -> set[str]:
-    return {w for w in terms.split() if telling(w)}
+def _words(terms: str, known: dict[str, bool]) -> set[str]:
+    """The telling words of a message; `known` remembers each word's verdict (chat repeats its words)."""
+    found = set()
+    for word in terms.split():
+        verdict = known.get(word)
+        if verdict is None:
+            verdict = known[word] = telling(word)
+        if verdict:
+            found.add(word)
+    return found
 
 
 def topics(rows: Sequence[Any]) -> list[dict[str, Any]]:
@@ -66,8 +74,9 @@ def topics(rows: Sequence[Any]) -> list[dict[str, Any]]:
     found: list[_Topic] = []
     current: _Topic | None = None
     words_of: dict[int, set[str]] = {}
+    known: dict[str, bool] = {}
     for row in rows:
-        words = words_of[row.id] = _words(row.terms)
+        words = words_of[row.id] = _words(row.terms, known)
         if current is not None:
             gap = row.sent_at - current.last
             if gap <= SAME_TOPIC_GAP or (gap <= LINKED_TOPIC_GAP and words & current.words):

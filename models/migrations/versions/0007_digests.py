@@ -1,4 +1,5 @@
-"""weekly digests: drafts and numbered published issues, answers picked for them, correction notes
+"""weekly digests: drafts and numbered published issues, answers picked for them, correction notes; the tips
+an answer received found by the answer
 
 Revision ID: 0007
 Revises: 0006
@@ -78,9 +79,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint('id', name=op.f('pk_digest_corrections')),
         sa.UniqueConstraint('digest_id', 'number', name='uq_digest_corrections_number'),
     )
+    op.create_index('ix_ledger_entries_answer', 'ledger_entries', ['answer_id'])
 
 
 def downgrade() -> None:
+    op.drop_index('ix_ledger_entries_answer', table_name='ledger_entries')
     op.drop_table('digest_corrections')
     op.drop_index('ix_digest_picks_week', table_name='digest_picks')
     op.drop_table('digest_picks')
