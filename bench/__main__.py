@@ -32,8 +32,8 @@ from bot.clock import FakeClock
 from bot.keywords import period_keywords
 from bot.text import warm_up
 from handlers.digest import document
-from handlers.digest_content import compile_sections, period
-from models import ChatMessage, Digest
+from handlers.digest_content import Shown, compile_sections, period
+from models import ChatMessage, Digest, Group
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -124,13 +124,12 @@ async def measure(sizes: Sizes, db_file: Path, log: list[str]) -> dict[str, dict
         """Every group's digest of the week compiled and rendered (not stored): the characters written."""
         async with app.sessions() as db:
             ctx = await app.runtime.context(db, COMMUNITY, cause="bench", now=end)
-            shared = await period(ctx, start, end)          # as the weekly job reads it: once for all groups
+            shared, shown = await period(ctx, start, end), Shown()  # as the weekly job reads them: once for all
             written = 0
-            for g in range(sizes.groups):
-                room = f"r{g}"
-                draft = Digest(room_id=room, kind="week", start=start, end=end, status="draft", dropped=[],
-                               rewritten={}, sections=await compile_sections(ctx, room, shared))
-                written += len(await document(ctx, draft))
+            for group in await db.scalars(select(Group).order_by(Group.room_id)):
+                draft = Digest(room_id=group.room_id, kind="week", start=start, end=end, status="draft", dropped=[],
+                               rewritten={}, sections=await compile_sections(ctx, group, shared))
+                written += len(await document(ctx, draft, shown) or "")
             return written
 
     ours = []

@@ -17,7 +17,7 @@ from bot.roles import Role
 from bot.router import Router
 from bot.text import NUMBER, split_first, too_long
 from handlers import ranking
-from handlers.digest_content import Period, carry_edits, compile_sections, period, question_section, render
+from handlers.digest_content import Period, Shown, carry_edits, compile_sections, period, question_section, render
 from handlers.refs import find_answer, find_question, parse_ref
 from models import ChatMessage, Digest, DigestCorrection, DigestPick, Group, Question
 from models.digests import DRAFT, PUBLISHED
@@ -87,9 +87,16 @@ def _section(ctx: Ctx, draft: Digest, token: str) -> str:
 
 # ---- the document ----------------------------------------------------------------------------------------------
 
-async def document(ctx: BaseCtx, digest: Digest) -> str:
+async def document(ctx: BaseCtx, digest: Digest, shown: Shown | None = None) -> str | None:
     """The digest as members read it: a draft with its section numbers and how to edit it; an issue with its
-    number and its correction notes."""
+    number and its correction notes (None when nothing of it is left to show)."""
+    sections = await render(ctx, digest, shown)
+    if not sections and digest.status != DRAFT:
+        return None
+    return await _assemble(ctx, digest, sections)
+
+
+async def _assemble(ctx: BaseCtx, digest: Digest, sections: list[tuple[int, list[str]]]) -> str:
     group = await ctx.db.get(Group, digest.room_id)
     where = (group.name if group and group.name else None) or ctx.community.name
     if digest.kind == WEEK:
@@ -103,7 +110,7 @@ async def document(ctx: BaseCtx, digest: Digest) -> str:
         lines = [ctx.t("digest.draft_title", where=where, period=period, at=ctx.session_label(digest.end))]
     else:
         lines = [ctx.t("digest.title", where=where, n=digest.number, period=period)]
-    for n, section in await render(ctx, digest, draft=draft):
+    for n, section in sections:
         head, *rest = section
         lines.append(ctx.t("digest.numbered", n=n, text=head) if draft else head)
         lines += rest
@@ -141,7 +148,8 @@ async def fresh_draft(ctx: BaseCtx, room_id: str, kind: str, start: datetime, en
     if question is not None:
         sections = [question_section(question)]
     else:
-        sections = await compile_sections(ctx, room_id, shared or await period(ctx, start, end))
+        group = await ctx.db.get_one(Group, room_id)
+        sections = await compile_sections(ctx, group, shared or await period(ctx, start, end))
     if not sections:
         return None
     draft = await ctx.db.scalar(select(Digest).where(Digest.community_id == ctx.community.id,
@@ -180,10 +188,11 @@ async def digest(ctx: Ctx) -> None:
     draft = await fresh_draft(ctx, room, kind, start, end, question, ctx.sender_id)
     if draft is None:
         raise CommandError("digest.empty_span" if kind == SPAN else "digest.empty", span=ctx.span(start))
+    text = await document(ctx, draft) or ""         # a draft always reads (its title, what was dropped)
     if ctx.is_private:
-        await ctx.reply_text(await document(ctx, draft))
+        await ctx.reply_text(text)
     elif ctx.can(Capability.CAN_DM):
-        await ctx.post(ChatRef(user_id=ctx.sender_id), await document(ctx, draft))
+        await ctx.post(ChatRef(user_id=ctx.sender_id), text)
         await ctx.respond("digest.sent_private")
     else:       # the platform lets the bot answer in private only once the member has written to it
         await ctx.respond("digest.ask_private")
@@ -242,13 +251,17 @@ async def digest_pick(ctx: Ctx) -> None:
     await ctx.respond("digest.picked_ok", ref=ref, author=author.display_name)
 
 
-async def publish(ctx: BaseCtx, draft: Digest, *, by: str | None) -> int:
-    """Number the draft and post it to its group, with its parts, in this transaction (so once); its number."""
+async def publish(ctx: BaseCtx, draft: Digest, *, by: str | None, shown: Shown | None = None) -> int | None:
+    """Number the draft and post it to its group, with its parts, in this transaction (so once); its number, or
+    None (changing nothing) when nothing of it is left to show."""
+    sections = await render(ctx, draft, shown)
+    if not sections:
+        return None
     top = await ctx.db.scalar(select(func.max(Digest.number)).where(Digest.community_id == ctx.community.id))
     draft.number = (top or 0) + 1
     draft.status, draft.published_at, draft.published_by, draft.auto = PUBLISHED, ctx.now, by, by is None
     await ctx.db.flush()
-    await ctx.post(ChatRef(room_id=draft.room_id), await document(ctx, draft), purpose="digest")
+    await ctx.post(ChatRef(room_id=draft.room_id), await _assemble(ctx, draft, sections), purpose="digest")
     return draft.number
 
 
@@ -259,9 +272,9 @@ async def digest_publish(ctx: Ctx) -> None:
     if ctx.args.strip():
         raise CommandError("digest.publish_usage")
     draft = await _draft(ctx)
-    if not await render(ctx, draft, draft=False):
-        raise CommandError("digest.nothing_left")
     number = await publish(ctx, draft, by=ctx.sender_id)
+    if number is None:
+        raise CommandError("digest.nothing_left")
     if ctx.chat != ChatRef(room_id=draft.room_id):
         await ctx.respond("digest.published", n=number)
 
@@ -292,7 +305,11 @@ async def digest_list(ctx: Ctx) -> None:
 @router.subcommand("digest", "no", aliases=("期", "第"), pattern=r"第\s*[0-9]{1,7}\s*期|[0-9]{1,7}")
 async def digest_no(ctx: Ctx) -> None:
     """Read a published issue again, as it stands now (content hidden or deleted since is left out)."""
-    await ctx.reply_text(await document(ctx, await _issue(ctx, ctx.args)))
+    issue = await _issue(ctx, ctx.args)
+    text = await document(ctx, issue)
+    if text is None:
+        raise CommandError("digest.all_gone", n=issue.number)
+    await ctx.reply_text(text)
 
 
 @router.subcommand("digest", "fix", aliases=("更正",), role=Role.MODERATOR, multiline=True)
@@ -327,7 +344,7 @@ async def publish_digest(job: JobCtx) -> None:
     await lock_community(job.db, job.community.id)
     start = job.week_start(job.period)
     end = min(job.now, ranking.week_end(job, start))
-    shared = await period(job, start, end)
+    shared, shown = await period(job, start, end), Shown()
     for group in await job.groups():
         done = await job.db.scalar(select(Digest.id).where(
             Digest.room_id == group.room_id, Digest.status == PUBLISHED, Digest.kind == WEEK, Digest.start == start))
@@ -338,6 +355,6 @@ async def publish_digest(job: JobCtx) -> None:
         draft = await job.db.scalar(select(Digest).where(Digest.room_id == group.room_id, Digest.status == DRAFT))
         fresh = await fresh_draft(job, group.room_id, WEEK, start, end, None,
                                   draft.requested_by if draft is not None else "", shared)
-        if fresh is not None and await render(job, fresh, draft=False):
-            await publish(job, fresh, by=None)
+        if fresh is not None:
+            await publish(job, fresh, by=None, shown=shown)
 

@@ -8,19 +8,20 @@ the same chat always gives the same topics.
 """
 from __future__ import annotations
 
+import heapq
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import case, func, select
+from sqlalchemy import case, func, select, union
 
 from bot.activity import active_members
 from bot.cleaning import quoted
 from bot.context import BaseCtx
 from bot.events import Capability
-from bot.keywords import telling, top_terms
+from bot.keywords import ranked, telling
 from bot.text import clip
 from handlers import ranking
 from models import Answer, ChatMessage, DigestPick, Group, LedgerEntry, Member, Question, RoomMember
@@ -57,59 +58,71 @@ class _Topic:
         return self.rows[-1].sent_at
 
 
-def _words(terms: str, known: dict[str, bool]) -> set[str]:
-    """The telling words of a message; `known` remembers each word's verdict (chat repeats its words)."""
-    found = set()
-    for word in terms.split():
-        verdict = known.get(word)
-        if verdict is None:
-            verdict = known[word] = telling(word)
-        if verdict:
-            found.add(word)
+def words_of(rows: Sequence[Any]) -> dict[int, set[str]]:
+    """The telling words of each message (id, terms), by its id; each distinct word is judged once (chat repeats
+    its words), the rest is set arithmetic."""
+    good: set[str] = set()
+    bad: set[str] = set()
+    found = {}
+    for row in rows:
+        words = set(row.terms.split())
+        for word in words - good - bad:
+            (good if telling(word) else bad).add(word)
+        found[row.id] = words & good
     return found
 
 
-def topics(rows: Sequence[Any]) -> list[dict[str, Any]]:
-    """Topic sections from a group's text messages (id, sender_id, sent_at, terms), in time order."""
+def keywords(words: dict[int, set[str]], n: int) -> list[str]:
+    """The `n` words in the most of these messages (as bot.keywords counts them)."""
+    counts: Counter[str] = Counter()
+    for found in words.values():
+        counts.update(found)
+    return [w for w, _ in ranked(counts.items(), n)]
+
+
+def topics(rows: Sequence[Any], words: dict[int, set[str]]) -> list[dict[str, Any]]:
+    """Topic sections from a group's text messages (id, sender_id, sent_at, terms) and their words, in time
+    order."""
     found: list[_Topic] = []
     current: _Topic | None = None
-    words_of: dict[int, set[str]] = {}
-    known: dict[str, bool] = {}
     for row in rows:
-        words = words_of[row.id] = _words(row.terms, known)
+        mine = words[row.id]
         if current is not None:
             gap = row.sent_at - current.last
-            if gap <= SAME_TOPIC_GAP or (gap <= LINKED_TOPIC_GAP and words & current.words):
+            if gap <= SAME_TOPIC_GAP or (gap <= LINKED_TOPIC_GAP and not mine.isdisjoint(current.words)):
                 current.rows.append(row)
-                current.words |= words
+                current.words |= mine
                 continue
-        current = _Topic([row], set(words))
+        current = _Topic([row], set(mine))
         found.append(current)
     kept = [t for t in found if len(t.rows) >= TOPIC_MIN_MESSAGES
             and len({r.sender_id for r in t.rows}) >= TOPIC_MIN_SPEAKERS]
     kept = sorted(sorted(kept, key=lambda t: -len(t.rows))[:TOPICS], key=lambda t: t.rows[0].sent_at)
     sections = []
     for topic in kept:
-        top = [w for w, _ in top_terms((r.terms for r in topic.rows), TOPIC_WORDS)]
+        top = keywords({r.id: words[r.id] for r in topic.rows}, TOPIC_WORDS)
         # The messages that use most of the topic's words (the longer one on a tie, then the earlier).
-        order = sorted(range(len(topic.rows)), key=lambda i: (
-            -len(words_of[topic.rows[i].id] & set(top)), -len(topic.rows[i].terms), i))
-        samples = [topic.rows[i].id for i in sorted(order[:TOPIC_SAMPLES])]
+        best = heapq.nsmallest(TOPIC_SAMPLES, enumerate(topic.rows), key=lambda item: (
+            -len(words[item[1].id].intersection(top)), -len(item[1].terms), item[0]))
         sections.append({"key": f"topic:{topic.rows[0].id}", "kind": "topic", "words": top,
                          "first": topic.rows[0].sent_at.isoformat(), "last": topic.last.isoformat(),
-                         "messages": samples})
+                         "messages": [row.id for _, row in sorted(best, key=lambda item: item[0])]})
     return sections
 
 
 async def week_questions(ctx: BaseCtx, start: datetime, end: datetime) -> list[Question]:
     """The community's questions of [start, end): asked, answered or given a best answer in it; none hidden."""
-    answered = select(Answer.question_id).where(Answer.community_id == ctx.community.id, Answer.answered_at >= start,
-                                                Answer.answered_at < end, Answer.hidden.is_(False))
-    return list(await ctx.db.scalars(select(Question).where(
-        Question.community_id == ctx.community.id, Question.hidden.is_(False),
-        ((Question.asked_at >= start) & (Question.asked_at < end))
-        | ((Question.best_marked_at >= start) & (Question.best_marked_at < end))
-        | Question.id.in_(answered)).order_by(Question.number)))
+    community = ctx.community.id
+    # Three lookups that each use an index, rather than one OR that reads every question.
+    ids = union(
+        select(Question.id).where(Question.community_id == community, Question.asked_at >= start,
+                                  Question.asked_at < end),
+        select(Question.id).where(Question.community_id == community, Question.best_marked_at >= start,
+                                  Question.best_marked_at < end),
+        select(Answer.question_id).where(Answer.community_id == community, Answer.answered_at >= start,
+                                         Answer.answered_at < end, Answer.hidden.is_(False)))
+    return list(await ctx.db.scalars(select(Question).where(Question.id.in_(ids), Question.hidden.is_(False))
+                                     .order_by(Question.number)))
 
 
 def question_section(question: Question) -> dict[str, Any]:
@@ -143,9 +156,9 @@ async def period(ctx: BaseCtx, start: datetime, end: datetime) -> Period:
                   await active_members(ctx.db, ctx.community.id, start, end, ctx.tz))
 
 
-async def compile_sections(ctx: BaseCtx, room_id: str, shared: Period) -> list[dict[str, Any]]:
-    """The sections of a digest of `room_id` for the period; [] when there is nothing."""
-    start, end = shared.start, shared.end
+async def compile_sections(ctx: BaseCtx, group: Group, shared: Period) -> list[dict[str, Any]]:
+    """The sections of a digest of `group` for the period; [] when there is nothing."""
+    start, end, room_id = shared.start, shared.end, group.room_id
     sections = [question_section(q) for q in shared.questions]
     if shared.more_questions:
         sections.append({"key": "more_questions", "kind": "more_questions", "count": shared.more_questions})
@@ -160,17 +173,18 @@ async def compile_sections(ctx: BaseCtx, room_id: str, shared: Period) -> list[d
     if not sees_all:
         sections.insert(0, {"key": "note", "kind": "note"})
     texts = [r for r in rows if r.kind == "text"]
+    words = words_of(texts)
     if sees_all:
-        sections += topics(texts)
+        sections += topics(texts, words)
     links = [r.id for r in rows if r.kind in ("link", "file")][:LINKS]
     if links:
         sections.append({"key": "links", "kind": "links", "messages": links})
-    words = top_terms((r.terms for r in texts), KEYWORDS)
-    if words:
-        sections.append({"key": "keywords", "kind": "keywords", "words": [w for w, _ in words]})
+    top = keywords(words, KEYWORDS)
+    if top:
+        sections.append({"key": "keywords", "kind": "keywords", "words": top})
     if shared.thanked:
         sections.append({"key": "thanks", "kind": "thanks", "people": shared.thanked})
-    sections.append(await _numbers(ctx, room_id, shared, rows))
+    sections.append(await _numbers(ctx, group, shared, rows))
     return sections
 
 
@@ -183,23 +197,24 @@ async def _thanked(ctx: BaseCtx, start: datetime, end: datetime) -> list[list[in
             Answer.hidden.is_(False), Question.hidden.is_(False)).group_by(Answer.author_id))).all())
     left_out = await ranking.excluded(ctx)
     w = ctx.ccfg.score
-    people = [[m, s.points if (s := lines.get(m)) else 0, s.best_answers if s else 0, answers.get(m, 0)]
+    none = ranking.Score(0)
+    people = [[m, (s := lines.get(m, none)).points, s.best_answers, answers.get(m, 0)]
               for m in {*lines, *answers} if m not in left_out]
     people = [p for p in people if p[1] or p[2] or p[3]]
     people.sort(key=lambda p: (-(p[1] * w.point_received + p[2] * w.best_answer), -p[3], p[0]))
     return people[:THANKED]
 
 
-async def _numbers(ctx: BaseCtx, room_id: str, shared: Period, rows: Sequence[Any]) -> dict[str, Any]:
-    group = await ctx.db.get(Group, room_id)
-    size = await ctx.group_size(group) if group is not None else 0
-    present = select(RoomMember.user_id).where(RoomMember.room_id == room_id, RoomMember.present.is_(True))
-    in_room = set(await ctx.db.scalars(present))
+async def _numbers(ctx: BaseCtx, group: Group, shared: Period, rows: Sequence[Any]) -> dict[str, Any]:
+    room_id = group.room_id
+    size = await ctx.group_size(group)
+    roster = (await ctx.db.execute(select(RoomMember.user_id, RoomMember.present, RoomMember.joined_at).where(
+        RoomMember.room_id == room_id))).all()
+    in_room = {user for user, present, _ in roster if present}
     active = shared.active
-    newcomers = await ctx.db.scalar(select(func.count()).select_from(RoomMember).where(
-        RoomMember.room_id == room_id, RoomMember.joined_at >= shared.start, RoomMember.joined_at < shared.end))
+    newcomers = sum(1 for _, _, joined in roster if joined is not None and shared.start <= joined < shared.end)
     return {"key": "numbers", "kind": "numbers", "posts": len(rows), "speakers": len({r.sender_id for r in rows}),
-            "active": len(active & in_room) if in_room else len(active), "size": size, "newcomers": newcomers or 0}
+            "active": len(active & in_room) if in_room else len(active), "size": size, "newcomers": newcomers}
 
 
 # ---- rendering -------------------------------------------------------------------------------------------------
@@ -218,10 +233,22 @@ class _Refs:
     topics: dict[str, tuple[int, list[str]]]  # by section key: messages still kept, speakers
 
 
-async def _refs(ctx: BaseCtx, digest: Digest) -> _Refs:
-    sections = digest.sections
-    question_ids = [s["question"] for s in sections if s["kind"] == "question"]
-    message_ids = [m for s in sections for m in s.get("messages", ())]
+@dataclass(frozen=True)
+class _Answered:
+    """The questions a digest shows with their answers, points and picks: the same in every group's digest of a
+    period, so read once for them all (Shown)."""
+
+    questions: dict[int, Question]
+    answers: dict[int, list[Answer]]
+    points: dict[int, int]
+    picked: set[int]
+    members: dict[int, Member]
+
+
+Shown = dict[tuple[int, ...], _Answered]
+
+
+async def _answered(ctx: BaseCtx, question_ids: list[int]) -> _Answered:
     questions = {q.id: q for q in await ctx.db.scalars(select(Question).where(
         Question.id.in_(question_ids), Question.hidden.is_(False)))} if question_ids else {}
     answers: dict[int, list[Answer]] = {}
@@ -236,18 +263,37 @@ async def _refs(ctx: BaseCtx, digest: Digest) -> _Refs:
         ranking.tips_query(LedgerEntry.answer_id, func.sum(LedgerEntry.amount)).where(
             LedgerEntry.answer_id.in_(answer_ids), LedgerEntry.unit == POINTS, LedgerEntry.kind == "tip",
             ranking.counted_tips()).group_by(LedgerEntry.answer_id))).all()) if answer_ids else {}
-    picked = set(await ctx.db.scalars(select(DigestPick.answer_id).where(DigestPick.answer_id.in_(answer_ids))))
-    messages = {m.id: m for m in await ctx.db.scalars(select(ChatMessage).where(
-        ChatMessage.id.in_(message_ids)))} if message_ids else {}
+    picked = set(await ctx.db.scalars(select(DigestPick.answer_id).where(
+        DigestPick.answer_id.in_(answer_ids)))) if answer_ids else set()
     member_ids = {q.asker_id for q in questions.values()} | {a.author_id for items in answers.values()
                                                             for a in items}
-    member_ids |= {p[0] for s in sections if s["kind"] == "thanks" for p in s["people"]}
+    members = {m.id: m for m in await ctx.db.scalars(select(Member).where(
+        Member.id.in_(member_ids), Member.deleted_at.is_(None)))} if member_ids else {}
+    return _Answered(questions, answers, {a: int(n) for a, n in points.items()}, picked, members)
+
+
+async def _refs(ctx: BaseCtx, digest: Digest, shown: Shown) -> _Refs:
+    sections = digest.sections
+    question_ids = tuple(s["question"] for s in sections if s["kind"] == "question")
+    answered = shown.get(question_ids)
+    if answered is None:
+        answered = shown[question_ids] = await _answered(ctx, list(question_ids))
+    message_ids = [m for s in sections for m in s.get("messages", ())]
+    messages = {m.id: m for m in await ctx.db.scalars(select(ChatMessage).where(
+        ChatMessage.id.in_(message_ids)))} if message_ids else {}
+    thanked = {p[0] for s in sections if s["kind"] == "thanks" for p in s["people"]} - set(answered.members)
+    members = dict(answered.members)
+    if thanked:
+        members.update({m.id: m for m in await ctx.db.scalars(select(Member).where(
+            Member.id.in_(thanked), Member.deleted_at.is_(None)))})
     users = {m.sender_id for m in messages.values()}
-    members = list(await ctx.db.scalars(select(Member).where(
-        Member.community_id == ctx.community.id, Member.deleted_at.is_(None),
-        Member.id.in_(member_ids) | Member.user_id.in_(users))))
-    return _Refs(questions, answers, {a: int(n) for a, n in points.items()}, picked, messages,
-                 {m.id: m for m in members}, {m.user_id: m for m in members}, await _participants(ctx, digest))
+    by_user = {m.user_id: m for m in members.values() if m.user_id in users}
+    if users - set(by_user):
+        by_user.update({m.user_id: m for m in await ctx.db.scalars(select(Member).where(
+            Member.community_id == ctx.community.id, Member.user_id.in_(users - set(by_user)),
+            Member.deleted_at.is_(None)))})
+    return _Refs(answered.questions, answered.answers, answered.points, answered.picked, messages, members, by_user,
+                 await _participants(ctx, digest))
 
 
 async def _participants(ctx: BaseCtx, digest: Digest) -> dict[str, tuple[int, list[str]]]:
@@ -340,11 +386,11 @@ def _section_lines(ctx: BaseCtx, section: dict[str, Any], refs: _Refs) -> list[s
     return []
 
 
-async def render(ctx: BaseCtx, digest: Digest, *, draft: bool) -> list[tuple[int, list[str]]]:
+async def render(ctx: BaseCtx, digest: Digest, shown: Shown | None = None) -> list[tuple[int, list[str]]]:
     """(section number, lines) of every section that is kept and still has something to show; a rewritten section
-    reads as the moderator wrote it."""
-    refs = await _refs(ctx, digest)
-    shown = []
+    reads as the moderator wrote it. `shown`: the questions already read for other digests of the period."""
+    refs = await _refs(ctx, digest, {} if shown is None else shown)
+    found = []
     for n, section in enumerate(digest.sections, 1):
         key = section["key"]
         if key in digest.dropped:
@@ -354,12 +400,8 @@ async def render(ctx: BaseCtx, digest: Digest, *, draft: bool) -> list[tuple[int
         else:
             lines = _section_lines(ctx, section, refs)
         if lines:
-            shown.append((n, lines))
-    return shown
-
-
-def section_keys(digest: Digest) -> list[str]:
-    return [s["key"] for s in digest.sections]
+            found.append((n, lines))
+    return found
 
 
 def carry_edits(digest: Digest, sections: list[dict[str, Any]]) -> None:
