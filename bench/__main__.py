@@ -32,7 +32,8 @@ from bot.clock import FakeClock
 from bot.keywords import period_keywords
 from bot.text import warm_up
 from handlers.digest import document
-from handlers.digest_content import Shown, compile_sections, period
+from handlers.digest_content import compile_sections, period
+from handlers.digest_render import Shown
 from models import ChatMessage, Digest, Group
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -17,7 +17,8 @@ from bot.roles import Role
 from bot.router import Router
 from bot.text import NUMBER, split_first, too_long
 from handlers import ranking
-from handlers.digest_content import Period, Shown, carry_edits, compile_sections, period, question_section, render
+from handlers.digest_content import Period, carry_edits, compile_sections, period, question_section
+from handlers.digest_render import Shown, render
 from handlers.refs import find_answer, find_question, parse_ref
 from models import ChatMessage, Digest, DigestCorrection, DigestPick, Group, Question
 from models.digests import DRAFT, PUBLISHED
