@@ -130,7 +130,7 @@ async def _assemble(ctx: BaseCtx, digest: Digest, sections: list[tuple[int, list
     return "\n".join(lines)
 
 
-def _span_args(ctx: Ctx, token: str) -> timedelta | None:
+def _span_args(token: str) -> timedelta | None:
     m = SPAN_RE.match(token)
     if m is None:
         return None
@@ -159,7 +159,8 @@ async def fresh_draft(ctx: BaseCtx, room_id: str, kind: str, start: datetime, en
         draft = Digest(community_id=ctx.community.id, room_id=room_id, dropped=[], rewritten={}, status=DRAFT,
                        auto=False, cause=ctx.cause)
         ctx.db.add(draft)
-    elif (draft.kind, draft.start, draft.question_id) != (kind, start, question.id if question else None):
+    elif (draft.kind, draft.question_id) != (kind, question.id if question else None) or (
+            kind == WEEK and draft.start != start):
         draft.dropped, draft.rewritten = [], {}         # another period: the edits were of other sections
     draft.kind, draft.start, draft.end = kind, start, end
     draft.question_id = question.id if question else None
@@ -179,7 +180,7 @@ async def digest(ctx: Ctx) -> None:
     question = None
     if not token:
         kind, start, end = WEEK, ctx.week_start(), ctx.now
-    elif (span := _span_args(ctx, token)) is not None:
+    elif (span := _span_args(token)) is not None:
         kind, start, end = SPAN, ctx.now - span, ctx.now
     elif (number := parse_ref(token, "Q")) is not None and not NUMBER.match(token):
         question = await find_question(ctx, number)
