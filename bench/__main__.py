@@ -31,7 +31,10 @@ from bot.app import App
 from bot.clock import FakeClock
 from bot.keywords import period_keywords
 from bot.text import warm_up
-from models import ChatMessage
+from handlers.digest import document
+from handlers.digest_content import compile_sections, period
+from handlers.digest_render import Shown
+from models import ChatMessage, Digest, Group
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -115,6 +118,35 @@ async def measure(sizes: Sizes, db_file: Path, log: list[str]) -> dict[str, dict
                  f"(budget 0.5x): {1000 * (value - 0.5 * ref):.1f} ms over", top=top[:10], reference_top=tags[:10])
     if not fig["met"]:
         fig["profile"] = await profiled(keywords)
+    figures[fig["name"]] = fig
+
+    # ---- the week's digests, compiled beside the same reference -------------------------------------------------
+    async def digests() -> int:
+        """Every group's digest of the week compiled and rendered (not stored): the characters written."""
+        async with app.sessions() as db:
+            ctx = await app.runtime.context(db, COMMUNITY, cause="bench", now=end)
+            shared, shown = await period(ctx, start, end), Shown()  # as the weekly job reads them: once for all
+            written = 0
+            for group in await db.scalars(select(Group).order_by(Group.room_id)):
+                draft = Digest(room_id=group.room_id, kind="week", start=start, end=end, status="draft", dropped=[],
+                               rewritten={}, sections=await compile_sections(ctx, group, shared))
+                written += len(await document(ctx, draft, shown) or "")
+            return written
+
+    ours = []
+    for _ in range(3):
+        t = time.perf_counter()
+        written = await digests()
+        ours.append(time.perf_counter() - t)
+    value = statistics.median(ours)
+    say(f"  digests of {len(texts)} messages in {sizes.groups} groups: {1000 * value:.1f} ms ({written} characters); "
+        f"extract_tags {1000 * ref:.1f} ms")
+    fig = figure(f"week's digests ({len(texts)} messages)", value * 1000, "ms", reference=ref * 1000,
+                 reference_what="jieba.analyse.extract_tags on the same text", budget="< 0.5x reference",
+                 met=value < 0.5 * ref, gap=None if value < 0.5 * ref else f"{value / ref:.2f}x the reference "
+                 f"(budget 0.5x): {1000 * (value - 0.5 * ref):.1f} ms over", groups=sizes.groups, characters=written)
+    if not fig["met"]:
+        fig["profile"] = await profiled(digests)
     figures[fig["name"]] = fig
 
     # ---- chat ingest ---------------------------------------------------------------------------------------------

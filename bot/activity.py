@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
 from models import ActivityDay, Answer, ChatMessage, LedgerEntry, Member, Question
+from models.ledger import POINTS
 
 
 async def active_members(db: AsyncSession, community_id: str, start: datetime, end: datetime,
@@ -24,8 +25,11 @@ async def active_members(db: AsyncSession, community_id: str, start: datetime, e
 
     def by_member(member_id: InstrumentedAttribute[Any], at: InstrumentedAttribute[Any],
                   *where: ColumnElement[bool]) -> Select[str]:
-        return (select(Member.user_id).join(member_id.class_, Member.id == member_id)
-                .where(Member.community_id == community_id, at >= start, at < end, *where))
+        # The item's own community_id too, so its (community, time) index finds the period's rows.
+        item = member_id.class_
+        return (select(Member.user_id).join(item, Member.id == member_id)
+                .where(Member.community_id == community_id, item.community_id == community_id, at >= start, at < end,
+                       *where))
 
     first_day, last_day = start.astimezone(tz).date(), (end - timedelta(microseconds=1)).astimezone(tz).date()
     found = await db.scalars(union(
@@ -35,6 +39,6 @@ async def active_members(db: AsyncSession, community_id: str, start: datetime, e
                                           ActivityDay.day >= first_day, ActivityDay.day <= last_day),
         by_member(Question.asker_id, Question.asked_at),
         by_member(Answer.author_id, Answer.answered_at),
-        by_member(LedgerEntry.actor_id, LedgerEntry.created_at, LedgerEntry.kind == "tip"),
+        by_member(LedgerEntry.actor_id, LedgerEntry.created_at, LedgerEntry.unit == POINTS, LedgerEntry.kind == "tip"),
     ))
     return {user_id for user_id in found if not user_id.startswith("deleted:")}

@@ -28,6 +28,7 @@ from bot.router import Router
 from bot.text import warm_up
 from handlers import (
     challenges,
+    digest,
     directory,
     fund,
     groups,
@@ -67,7 +68,7 @@ SYNC_ATTEMPTS = 3          # writing config.yaml's rows at start, when another p
 ROUTERS: tuple[Router, ...] = (
     help.router, profile.router, directory.router, questions.router, tips.router, rewards.router, ranking.router,
     fund.router, challenges.router, sessions.router, welcome.router, roles.router, groups.router, history.router,
-    retention.router,
+    retention.router, digest.router,
 )
 
 

@@ -2,6 +2,7 @@
 lists. Handler modules register them through a Router (bot.router)."""
 from __future__ import annotations
 
+import re
 from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -27,6 +28,9 @@ class CommandSpec:
     hidden: bool = False          # not listed by /help (flow steps such as /agree are listed under signup)
     multiline: bool = False       # its arguments may span lines (an answer, a question's background, a form)
     parent: str | None = None     # a sub-command's command: "fund" for /基金 入账
+    # A sub-command whose first word also routes to it when it matches this (第7期 for /周报 期 7); it then gets
+    # all the arguments, that word included.
+    pattern: re.Pattern[str] | None = None
     subcommands: list[CommandSpec] = field(default_factory=list, compare=False)
 
     @property
@@ -42,6 +46,10 @@ class CommandSpec:
         """The sub-command `word` names (any alias, any case), if any."""
         word = word.lower()
         return next((s for s in self.subcommands if word in (n.lower() for n in s.names)), None)
+
+    def matching(self, word: str) -> CommandSpec | None:
+        """The sub-command whose pattern `word` matches, if any."""
+        return next((s for s in self.subcommands if s.pattern is not None and s.pattern.fullmatch(word)), None)
 
 
 @dataclass(frozen=True)
@@ -82,5 +90,6 @@ class CommandTable:
         parts = args.split(None, 1)
         sub = spec.subcommand(parts[0]) if parts else None
         if sub is None:
-            return spec, args
+            matched = spec.matching(parts[0]) if parts else None
+            return (matched, args) if matched is not None else (spec, args)
         return sub, parts[1].strip() if len(parts) == 2 else ""

@@ -169,6 +169,7 @@ class ScheduleConfig(_Strict):
 
     post_new_members: str = "0 10 * * mon"
     post_weekly_ranking: str = "0 9 * * mon"
+    publish_digest: str = "0 20 * * sun"
 
     @field_validator("*")
     @classmethod

@@ -6,6 +6,7 @@ not count, and ties go to the word first reached in alphabetical order, so the s
 """
 from __future__ import annotations
 
+import heapq
 import re
 from collections import Counter
 from collections.abc import Iterable
@@ -31,16 +32,23 @@ STOPWORDS = frozenset("""
 _NUMBER = re.compile(r"\A[0-9.,%]+\Z")
 
 
+def telling(word: str, stopwords: frozenset[str] = STOPWORDS) -> bool:
+    """Whether a kept word can say what chat was about (not a stopword, a single character or a number)."""
+    return len(word) > 1 and word not in stopwords and not _NUMBER.match(word)
+
+
+def ranked(counts: Iterable[tuple[str, int]], n: int) -> list[tuple[str, int]]:
+    """The `n` words counted most, with their counts; ties go to the word first in alphabetical order."""
+    return heapq.nsmallest(n, counts, key=lambda item: (-item[1], item[0]))
+
+
 def top_terms(kept_terms: Iterable[str], n: int = TOP, stopwords: frozenset[str] = STOPWORDS) -> list[tuple[str, int]]:
     """The `n` words in the most messages, with how many: `kept_terms` holds each message's terms as kept
     (space separated, lower-cased)."""
     counts: Counter[str] = Counter()
     for terms in kept_terms:
         counts.update(set(terms.split()))
-    ranked = sorted(((word, count) for word, count in counts.items()
-                     if len(word) > 1 and word not in stopwords and not _NUMBER.match(word)),
-                    key=lambda item: (-item[1], item[0]))
-    return ranked[:n]
+    return ranked(((word, count) for word, count in counts.items() if telling(word, stopwords)), n)
 
 
 async def period_keywords(db: AsyncSession, community_id: str, start: datetime, end: datetime, *,

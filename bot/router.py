@@ -58,14 +58,16 @@ class Router:
         return register
 
     def subcommand(self, command: str, name: str, *, aliases: tuple[str, ...] = (), role: Role = Role.MEMBER,
-                   multiline: bool = False) -> Callable[[Handler], Handler]:
+                   multiline: bool = False, pattern: str | None = None) -> Callable[[Handler], Handler]:
         """Register a verb of `command` (registered before in this router), e.g. /基金 入账: routed by the
-        dispatcher with its own role, listed by /帮助 <command> with its help text help.<command>_<name>."""
+        dispatcher with its own role, listed by /帮助 <command> with its help text help.<command>_<name>; a first word
+        matching `pattern` routes to it too, with all the arguments (/周报 第7期)."""
         parent = next(spec for spec in self.commands if spec.name == command)
 
         def register(fn: Handler) -> Handler:
             parent.subcommands.append(CommandSpec(name, fn, aliases, role, parent.in_group, parent.private,
-                                                  multiline=multiline, parent=command))
+                                                  multiline=multiline, parent=command,
+                                                  pattern=re.compile(pattern) if pattern else None))
             return fn
         return register
 

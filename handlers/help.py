@@ -60,9 +60,12 @@ async def help(ctx: Ctx) -> None:
         return
     lines = [ctx.t("help.title", community=ctx.community.name)]
     for spec in ctx.commands.specs:
-        if spec.hidden or not allowed(spec.role, ctx.roles):
+        if spec.hidden:
             continue
-        lines.append(f"{_names(ctx, spec)} — {summary(ctx, spec)}")
+        if allowed(spec.role, ctx.roles):
+            lines.append(f"{_names(ctx, spec)} — {summary(ctx, spec)}")
+        else:       # a command kept for a role may still have verbs for everyone (/周报 列表)
+            lines += [_verb_line(ctx, spec, v) for v in spec.subcommands if allowed(v.role, ctx.roles)]
     lines.append(ctx.t("help.footer"))
     if (kept := kept_note(ctx, ctx.group)) is not None:
         lines.append(kept)

@@ -17,7 +17,7 @@ from bot.errors import CommandError
 from bot.money import format_fen
 from bot.roles import Role
 from bot.router import Router
-from models import Answer, JobCursor, LedgerEntry, Member, Question, RoleGrant, ScoreTotal, WeeklyResult
+from models import Answer, DigestPick, JobCursor, LedgerEntry, Member, Question, RoleGrant, ScoreTotal, WeeklyResult
 from models.base import table
 from models.db import insert_ignoring_conflicts
 from models.ledger import POINTS, lock_community
@@ -116,6 +116,13 @@ async def lines(ctx: BaseCtx, start: datetime | None, end: datetime,
                 Question.hidden.is_(False), Question.asker_id != Answer.author_id, of(Answer.author_id))
             .group_by(Answer.author_id)):
         score(member_id).helped = int(count)
+    for member_id, count in await ctx.db.execute(
+            select(DigestPick.author_id, func.count()).join(Answer, Answer.id == DigestPick.answer_id)
+            .join(Question, Question.id == Answer.question_id).where(
+                DigestPick.community_id == ctx.community.id, within(DigestPick.picked_at),
+                Answer.hidden.is_(False), Question.hidden.is_(False), of(DigestPick.author_id))
+            .group_by(DigestPick.author_id)):
+        score(member_id).digest_answers = int(count)
     return found
 
 
@@ -160,8 +167,8 @@ def week_end(ctx: BaseCtx, week: datetime) -> datetime:
 
 
 async def _moments(ctx: BaseCtx, item: Question | Answer) -> list[tuple[int, datetime]]:
-    """(member, time) of every score line `item` can move: its answers' authors when answered and when chosen
-    best, and the receivers of the tips they got."""
+    """(member, time) of every score line `item` can move: its answers' authors when answered, when chosen
+    best and when picked for a digest, and the receivers of the tips they got."""
     if isinstance(item, Question):
         answers = list(await ctx.db.scalars(select(Answer).where(Answer.question_id == item.id)))
         question = item
@@ -173,6 +180,8 @@ async def _moments(ctx: BaseCtx, item: Question | Answer) -> list[tuple[int, dat
     if best and question.best_marked_at is not None:
         found.append((best[0].author_id, question.best_marked_at))
     if answers:
+        found += list((await ctx.db.execute(select(DigestPick.author_id, DigestPick.picked_at).where(
+            DigestPick.answer_id.in_([a.id for a in answers])))).all())
         found += [(m, at) for m, at in await ctx.db.execute(select(LedgerEntry.member_id, LedgerEntry.created_at).where(
             LedgerEntry.answer_id.in_([a.id for a in answers]), LedgerEntry.unit == POINTS,
             LedgerEntry.kind == "tip")) if m is not None]
@@ -294,7 +303,8 @@ async def names(ctx: BaseCtx, member_ids: Iterable[int]) -> dict[int, Member]:
 
 
 def parts(ctx: BaseCtx, s: Score) -> str:
-    return ctx.t("rank.parts", points=s.points, best=s.best_answers, helped=s.helped)
+    picked = ctx.t("rank.parts_digest", n=s.digest_answers) if s.digest_answers else ""
+    return ctx.t("rank.parts", points=s.points, best=s.best_answers, helped=s.helped) + picked
 
 
 def formula(ctx: BaseCtx) -> str:

@@ -1,6 +1,7 @@
 """Tables, one module per aggregate, and the database setup."""
 from models.base import Base
 from models.community import Community, DmChoice, Group, HeardBy, Member, RoleGrant, RoomMember
+from models.digests import Digest, DigestCorrection, DigestPick
 from models.events import ProcessedEvent
 from models.flows import Flow
 from models.history import ActivityDay, ChatMessage
@@ -15,4 +16,5 @@ __all__ = [
     "Base", "Community", "DmChoice", "Group", "HeardBy", "Member", "RoleGrant", "RoomMember", "ProcessedEvent",
     "JobCursor", "JobRun", "OutboxMessage", "Flow", "ChatMessage", "ActivityDay", "Profile", "ProfileTerm",
     "LedgerAccount", "LedgerEntry", "Question", "Answer", "Challenger", "WeeklyResult", "ScoreTotal",
+    "Digest", "DigestPick", "DigestCorrection",
 ]

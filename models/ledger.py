@@ -96,6 +96,8 @@ class LedgerEntry(Base):
 
 Index("ix_ledger_entries_member", LedgerEntry.member_id, LedgerEntry.unit, LedgerEntry.kind, LedgerEntry.created_at)
 Index("ix_ledger_entries_kind", LedgerEntry.community_id, LedgerEntry.unit, LedgerEntry.kind, LedgerEntry.created_at)
+# The tips an answer received (a digest shows them; hiding an answer recounts them).
+Index("ix_ledger_entries_answer", LedgerEntry.answer_id)
 
 
 def _lock_key(community_id: str) -> int:

@@ -132,8 +132,9 @@ async def totals_and_recount(chat) -> tuple[dict, dict]:
             for member_id, lines in (await ranking.lines(ctx, start, end)).items():
                 if member_id not in left_out:
                     recount[member_id] = recount.get(member_id, ranking.Score(member_id)).plus(lines)
-        stored = {t.member_id: (t.points, t.best_answers, t.helped) for t in await db.scalars(select(ScoreTotal))}
-    as_tuples = {m: (s.points, s.best_answers, s.helped) for m, s in recount.items()}
+        stored = {t.member_id: (t.points, t.best_answers, t.helped, t.digest_answers)
+                  for t in await db.scalars(select(ScoreTotal))}
+    as_tuples = {m: (s.points, s.best_answers, s.helped, s.digest_answers) for m, s in recount.items()}
     nonzero = lambda d: {m: v for m, v in d.items() if any(v)}    # noqa: E731
     return nonzero(stored), nonzero(as_tuples)
 

@@ -501,3 +501,25 @@ def test_format_jsonl_is_the_default_output(demo, tmp_path):
                             encoding="utf-8", timeout=300,
                             env={k: v for k, v in os.environ.items() if not k.startswith(("QUNBOT_", "WECHATY_"))})
     assert result.returncode == 0 and result.stdout == demo[0].stdout
+
+
+# ---- two weeks with a digest -------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def digest_weeks(tmp_path_factory):
+    tmp_path = tmp_path_factory.mktemp("digest")
+    return rows_of(run_simulate(ROOT / "examples" / "digest.jsonl", tmp_path, tmpdir=tmp_path))
+
+
+def test_digest_example_drafts_in_private_publishes_once_and_the_job_publishes_the_second_week(digest_weeks):
+    draft = [r for r in digest_weeks if r.get("user") == "u3" and r["text"].startswith("📝 周报草稿")]
+    assert len(draft) == 2 and "【5】🙏 感谢李四的老带新方案" in draft[1]["text"] and "已删掉：第 3 节" in draft[1]["text"]
+    [first, reread] = [r for r in digest_weeks if r["text"].startswith("📰 增长学习社 1 群 周报 第 1 期 · 11.23–11.29")]
+    assert first["room"] == "r1" and first["at"] == "2026-11-27T10:10:00+08:00" and reread["user"] == "u2"
+    assert "⭐ A1 李四（收到 30 分）📌入选周报" in first["text"] and "example.org" not in first["text"]
+    second = _one(digest_weeks, "📰 增长学习社 1 群 周报 第 2 期 · 11.30–12.6")
+    assert second["at"] == "2026-12-06T20:00:00+08:00" and second["text"].endswith("（本期由定时任务自动发布）")
+    assert "还没有最佳回答。" in second["text"] and "💬 讨论：活跃度" in second["text"]
+    assert "1. 李四 90 分（打赏 30 · 最佳 1 · 帮助 1 人 · 入选 1）" in _one(digest_weeks, "🏆 上周分享排行（11.23–11.29）")["text"]
+    _one(digest_weeks, "📌 第 1 期周报 更正 1：A1 的方案来自李四的家长群实践，不是王五。")
+    assert reread["text"] == first["text"] + "\n更正 1（12.7）：A1 的方案来自李四的家长群实践，不是王五。"
