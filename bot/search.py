@@ -1,0 +1,210 @@
+"""The knowledge base's index, in our own tables so it ranks the same on SQLite and PostgreSQL.
+
+Every searchable document — a question (its title counts twice), an answer, a kept chat message — is indexed
+once, when it is written: its jieba terms become postings under the document's scope (models.search), each with
+the term's BM25 share in that document (term frequency against the document's length) precomputed as `weight`.
+A search reads, for each query term and each scope the member may see, only the head of that term's postings (the
+`HEAD` best, newest among equals), so its cost does not grow with the number of documents; the documents found
+that way are then scored exactly: the sum over the query terms they hold of weight × the term's rarity (BM25's
+idf, from the term's document count, counted up to `DF_CAP`).
+
+Who may see what is decided twice: a search reads only the scopes the member may see (their community's
+questions and answers, the kept chat of their own groups), and what it finds is loaded from its own table, where
+hidden questions and answers, and chat that is gone, drop out.
+
+Another kind of document joins by writing postings: a scope key "<kind>:<owner>" (`scope_ids`), `index_doc` for
+each document with its row id, and a loader in the handler that shows what a search found.
+"""
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Select, Table, and_, bindparam, case, delete, func, literal, select, union
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from bot.keywords import STOPWORDS
+from bot.text import cut
+from models.db import insert_ignoring_conflicts
+from models.search import SearchPosting, SearchScope
+
+QUESTION, ANSWER, CHAT = "question", "answer", "chat"
+K1, B = 1.2, 0.75
+# A typical document's length in terms, per kind (BM25's average length, fixed so a weight never changes later).
+TYPICAL_LENGTH = {QUESTION: 24, ANSWER: 40, CHAT: 8}
+TITLE_COUNT = 2             # a question's title terms count this many times
+TERM_LIMIT = 32             # characters of a term (longer ones are not indexed)
+MAX_QUERY_TERMS = 8
+HEAD = 100                  # postings read per query term and scope
+DF_CAP = 5000               # documents counted per term for its rarity
+# Words that say nothing about a subject: greetings, how people ask, when; plus chat's fillers.
+SEARCH_STOPWORDS = STOPWORDS | frozenset("""
+你好 您好 大家好 早上好 晚上好 下午好 早上 上好 晚安 各位 老师 同学 朋友 请问 问题 问下 问问 有个 请教 求助 求问
+如何 怎样 怎么做 怎么办 为啥 是否 有人 谁 一个 比较 一般 大概 多少 哪些 目前 方面 情况 事情 东西 关于 以及 还是
+谢谢大家 学习 学到 分享 +1 mark
+周一 周二 周三 周四 周五 周六 周日 周末 星期一 星期二 星期三 星期四 星期五 星期六 星期天 星期日 上午 下午 中午
+晚上 今晚 明晚 本周 下周 上周 这周 每周 今年 明年 去年 本月 下个月 上个月
+""".split())
+_POSTINGS: Table = SearchPosting.__table__      # type: ignore[assignment]  # written and read in bulk
+_SCOPES: Table = SearchScope.__table__          # type: ignore[assignment]
+
+
+def indexable(term: str) -> bool:
+    return 2 <= len(term) <= TERM_LIMIT and term not in SEARCH_STOPWORDS
+
+
+def query_terms(text: str) -> list[str]:
+    """The terms a search looks for (blocking: jieba; at most MAX_QUERY_TERMS, in the order typed)."""
+    return list(dict.fromkeys(t for t in cut(text) if indexable(t)))[:MAX_QUERY_TERMS]
+
+
+async def query_terms_async(text: str) -> list[str]:
+    return await asyncio.get_running_loop().run_in_executor(None, query_terms, text)
+
+
+def weights(kind: str, terms: Iterable[str]) -> dict[str, int]:
+    """Each indexable term's BM25 share in a document of `kind` made of `terms` (repeats count), times 100."""
+    counts = Counter(t for t in terms if indexable(t))
+    length = sum(counts.values())
+    norm = K1 * (1 - B + B * length / TYPICAL_LENGTH[kind])
+    return {t: max(1, round(100 * tf * (K1 + 1) / (tf + norm))) for t, tf in counts.items()}
+
+
+def question_terms(title: str, body: str | None) -> list[str]:
+    """A question's terms (blocking: jieba): the title's TITLE_COUNT times, then the background's."""
+    return cut(title) * TITLE_COUNT + (cut(body) if body else [])
+
+
+async def question_terms_async(title: str, body: str | None) -> list[str]:
+    return await asyncio.get_running_loop().run_in_executor(None, question_terms, title, body)
+
+
+async def text_terms_async(text: str) -> list[str]:
+    """The terms of an answer (or any text written once), cut in an executor."""
+    return await asyncio.get_running_loop().run_in_executor(None, cut, text)
+
+
+# ---- writing ------------------------------------------------------------------------------------------------
+
+async def scope_ids(db: AsyncSession, community_id: str, kind: str, owners: Iterable[str]) -> dict[str, int]:
+    """The scope id of each "<kind>:<owner>" (created when new; another process may create it at once)."""
+    keys = {f"{kind}:{owner}": owner for owner in owners}
+    if not keys:
+        return {}
+    query = select(SearchScope.key, SearchScope.id).where(SearchScope.key.in_(keys))
+    found = {key: scope_id for key, scope_id in await db.execute(query)}
+    if len(found) < len(keys):
+        await db.execute(insert_ignoring_conflicts(db, SearchScope),
+                         [dict(key=key, community_id=community_id, kind=kind, docs=0)
+                          for key in sorted(keys) if key not in found])
+        found = {key: scope_id for key, scope_id in await db.execute(query)}
+    return {keys[key]: scope_id for key, scope_id in found.items()}
+
+
+async def index_doc(db: AsyncSession, community_id: str, kind: str, owner: str, doc_id: int,
+                    terms: Sequence[str]) -> None:
+    """(Re)index one document: its postings replace any it had."""
+    scope_id = (await scope_ids(db, community_id, kind, [owner]))[owner]
+    had = await db.scalar(select(func.count()).select_from(_POSTINGS).where(
+        _POSTINGS.c.scope_id == scope_id, _POSTINGS.c.doc_id == doc_id))
+    if had:
+        await db.execute(delete(_POSTINGS).where(_POSTINGS.c.scope_id == scope_id, _POSTINGS.c.doc_id == doc_id))
+    rows = [dict(scope_id=scope_id, doc_id=doc_id, term=t, weight=w) for t, w in weights(kind, terms).items()]
+    if rows:
+        await db.execute(_POSTINGS.insert(), rows)
+    if bool(rows) != bool(had):
+        await db.execute(_SCOPES.update().where(_SCOPES.c.id == scope_id)
+                         .values(docs=_SCOPES.c.docs + (1 if rows else -1)))
+
+
+async def index_chat(db: AsyncSession, community_id: str, messages: Sequence[tuple[str, int, str]],
+                     known: dict[str, int]) -> None:
+    """Index kept chat messages, (room id, message id, terms as kept) each; `known` caches rooms' scope ids."""
+    missing = {room for room, _, _ in messages if room not in known}
+    known.update(await scope_ids(db, community_id, CHAT, missing))
+    rows, docs = [], Counter[int]()
+    for room, doc_id, kept in messages:
+        scope_id = known[room]
+        if found := weights(CHAT, kept.split()):
+            docs[scope_id] += 1
+            rows += [dict(scope_id=scope_id, doc_id=doc_id, term=t, weight=w) for t, w in found.items()]
+    if rows:
+        await db.execute(_POSTINGS.insert(), rows)
+        await _add_docs(db, docs)
+
+
+async def _add_docs(db: AsyncSession, docs: Counter[int]) -> None:
+    await db.execute(_SCOPES.update().where(_SCOPES.c.id == bindparam("sid"))
+                     .values(docs=_SCOPES.c.docs + bindparam("n")),
+                     [dict(sid=scope_id, n=n) for scope_id, n in sorted(docs.items())])
+
+
+async def forget_chat(db: AsyncSession, message_ids: Select[Any] | Sequence[int]) -> None:
+    """Drop the postings of chat messages about to be deleted (`message_ids`: their ids, or a query of them)."""
+    chat_scopes = select(SearchScope.id).where(SearchScope.kind == CHAT)
+    where = and_(_POSTINGS.c.scope_id.in_(chat_scopes), _POSTINGS.c.doc_id.in_(message_ids))
+    gone = Counter[int]({scope_id: -n for scope_id, n in await db.execute(
+        select(_POSTINGS.c.scope_id, func.count(func.distinct(_POSTINGS.c.doc_id))).where(where)
+        .group_by(_POSTINGS.c.scope_id))})
+    if gone:
+        await db.execute(delete(_POSTINGS).where(where))
+        await _add_docs(db, gone)
+
+
+def _head(scope_id: int, term: str) -> Select[tuple[int, int]]:
+    """The HEAD best documents of `term` in a scope (as a subquery, so a UNION may hold its LIMIT)."""
+    p = _POSTINGS.c
+    head = (select(p.scope_id, p.doc_id).where(p.scope_id == scope_id, p.term == term)
+            .order_by(p.weight.desc(), p.doc_id.desc()).limit(HEAD).subquery())
+    return select(head.c.scope_id, head.c.doc_id)
+
+
+# ---- reading ------------------------------------------------------------------------------------------------
+
+@dataclass(frozen=True, slots=True)
+class Hit:
+    scope_id: int
+    doc_id: int
+    score: int
+    coverage: float         # the share of the query's rarity (idf) this document holds
+
+
+async def scopes(db: AsyncSession, keys: Iterable[str]) -> dict[int, tuple[str, int]]:
+    """Existing scopes by key: id -> (key, documents)."""
+    rows = await db.execute(select(SearchScope.id, SearchScope.key, SearchScope.docs)
+                            .where(SearchScope.key.in_(list(keys))))
+    return {scope_id: (key, docs) for scope_id, key, docs in rows}
+
+
+async def search(db: AsyncSession, scope_docs: dict[int, int], terms: Sequence[str], *, limit: int,
+                 offset: int = 0) -> list[Hit]:
+    """The best documents for `terms` in the scopes given (id -> their documents), best first."""
+    if not terms or not scope_docs:
+        return []
+    p = _POSTINGS.c
+    ids = sorted(scope_docs)
+    df_counts = [select(func.count()).select_from(
+        select(literal(1)).where(p.scope_id.in_(ids), p.term == t).limit(DF_CAP).subquery()).scalar_subquery()
+        for t in terms]
+    dfs = (await db.execute(select(*df_counts))).one()
+    n = max(sum(scope_docs.values()), *dfs, 1)
+    idf = {t: max(1, round(100 * math.log(1 + (n - df + 0.5) / (df + 0.5)))) for t, df in zip(terms, dfs, strict=True)
+           if df}
+    if not idf:
+        return []
+    total = sum(idf[t] if t in idf else 0 for t in terms)
+    heads = [_head(s, t) for s in ids for t in idf]
+    found = union(*heads).subquery("found") if len(heads) > 1 else heads[0].subquery("found")
+    score = func.sum(case(idf, value=p.term, else_=0) * p.weight)
+    held = func.sum(case(idf, value=p.term, else_=0))
+    rows = await db.execute(
+        select(p.scope_id, p.doc_id, score, held)
+        .join(found, and_(p.scope_id == found.c.scope_id, p.doc_id == found.c.doc_id))
+        .where(p.term.in_(list(idf)))
+        .group_by(p.scope_id, p.doc_id)
+        .order_by(score.desc(), p.doc_id.desc(), p.scope_id).limit(limit).offset(offset))
+    return [Hit(scope_id, doc_id, int(sc), int(h) / total) for scope_id, doc_id, sc, h in rows]
