@@ -45,7 +45,7 @@ DF_CAP = 5000               # documents counted per term for its rarity
 SEARCH_STOPWORDS = STOPWORDS | frozenset("""
 你好 您好 大家好 早上好 晚上好 下午好 早上 上好 晚安 各位 老师 同学 朋友 请问 问题 问下 问问 有个 请教 求助 求问
 如何 怎样 怎么做 怎么办 为啥 是否 有人 谁 一个 比较 一般 大概 多少 哪些 目前 方面 情况 事情 东西 关于 以及 还是
-谢谢大家 学习 学到 分享 +1 mark
+谢谢大家 学习 学到 分享 +1 mark 到底 究竟 具体 真正 能否 能不能 可不可以 需要 主要 怎么样 一般来说
 周一 周二 周三 周四 周五 周六 周日 周末 星期一 星期二 星期三 星期四 星期五 星期六 星期天 星期日 上午 下午 中午
 晚上 今晚 明晚 本周 下周 上周 这周 每周 今年 明年 去年 本月 下个月 上个月
 """.split())
@@ -181,22 +181,26 @@ async def scopes(db: AsyncSession, keys: Iterable[str]) -> dict[int, tuple[str, 
 
 
 async def search(db: AsyncSession, scope_docs: dict[int, int], terms: Sequence[str], *, limit: int,
-                 offset: int = 0) -> list[Hit]:
-    """The best documents for `terms` in the scopes given (id -> their documents), best first."""
+                 offset: int = 0, exclude: tuple[int, int] | None = None) -> list[Hit]:
+    """The best documents for `terms` in the scopes given (id -> their documents), best first; `exclude` (a
+    scope and document id) is searched as if it were not indexed (a question compared with the others)."""
     if not terms or not scope_docs:
         return []
     p = _POSTINGS.c
     ids = sorted(scope_docs)
+    others = [] if exclude is None else [~and_(p.scope_id == exclude[0], p.doc_id == exclude[1])]
     df_counts = [select(func.count()).select_from(
-        select(literal(1)).where(p.scope_id.in_(ids), p.term == t).limit(DF_CAP).subquery()).scalar_subquery()
-        for t in terms]
+        select(literal(1)).where(p.scope_id.in_(ids), p.term == t, *others).limit(DF_CAP).subquery())
+        .scalar_subquery() for t in terms]
     dfs = (await db.execute(select(*df_counts))).one()
-    n = max(sum(scope_docs.values()), *dfs, 1)
-    idf = {t: max(1, round(100 * math.log(1 + (n - df + 0.5) / (df + 0.5)))) for t, df in zip(terms, dfs, strict=True)
-           if df}
+    n = max(sum(scope_docs.values()) - (exclude is not None), *dfs, 1)
+    rarity = {t: max(1, round(100 * math.log(1 + (n - df + 0.5) / (df + 0.5))))
+              for t, df in zip(terms, dfs, strict=True)}
+    # A term no other document holds finds nothing, but counts in what a document would need to hold all.
+    total = sum(rarity.values())
+    idf = {t: rarity[t] for t, df in zip(terms, dfs, strict=True) if df}
     if not idf:
         return []
-    total = sum(idf[t] if t in idf else 0 for t in terms)
     heads = [_head(s, t) for s in ids for t in idf]
     found = union(*heads).subquery("found") if len(heads) > 1 else heads[0].subquery("found")
     score = func.sum(case(idf, value=p.term, else_=0) * p.weight)
@@ -204,7 +208,7 @@ async def search(db: AsyncSession, scope_docs: dict[int, int], terms: Sequence[s
     rows = await db.execute(
         select(p.scope_id, p.doc_id, score, held)
         .join(found, and_(p.scope_id == found.c.scope_id, p.doc_id == found.c.doc_id))
-        .where(p.term.in_(list(idf)))
+        .where(p.term.in_(list(idf)), *others)
         .group_by(p.scope_id, p.doc_id)
         .order_by(score.desc(), p.doc_id.desc(), p.scope_id).limit(limit).offset(offset))
     return [Hit(scope_id, doc_id, int(sc), int(h) / total) for scope_id, doc_id, sc, h in rows]

@@ -79,15 +79,17 @@ async def _load(ctx: BaseCtx, kinds: dict[int, str], hits: Sequence[search.Hit],
 async def find(ctx: BaseCtx, scope_keys: dict[str, str], terms: list[str], rooms: set[str], *, limit: int,
                floor: float = 0.0, exclude: int | None = None) -> tuple[list[Found], bool]:
     """The best `limit` documents the member may see for `terms` in the scopes named (key -> kind), and whether
-    there are more; only those holding at least `floor` of the query's rarity."""
+    there are more; only those holding at least `floor` of the query's rarity; question `exclude` (an id) left
+    out as if it were not indexed."""
     known = await search.scopes(ctx.db, scope_keys)
     kinds = {scope_id: scope_keys[key] for scope_id, (key, _) in known.items()}
     docs = {scope_id: n for scope_id, (_, n) in known.items()}
     shown: list[Found] = []
+    skip = next(((scope_id, exclude) for scope_id, kind in kinds.items() if kind == search.QUESTION), None) \
+        if exclude is not None else None
     for round_ in range(ROUNDS):
-        hits = await search.search(ctx.db, docs, terms, limit=FETCH + 1, offset=round_ * FETCH)
-        wanted = [h for h in hits[:FETCH] if h.coverage >= floor
-                  and not (exclude is not None and kinds[h.scope_id] == search.QUESTION and h.doc_id == exclude)]
+        hits = await search.search(ctx.db, docs, terms, limit=FETCH + 1, offset=round_ * FETCH, exclude=skip)
+        wanted = [h for h in hits[:FETCH] if h.coverage >= floor]
         visible = await _load(ctx, kinds, wanted, rooms)
         shown += [visible[(h.scope_id, h.doc_id)] for h in wanted if (h.scope_id, h.doc_id) in visible]
         if len(shown) > limit or len(hits) <= FETCH:
