@@ -20,11 +20,11 @@ from __future__ import annotations
 import asyncio
 import math
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, Table, and_, bindparam, case, delete, func, literal, select, union
+from sqlalchemy import Connection, Select, Table, and_, bindparam, case, delete, func, literal, select, text, union
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.keywords import STOPWORDS
@@ -161,6 +161,37 @@ def _head(scope_id: int, term: str) -> Select[tuple[int, int]]:
     head = (select(p.scope_id, p.doc_id).where(p.scope_id == scope_id, p.term == term)
             .order_by(p.weight.desc(), p.doc_id.desc()).limit(HEAD).subquery())
     return select(head.c.scope_id, head.c.doc_id)
+
+
+def index_stored(conn: Connection) -> None:
+    """Fill an empty index with everything stored — questions, answers (cut by jieba now) and kept chat (its kept
+    words) — in bulk, on a synchronous connection: the upgrade that adds the index, and the benchmark."""
+    cache: dict[tuple[str, ...], dict[str, int]] = {}
+
+    def weighed(kind: str, terms: Callable[..., list[str]], *texts: str) -> dict[str, int]:
+        if (kind, *texts) not in cache:        # a text met again (the same chat message) is weighed once
+            cache[(kind, *texts)] = weights(kind, terms(*texts))
+        return cache[(kind, *texts)]
+
+    docs: list[tuple[str, str, str, int, dict[str, int]]] = []      # (community, kind, owner, doc id, weights)
+    for doc_id, community_id, title, body in conn.execute(text(
+            "SELECT id, community_id, title, body FROM questions ORDER BY id")):
+        docs.append((community_id, QUESTION, community_id, doc_id,
+                     weighed(QUESTION, question_terms, title, body)))
+    for doc_id, community_id, body in conn.execute(text("SELECT id, community_id, body FROM answers ORDER BY id")):
+        docs.append((community_id, ANSWER, community_id, doc_id, weighed(ANSWER, cut, body)))
+    for doc_id, community_id, room_id, kept in conn.execute(text(
+            "SELECT id, community_id, room_id, terms FROM chat_messages WHERE terms <> '' ORDER BY id")):
+        docs.append((community_id, CHAT, room_id, doc_id, weighed(CHAT, str.split, kept)))
+    counts = Counter((community_id, kind, owner) for community_id, kind, owner, _, found in docs if found)
+    ids: dict[tuple[str, str], int] = {}
+    for (community_id, kind, owner), n in sorted(counts.items()):
+        conn.execute(_SCOPES.insert().values(key=f"{kind}:{owner}", community_id=community_id, kind=kind, docs=n))
+        ids[(kind, owner)] = conn.execute(select(_SCOPES.c.id).where(_SCOPES.c.key == f"{kind}:{owner}")).scalar_one()
+    rows = [dict(scope_id=ids[(kind, owner)], doc_id=doc_id, term=term, weight=weight)
+            for _, kind, owner, doc_id, found in docs for term, weight in found.items()]
+    for i in range(0, len(rows), 10_000):
+        conn.execute(_POSTINGS.insert(), rows[i:i + 10_000])
 
 
 # ---- reading ------------------------------------------------------------------------------------------------

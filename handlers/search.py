@@ -2,20 +2,21 @@
 groups, and the similar past questions shown when someone asks."""
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import and_, select
+from sqlalchemy.orm import aliased
 
 from bot import search
 from bot.cleaning import clean
 from bot.context import BaseCtx, Ctx
 from bot.errors import CommandError
-from bot.roster import groups_of, members_by_user
+from bot.roster import groups_of
 from bot.router import Router
 from bot.text import clip, split_first
-from models import Answer, ChatMessage, Group, Member, Question
+from models import Answer, ChatMessage, Member, Question
 
 router = Router()
 
@@ -35,12 +36,13 @@ class Found:
 
     kind: str
     at: datetime
-    ref: str            # Q12 / A37; "" for chat
-    text: str
-    author_id: int | None = None            # members.id (questions, answers)
-    sender_id: str | None = None            # user id (chat)
-    room_id: str | None = None
-    question: Question | None = None        # an answer's question; a question itself
+    ref: str                # Q12 / A37; "" for chat
+    text: str               # a question's title, an answer's or a message's text
+    author: str             # the name the bot shows now (a pseudonym after deleted data)
+    room_id: str = ""       # chat
+    question: str = ""      # an answer's question (Q12)
+    title: str = ""         # its title
+    best: tuple[str, str, str] | None = None      # a question's best answer: (A37, author, text)
 
 
 def _snippet(text: str) -> str:
@@ -48,35 +50,47 @@ def _snippet(text: str) -> str:
 
 
 async def _load(ctx: BaseCtx, kinds: dict[int, str], hits: Sequence[search.Hit],
-                rooms: set[str]) -> dict[tuple[int, int], Found]:
-    """The hits the member may see, loaded from their own tables: hidden questions and answers (and answers of a
-    hidden question) and chat gone or of other groups drop out."""
-    by_kind: dict[str, list[int]] = {}
+                rooms: Collection[str]) -> dict[tuple[int, int], Found]:
+    """The hits the member may see, loaded from their own tables with their authors: hidden questions and answers
+    (and answers of a hidden question) and chat gone or of other groups drop out."""
+    by_kind: dict[str, dict[int, int]] = {}
     for hit in hits:
-        by_kind.setdefault(kinds[hit.scope_id], []).append(hit.doc_id)
-    scope_of = {kind: scope_id for scope_id, kind in kinds.items() if kind != search.CHAT}
+        by_kind.setdefault(kinds[hit.scope_id], {})[hit.doc_id] = hit.scope_id
     found: dict[tuple[int, int], Found] = {}
+    community = ctx.community.id
     if ids := by_kind.get(search.QUESTION):
-        for q in await ctx.db.scalars(select(Question).where(
-                Question.id.in_(ids), Question.community_id == ctx.community.id, Question.hidden.is_(False))):
-            found[(scope_of[search.QUESTION], q.id)] = Found(search.QUESTION, q.asked_at, f"Q{q.number}", q.title,
-                                                             author_id=q.asker_id, question=q)
+        best, best_author = aliased(Answer), aliased(Member)
+        for q_id, number, title, at, asker, a_number, a_author, a_body in await ctx.db.execute(
+                select(Question.id, Question.number, Question.title, Question.asked_at, Member.display_name,
+                       best.number, best_author.display_name, best.body)
+                .join(Member, Member.id == Question.asker_id)
+                .outerjoin(best, and_(best.id == Question.best_answer_id, best.hidden.is_(False)))
+                .outerjoin(best_author, best_author.id == best.author_id)
+                .where(Question.id.in_(ids), Question.community_id == community, Question.hidden.is_(False))):
+            found[(ids[q_id], q_id)] = Found(search.QUESTION, at, f"Q{number}", title, asker,
+                                             best=None if a_number is None else (f"A{a_number}", a_author, a_body))
     if ids := by_kind.get(search.ANSWER):
-        for a, q in await ctx.db.execute(select(Answer, Question).join(Question, Question.id == Answer.question_id)
-                                         .where(Answer.id.in_(ids), Answer.community_id == ctx.community.id,
-                                                Answer.hidden.is_(False), Question.hidden.is_(False))):
-            found[(scope_of[search.ANSWER], a.id)] = Found(search.ANSWER, a.answered_at, f"A{a.number}", a.body,
-                                                           author_id=a.author_id, question=q)
+        for a_id, number, body, at, author, q_number, title in await ctx.db.execute(
+                select(Answer.id, Answer.number, Answer.body, Answer.answered_at, Member.display_name,
+                       Question.number, Question.title)
+                .join(Question, Question.id == Answer.question_id).join(Member, Member.id == Answer.author_id)
+                .where(Answer.id.in_(ids), Answer.community_id == community, Answer.hidden.is_(False),
+                       Question.hidden.is_(False))):
+            found[(ids[a_id], a_id)] = Found(search.ANSWER, at, f"A{number}", body, author, question=f"Q{q_number}",
+                                             title=title)
     if ids := by_kind.get(search.CHAT):
-        room_scope = {hit.doc_id: hit.scope_id for hit in hits if kinds[hit.scope_id] == search.CHAT}
-        for m in await ctx.db.scalars(select(ChatMessage).where(
-                ChatMessage.id.in_(ids), ChatMessage.community_id == ctx.community.id, ChatMessage.room_id.in_(rooms))):
-            found[(room_scope[m.id], m.id)] = Found(search.CHAT, m.sent_at, "", m.text, sender_id=m.sender_id,
-                                                    room_id=m.room_id)
+        for m_id, room_id, at, body, sender, name in await ctx.db.execute(
+                select(ChatMessage.id, ChatMessage.room_id, ChatMessage.sent_at, ChatMessage.text,
+                       ChatMessage.sender_id, Member.display_name)
+                .outerjoin(Member, and_(Member.community_id == ChatMessage.community_id,
+                                        Member.user_id == ChatMessage.sender_id))
+                .where(ChatMessage.id.in_(ids), ChatMessage.community_id == community,
+                       ChatMessage.room_id.in_(list(rooms)))):
+            found[(ids[m_id], m_id)] = Found(search.CHAT, at, "", body, name or sender, room_id=room_id)
     return found
 
 
-async def find(ctx: BaseCtx, scope_keys: dict[str, str], terms: list[str], rooms: set[str], *, limit: int,
+async def find(ctx: BaseCtx, scope_keys: dict[str, str], terms: list[str], rooms: Collection[str], *, limit: int,
                floor: float = 0.0, exclude: int | None = None) -> tuple[list[Found], bool]:
     """The best `limit` documents the member may see for `terms` in the scopes named (key -> kind), and whether
     there are more; only those holding at least `floor` of the query's rarity; question `exclude` (an id) left
@@ -97,27 +111,11 @@ async def find(ctx: BaseCtx, scope_keys: dict[str, str], terms: list[str], rooms
     return shown[:limit], True
 
 
-async def _names(ctx: BaseCtx, found: Sequence[Found]) -> tuple[dict[int, str], dict[str, str], dict[str, str]]:
-    """Authors by member id, senders by user id (the names the bot shows now), groups by room id."""
-    member_ids = {f.author_id for f in found if f.author_id is not None}
-    authors = {member_id: name for member_id, name in await ctx.db.execute(
-        select(Member.id, Member.display_name).where(Member.id.in_(member_ids)))} if member_ids else {}
-    senders = {user_id: m.display_name for user_id, m in (await members_by_user(
-        ctx.db, ctx.community.id, {f.sender_id for f in found if f.sender_id})).items()}
-    rooms = {f.room_id for f in found if f.room_id}
-    groups = {room: name or room for room, name in await ctx.db.execute(
-        select(Group.room_id, Group.name).where(Group.room_id.in_(rooms)))} if rooms else {}
-    return authors, senders, groups
-
-
-async def _best_answers(ctx: BaseCtx, questions: Sequence[Question]) -> dict[int, tuple[Answer, str]]:
-    """Each question's best answer (not hidden) with its author's name, by question id."""
-    ids = [q.best_answer_id for q in questions if q.best_answer_id]
-    if not ids:
-        return {}
-    rows = await ctx.db.execute(select(Answer, Member.display_name).join(Member, Member.id == Answer.author_id)
-                                .where(Answer.id.in_(ids), Answer.hidden.is_(False)))
-    return {a.question_id: (a, name) for a, name in rows}
+def _best_line(ctx: BaseCtx, found: Found) -> list[str]:
+    if found.best is None:
+        return []
+    ref, author, body = found.best
+    return [ctx.t("search.best", ref=ref, author=author, body=_snippet(body))]
 
 
 @router.command("search", aliases=("搜索",))
@@ -136,35 +134,27 @@ async def search_command(ctx: Ctx) -> None:
         raise CommandError("search.no_words", query=clip(query))
     c = ctx.community.id
     keys = {f"{search.QUESTION}:{c}": search.QUESTION}
-    rooms: set[str] = set()
+    groups: dict[str, str] = {}
     if not questions_only:
         keys[f"{search.ANSWER}:{c}"] = search.ANSWER
-        rooms = {g.room_id for g in await groups_of(ctx.db, c, ctx.sender_id) if g.history}
-        keys.update({f"{search.CHAT}:{room}": search.CHAT for room in rooms})
-    found, more = await find(ctx, keys, terms, rooms, limit=SHOWN)
+        groups = {g.room_id: g.name or g.room_id for g in await groups_of(ctx.db, c, ctx.sender_id) if g.history}
+        keys.update({f"{search.CHAT}:{room}": search.CHAT for room in groups})
+    found, more = await find(ctx, keys, terms, groups, limit=SHOWN)
     prefix = "search.questions_" if questions_only else "search."
     if not found:
         raise CommandError(prefix + "none", query=clip(query))
-    authors, senders, groups = await _names(ctx, found)
-    best = await _best_answers(ctx, [f.question for f in found if f.kind == search.QUESTION and f.question])
     lines = [ctx.t(prefix + "found", query=clip(query))]
     for n, f in enumerate(found, 1):
+        date = ctx.date(f.at)
         if f.kind == search.CHAT:
-            assert f.room_id is not None and f.sender_id is not None
-            lines.append(ctx.t("search.chat", n=n, group=groups.get(f.room_id, f.room_id),
-                               author=senders.get(f.sender_id, f.sender_id), date=ctx.date(f.at),
+            lines.append(ctx.t("search.chat", n=n, group=groups[f.room_id], author=f.author, date=date,
                                body=_snippet(f.text)))
-            continue
-        author, date = authors.get(f.author_id or 0, "?"), ctx.date(f.at)
-        assert f.question is not None
-        if f.kind == search.ANSWER:
-            lines.append(ctx.t("search.answer", n=n, ref=f.ref, question=f"Q{f.question.number}",
-                               title=f.question.title, body=_snippet(f.text), author=author, date=date))
-            continue
-        lines.append(ctx.t("search.question", n=n, ref=f.ref, title=f.text, author=author, date=date))
-        if f.question.id in best:
-            answer, name = best[f.question.id]
-            lines.append(ctx.t("search.best", ref=f"A{answer.number}", author=name, body=_snippet(answer.body)))
+        elif f.kind == search.ANSWER:
+            lines.append(ctx.t("search.answer", n=n, ref=f.ref, question=f.question, title=f.title,
+                               body=_snippet(f.text), author=f.author, date=date))
+        else:
+            lines += [ctx.t("search.question", n=n, ref=f.ref, title=f.text, author=f.author, date=date),
+                      *_best_line(ctx, f)]
     if more:
         lines.append(ctx.t("search.more"))
     lines.append(ctx.t("search.hint"))
@@ -178,19 +168,13 @@ async def similar_questions(ctx: BaseCtx, question: Question) -> list[str]:
     if not terms:
         return []
     keys = {f"{search.QUESTION}:{ctx.community.id}": search.QUESTION}
-    found, _ = await find(ctx, keys, terms, set(), limit=SIMILAR, floor=SIMILAR_FLOOR, exclude=question.id)
+    found, _ = await find(ctx, keys, terms, (), limit=SIMILAR, floor=SIMILAR_FLOOR, exclude=question.id)
     if not found:
         return []
-    authors, _, _ = await _names(ctx, found)
-    best = await _best_answers(ctx, [f.question for f in found if f.question])
     lines = [ctx.t("similar.title")]
     for f in found:
-        assert f.question is not None
-        lines.append(ctx.t("similar.line", ref=f.ref, title=f.text, asker=authors.get(f.author_id or 0, "?"),
-                           date=ctx.date(f.at)))
-        if f.question.id in best:
-            answer, name = best[f.question.id]
-            lines.append(ctx.t("search.best", ref=f"A{answer.number}", author=name, body=_snippet(answer.body)))
+        lines += [ctx.t("similar.line", ref=f.ref, title=f.text, asker=f.author, date=ctx.date(f.at)),
+                  *_best_line(ctx, f)]
     return lines
 
 
