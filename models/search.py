@@ -29,6 +29,8 @@ class SearchPosting(Base):
     answers.id, chat_messages.id); `weight` is the term's BM25 share in that document, times 100."""
 
     __tablename__ = "search_postings"
+    # Clustered by its key on SQLite: a document's postings are one seek, and the table is its own covering index.
+    __table_args__ = {"sqlite_with_rowid": False}
 
     scope_id: Mapped[int] = mapped_column(ForeignKey("search_scopes.id"), primary_key=True)
     doc_id: Mapped[int] = mapped_column(Integer, primary_key=True)

@@ -37,6 +37,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(['scope_id'], ['search_scopes.id'],
                                 name=op.f('fk_search_postings_scope_id_search_scopes')),
         sa.PrimaryKeyConstraint('scope_id', 'doc_id', 'term', name=op.f('pk_search_postings')),
+        sqlite_with_rowid=False,
     )
     op.create_index('ix_search_postings_rank', 'search_postings', ['scope_id', 'term', 'weight', 'doc_id'])
     from bot.search import index_stored
