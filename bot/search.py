@@ -24,7 +24,7 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, and_, bindparam, case, delete, func, literal, select, text, union
+from sqlalchemy import Connection, Select, Table, and_, bindparam, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.keywords import STOPWORDS
@@ -39,8 +39,8 @@ TYPICAL_LENGTH = {QUESTION: 24, ANSWER: 40, CHAT: 8}
 TITLE_COUNT = 2             # a question's title terms count this many times
 TERM_LIMIT = 32             # characters of a term (longer ones are not indexed)
 MAX_QUERY_TERMS = 8
-HEAD = 100                  # postings read per query term and scope
-DF_CAP = 5000               # documents counted per term for its rarity
+HEAD = 50                   # postings read per query term and scope
+DF_CAP = 2000               # documents counted per term for its rarity
 # Words that say nothing about a subject: greetings, how people ask, when; plus chat's fillers.
 SEARCH_STOPWORDS = STOPWORDS | frozenset("""
 你好 您好 大家好 早上好 晚上好 下午好 早上 上好 晚安 各位 老师 同学 朋友 请问 问题 问下 问问 有个 请教 求助 求问
@@ -155,14 +155,6 @@ async def forget_chat(db: AsyncSession, message_ids: Select[Any] | Sequence[int]
         await _add_docs(db, gone)
 
 
-def _head(scope_id: int, term: str) -> Select[tuple[int, int]]:
-    """The HEAD best documents of `term` in a scope (as a subquery, so a UNION may hold its LIMIT)."""
-    p = _POSTINGS.c
-    head = (select(p.scope_id, p.doc_id).where(p.scope_id == scope_id, p.term == term)
-            .order_by(p.weight.desc(), p.doc_id.desc()).limit(HEAD).subquery())
-    return select(head.c.scope_id, head.c.doc_id)
-
-
 def index_stored(conn: Connection) -> None:
     """Fill an empty index with everything stored — questions, answers (cut by jieba now) and kept chat (its kept
     words) — in bulk, on a synchronous connection: the upgrade that adds the index, and the benchmark."""
@@ -214,32 +206,38 @@ async def scopes(db: AsyncSession, keys: Iterable[str]) -> dict[int, tuple[str, 
 async def search(db: AsyncSession, scope_docs: dict[int, int], terms: Sequence[str], *, limit: int,
                  offset: int = 0, exclude: tuple[int, int] | None = None) -> list[Hit]:
     """The best documents for `terms` in the scopes given (id -> their documents), best first; `exclude` (a
-    scope and document id) is searched as if it were not indexed (a question compared with the others)."""
+    scope and document id) is searched as if it were not indexed (a question compared with the others).
+
+    Written as SQL text: only the terms are bound; the numbers (scope ids, rarities, limits) are ours and inlined,
+    which keeps building the statement cheap, as the search itself is."""
     if not terms or not scope_docs:
         return []
-    p = _POSTINGS.c
-    ids = sorted(scope_docs)
-    others = [] if exclude is None else [~and_(p.scope_id == exclude[0], p.doc_id == exclude[1])]
-    df_counts = [select(func.count()).select_from(
-        select(literal(1)).where(p.scope_id.in_(ids), p.term == t, *others).limit(DF_CAP).subquery())
-        .scalar_subquery() for t in terms]
-    dfs = (await db.execute(select(*df_counts))).one()
+    ids = ", ".join(str(int(s)) for s in sorted(scope_docs))
+    binds = {f"t{i}": t for i, t in enumerate(terms)}
+    def others(p: str = "") -> str:
+        return "" if exclude is None else \
+            f" AND NOT ({p}scope_id = {int(exclude[0])} AND {p}doc_id = {int(exclude[1])})"
+
+    dfs = (await db.execute(text("SELECT " + ", ".join(
+        f"(SELECT count(*) FROM (SELECT 1 AS x FROM search_postings WHERE scope_id IN ({ids}) AND term = :t{i}"
+        f"{others()} LIMIT {DF_CAP}) AS d{i}) AS df{i}" for i in range(len(terms)))), binds)).one()
     n = max(sum(scope_docs.values()) - (exclude is not None), *dfs, 1)
-    rarity = {t: max(1, round(100 * math.log(1 + (n - df + 0.5) / (df + 0.5))))
-              for t, df in zip(terms, dfs, strict=True)}
+    rarity = [max(1, round(100 * math.log(1 + (n - df + 0.5) / (df + 0.5)))) for df in dfs]
     # A term no other document holds finds nothing, but counts in what a document would need to hold all.
-    total = sum(rarity.values())
-    idf = {t: rarity[t] for t, df in zip(terms, dfs, strict=True) if df}
-    if not idf:
+    total = sum(rarity)
+    held = [i for i, df in enumerate(dfs) if df]
+    if not held:
         return []
-    heads = [_head(s, t) for s in ids for t in idf]
-    found = union(*heads).subquery("found") if len(heads) > 1 else heads[0].subquery("found")
-    score = func.sum(case(idf, value=p.term, else_=0) * p.weight)
-    held = func.sum(case(idf, value=p.term, else_=0))
-    rows = await db.execute(
-        select(p.scope_id, p.doc_id, score, held)
-        .join(found, and_(p.scope_id == found.c.scope_id, p.doc_id == found.c.doc_id))
-        .where(p.term.in_(list(idf)), *others)
-        .group_by(p.scope_id, p.doc_id)
-        .order_by(score.desc(), p.doc_id.desc(), p.scope_id).limit(limit).offset(offset))
+    heads = " UNION ".join(
+        f"SELECT scope_id, doc_id FROM (SELECT scope_id, doc_id FROM search_postings WHERE scope_id = {int(s)} "
+        f"AND term = :t{i} ORDER BY weight DESC, doc_id DESC LIMIT {HEAD}) AS h{s}_{i}"
+        for s in sorted(scope_docs) for i in held)
+    idf = "CASE p.term " + " ".join(f"WHEN :t{i} THEN {rarity[i]}" for i in held) + " ELSE 0 END"
+    rows = await db.execute(text(
+        f"WITH found AS ({heads}) "
+        f"SELECT p.scope_id, p.doc_id, SUM({idf} * p.weight) AS score, SUM({idf}) AS held "
+        f"FROM found JOIN search_postings AS p ON p.scope_id = found.scope_id AND p.doc_id = found.doc_id "
+        f"WHERE p.term IN ({', '.join(f':t{i}' for i in held)}){others('p.')} "
+        f"GROUP BY p.scope_id, p.doc_id ORDER BY score DESC, p.doc_id DESC, p.scope_id "
+        f"LIMIT {int(limit)} OFFSET {int(offset)}"), binds)
     return [Hit(scope_id, doc_id, int(sc), int(h) / total) for scope_id, doc_id, sc, h in rows]

@@ -12,15 +12,15 @@ from tests.conftest import Chat, make_config, to
 HINT = "发送 /问题 Q编号 查看问题和全部回答。"
 
 
+# Q1 (张三) with A1 (李四, best) and A2 (王五); Q2 (李四) about something else; chat in r1.
+COMMUNITY = (("/提问 私域流量怎么做\n我们是做教育的", "u1"), ("/回答 Q1 先把私域社群的活跃度做起来，再谈转化", "u2"),
+             ("/回答 Q1 看预算", "u3"), ("/最佳 Q1 A1", "u1"), ("/提问 招聘数据分析师要看什么\n第一次招", "u2"),
+             ("私域流量最近效果不太好，成本越来越高", "u3"), ("今天天气不错", "u1"))
+
+
 async def _community(chat) -> None:
-    """Q1 (张三) with A1 (李四, best) and A2 (王五); Q2 (李四) about something else; chat in r1."""
-    await chat.say("/提问 私域流量怎么做\n我们是做教育的", "u1")
-    await chat.say("/回答 Q1 先把私域社群的活跃度做起来，再谈转化", "u2")
-    await chat.say("/回答 Q1 看预算", "u3")
-    await chat.say("/最佳 Q1 A1", "u1")
-    await chat.say("/提问 招聘数据分析师要看什么\n第一次招", "u2")
-    await chat.say("私域流量最近效果不太好，成本越来越高", "u3")
-    await chat.say("今天天气不错", "u1")
+    for said, user in COMMUNITY:
+        await chat.say(said, user)
 
 
 async def test_search_lists_questions_answers_and_chat_best_first_with_ids_authors_and_dates(chat):
