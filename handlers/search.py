@@ -9,12 +9,13 @@ from datetime import datetime
 from sqlalchemy import and_, select
 from sqlalchemy.orm import aliased
 
-from bot import search
+from bot import search as search_index
 from bot.cleaning import clean
 from bot.context import BaseCtx, Ctx
 from bot.errors import CommandError
 from bot.roster import groups_of
 from bot.router import Router
+from bot.search import ANSWER, CHAT, QUESTION, Hit
 from bot.text import clip, split_first
 from models import Answer, ChatMessage, Member, Question
 
@@ -49,7 +50,7 @@ def _snippet(text: str) -> str:
     return clip(" ".join(clean(text, multiline=False).split()), SNIPPET)
 
 
-async def _load(ctx: BaseCtx, kinds: dict[int, str], hits: Sequence[search.Hit],
+async def _load(ctx: BaseCtx, kinds: dict[int, str], hits: Sequence[Hit],
                 rooms: Collection[str]) -> dict[tuple[int, int], Found]:
     """The hits the member may see, loaded from their own tables with their authors: hidden questions and answers
     (and answers of a hidden question) and chat gone or of other groups drop out. By id alone (the scopes searched
@@ -59,7 +60,7 @@ async def _load(ctx: BaseCtx, kinds: dict[int, str], hits: Sequence[search.Hit],
     for hit in hits:
         by_kind.setdefault(kinds[hit.scope_id], {})[hit.doc_id] = hit.scope_id
     found: dict[tuple[int, int], Found] = {}
-    if ids := by_kind.get(search.QUESTION):
+    if ids := by_kind.get(QUESTION):
         best, best_author = aliased(Answer), aliased(Member)
         for q_id, number, title, at, asker, a_number, a_author, a_body in await ctx.db.execute(
                 select(Question.id, Question.number, Question.title, Question.asked_at, Member.display_name,
@@ -68,17 +69,17 @@ async def _load(ctx: BaseCtx, kinds: dict[int, str], hits: Sequence[search.Hit],
                 .outerjoin(best, and_(best.id == Question.best_answer_id, best.hidden.is_(False)))
                 .outerjoin(best_author, best_author.id == best.author_id)
                 .where(Question.id.in_(ids), Question.hidden.is_(False))):
-            found[(ids[q_id], q_id)] = Found(search.QUESTION, at, f"Q{number}", title, asker,
+            found[(ids[q_id], q_id)] = Found(QUESTION, at, f"Q{number}", title, asker,
                                              best=None if a_number is None else (f"A{a_number}", a_author, a_body))
-    if ids := by_kind.get(search.ANSWER):
+    if ids := by_kind.get(ANSWER):
         for a_id, number, body, at, author, q_number, title in await ctx.db.execute(
                 select(Answer.id, Answer.number, Answer.body, Answer.answered_at, Member.display_name,
                        Question.number, Question.title)
                 .join(Question, Question.id == Answer.question_id).join(Member, Member.id == Answer.author_id)
                 .where(Answer.id.in_(ids), Answer.hidden.is_(False), Question.hidden.is_(False))):
-            found[(ids[a_id], a_id)] = Found(search.ANSWER, at, f"A{number}", body, author, question=f"Q{q_number}",
+            found[(ids[a_id], a_id)] = Found(ANSWER, at, f"A{number}", body, author, question=f"Q{q_number}",
                                              title=title)
-    if ids := by_kind.get(search.CHAT):
+    if ids := by_kind.get(CHAT):
         for m_id, room_id, at, body, sender, name in await ctx.db.execute(
                 select(ChatMessage.id, ChatMessage.room_id, ChatMessage.sent_at, ChatMessage.text,
                        ChatMessage.sender_id, Member.display_name)
@@ -86,7 +87,7 @@ async def _load(ctx: BaseCtx, kinds: dict[int, str], hits: Sequence[search.Hit],
                                         Member.user_id == ChatMessage.sender_id))
                 .where(ChatMessage.id.in_(ids))):
             if room_id in rooms:
-                found[(ids[m_id], m_id)] = Found(search.CHAT, at, "", body, name or sender, room_id=room_id)
+                found[(ids[m_id], m_id)] = Found(CHAT, at, "", body, name or sender, room_id=room_id)
     return found
 
 
@@ -95,14 +96,14 @@ async def find(ctx: BaseCtx, scope_keys: dict[str, str], terms: list[str], rooms
     """The best `limit` documents the member may see for `terms` in the scopes named (key -> kind), and whether
     there are more; only those holding at least `floor` of the query's rarity; question `exclude` (an id) left
     out as if it were not indexed."""
-    known = await search.scopes(ctx.db, scope_keys)
+    known = await search_index.scopes(ctx.db, scope_keys)
     kinds = {scope_id: scope_keys[key] for scope_id, (key, _) in known.items()}
     docs = {scope_id: n for scope_id, (_, n) in known.items()}
     shown: list[Found] = []
-    skip = next(((scope_id, exclude) for scope_id, kind in kinds.items() if kind == search.QUESTION), None) \
+    skip = next(((scope_id, exclude) for scope_id, kind in kinds.items() if kind == QUESTION), None) \
         if exclude is not None else None
     for round_ in range(ROUNDS):
-        hits = await search.search(ctx.db, docs, terms, limit=FETCH + 1, offset=round_ * FETCH, exclude=skip)
+        hits = await search_index.search(ctx.db, docs, terms, limit=FETCH + 1, offset=round_ * FETCH, exclude=skip)
         wanted = [h for h in hits[:FETCH] if h.coverage >= floor]
         visible = await _load(ctx, kinds, wanted, rooms)
         shown += [visible[(h.scope_id, h.doc_id)] for h in wanted if (h.scope_id, h.doc_id) in visible]
@@ -119,7 +120,7 @@ def _best_line(ctx: BaseCtx, found: Found) -> list[str]:
 
 
 @router.command("search", aliases=("搜索",))
-async def search_command(ctx: Ctx) -> None:
+async def search(ctx: Ctx) -> None:
     """Search the community's questions and answers and the kept chat of your groups; `问题` first: questions
     only."""
     first, rest = split_first(ctx.args)
@@ -129,16 +130,16 @@ async def search_command(ctx: Ctx) -> None:
         raise CommandError("search.usage")
     if len(query) > QUERY_LIMIT:
         raise CommandError("search.too_long", limit=QUERY_LIMIT)
-    terms = await search.query_terms_async(query)
+    terms = await search_index.query_terms_async(query)
     if not terms:
         raise CommandError("search.no_words", query=clip(query))
     c = ctx.community.id
-    keys = {f"{search.QUESTION}:{c}": search.QUESTION}
+    keys = {f"{QUESTION}:{c}": QUESTION}
     groups: dict[str, str] = {}
     if not questions_only:
-        keys[f"{search.ANSWER}:{c}"] = search.ANSWER
+        keys[f"{ANSWER}:{c}"] = ANSWER
         groups = {g.room_id: g.name or g.room_id for g in await groups_of(ctx.db, c, ctx.sender_id) if g.history}
-        keys.update({f"{search.CHAT}:{room}": search.CHAT for room in groups})
+        keys.update({f"{CHAT}:{room}": CHAT for room in groups})
     found, more = await find(ctx, keys, terms, groups, limit=SHOWN)
     prefix = "search.questions_" if questions_only else "search."
     if not found:
@@ -146,10 +147,10 @@ async def search_command(ctx: Ctx) -> None:
     lines = [ctx.t(prefix + "found", query=clip(query))]
     for n, f in enumerate(found, 1):
         date = ctx.date(f.at)
-        if f.kind == search.CHAT:
+        if f.kind == CHAT:
             lines.append(ctx.t("search.chat", n=n, group=groups[f.room_id], author=f.author, date=date,
                                body=_snippet(f.text)))
-        elif f.kind == search.ANSWER:
+        elif f.kind == ANSWER:
             lines.append(ctx.t("search.answer", n=n, ref=f.ref, question=f.question, title=f.title,
                                body=_snippet(f.text), author=f.author, date=date))
         else:
@@ -164,10 +165,10 @@ async def search_command(ctx: Ctx) -> None:
 async def similar_questions(ctx: BaseCtx, question: Question) -> list[str]:
     """Lines showing up to SIMILAR past questions like `question` (by its title), each with its best answer;
     none when nothing is similar enough (a greeting, a vague title)."""
-    terms = await search.query_terms_async(question.title)
+    terms = await search_index.query_terms_async(question.title)
     if not terms:
         return []
-    keys = {f"{search.QUESTION}:{ctx.community.id}": search.QUESTION}
+    keys = {f"{QUESTION}:{ctx.community.id}": QUESTION}
     found, _ = await find(ctx, keys, terms, (), limit=SIMILAR, floor=SIMILAR_FLOOR, exclude=question.id)
     if not found:
         return []
@@ -180,11 +181,11 @@ async def similar_questions(ctx: BaseCtx, question: Question) -> list[str]:
 
 async def index_question(ctx: BaseCtx, question: Question) -> None:
     """(Re)index a question after it is written: its title and background, cut once, in an executor."""
-    terms = await search.question_terms_async(question.title, question.body)
-    await search.index_doc(ctx.db, ctx.community.id, search.QUESTION, ctx.community.id, question.id, terms)
+    terms = await search_index.question_terms_async(question.title, question.body)
+    await search_index.index_doc(ctx.db, ctx.community.id, QUESTION, ctx.community.id, question.id, terms)
 
 
 async def index_answer(ctx: BaseCtx, answer: Answer) -> None:
     """(Re)index an answer after it is written."""
-    terms = await search.text_terms_async(answer.body)
-    await search.index_doc(ctx.db, ctx.community.id, search.ANSWER, ctx.community.id, answer.id, terms)
+    terms = await search_index.text_terms_async(answer.body)
+    await search_index.index_doc(ctx.db, ctx.community.id, ANSWER, ctx.community.id, answer.id, terms)
