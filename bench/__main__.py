@@ -37,6 +37,7 @@ from handlers.digest_render import Shown
 from models import ChatMessage, Digest, Group
 
 ROOT = Path(__file__).resolve().parent.parent
+BUDGET_MS = {"/search": 10}     # a command's p99 budget where it is not the 5 ms of every command
 
 
 def figure(name: str, value: float, unit: str, *, reference: float | None, reference_what: str,
@@ -76,11 +77,12 @@ async def measure(sizes: Sizes, db_file: Path, log: list[str]) -> dict[str, dict
         took = [await commands.run(command) for _ in range(sizes.commands)]
         every += took
         replayed = replay(db_file, statements, sizes.commands)
-        p99 = percentile(took, 0.99)
+        p99, limit = percentile(took, 0.99), BUDGET_MS.get(command, 5)
         fig = figure(f"{command} p99", p99, "ms", reference=percentile(replayed, 0.99),
                      reference_what=f"its {len(statements)} SQL statements replayed with sqlite3, p99",
-                     budget="p99 < 5 ms", met=p99 < 5, gap=over(p99, 5, "ms"), p50=round(statistics.median(took), 4),
-                     reference_p50=round(statistics.median(replayed), 4), statements=len(statements), runs=len(took))
+                     budget=f"p99 < {limit} ms", met=p99 < limit, gap=over(p99, limit, "ms"),
+                     p50=round(statistics.median(took), 4), reference_p50=round(statistics.median(replayed), 4),
+                     statements=len(statements), runs=len(took))
         say(f"  {command}: p50 {fig['p50']:.2f} ms, p99 {p99:.2f} ms; its SQL replayed: p99 {fig['reference']:.2f} ms")
         if not fig["met"]:
             fig["profile"] = await profiled(partial(_repeat, commands, command, min(50, sizes.commands)))

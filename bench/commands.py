@@ -21,7 +21,10 @@ from bench.populate import Sizes, room_of
 from bot.adapters.base import IncomingMessage
 from bot.app import App
 
-COMMANDS = ("/who", "/tip", "/rank", "/rank all", "/q", "/help", "/fund", "/points")
+COMMANDS = ("/who", "/tip", "/rank", "/rank all", "/q", "/help", "/fund", "/points", "/search")
+# A query's topic words (as members type them), and the questions-only filter.
+SEARCHES = ["私域流量", "用户增长 转化率", "社群运营", "直播带货 ROI", "questions 复购", "SaaS续费率", "抖音直播 预算",
+            "北极星指标"]
 
 
 @dataclass
@@ -51,6 +54,8 @@ class Commands:
             return "/who " + self.rng.choice(["增长", "数据分析 教育", "产品设计 上海", "私域"])
         if command == "/tip":
             return f"/tip A{self.rng.randrange(1, 3 * self.sizes.questions + 1)} 1"
+        if command == "/search":
+            return "/search " + self.rng.choice(SEARCHES)
         if command == "/q":
             return f"/q Q{self.rng.randrange(1, self.sizes.questions + 1)}"
         return command

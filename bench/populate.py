@@ -3,7 +3,8 @@
 `groups` x `per_group` signed-up members (each in one group), questions with three answers each (a third with a
 best answer), tips as consistent ledger rows (each tipper's weekly allowance granted, spent, and its rest expired
 at the week's end; the balances match the entries), and the groups' kept chat with the words jieba cut it into —
-`week_messages` of it in the last full week (the week a digest would summarise), the rest in the 13 weeks before.
+`week_messages` of it in the last full week (the week a digest would summarise), the rest in the 13 weeks before;
+and the search index of all of it.
 """
 from __future__ import annotations
 
@@ -16,11 +17,12 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import func, insert, select
 
-from bench.corpus import messages
+from bench.corpus import PREDICATES, TOPICS, message, messages
 from bot.adapters.base import Member as PlatformMember
 from bot.adapters.base import MembersEvent
 from bot.app import App
 from bot.config import Config, parse_config
+from bot.search import index_stored
 from bot.text import cut, items, words
 from bot.weeks import week_stamp, week_start
 from models import Answer, ChatMessage, LedgerAccount, LedgerEntry, Member, Profile, ProfileTerm, Question
@@ -92,6 +94,7 @@ async def populate(app: App, sizes: Sizes) -> None:
     app.clock.set(clock_now)    # type: ignore[attr-defined]
     await app.run_due(clock_now)                 # a year of weekly jobs: resets, payouts, totals, the latest posts
     await populate_chat(app, sizes)
+    await populate_index(app)
 
 
 async def populate_members(app: App, n: int, now: datetime) -> None:
@@ -130,16 +133,21 @@ async def populate_questions(app: App, sizes: Sizes) -> None:
         ids = [row[0] for row in (await db.execute(select(Member.id).where(Member.user_id.like("m%")))).all()]
         asked = sorted(at() for _ in range(n_questions))
         authors = [rng.choice(ids) for _ in range(3 * n_questions)]
+        # Titles and answers in the chat's words (their own generator: the tips stay the same), so a search of
+        # the community's topics finds questions and answers as well as chat.
+        said = random.Random(19)
+        titles = [f"问题{q} {said.choice(TOPICS)}{said.choice(PREDICATES)}" for q in range(n_questions)]
+        answers = [message(said) for _ in range(3 * n_questions)]
         await db.execute(insert(Question), [
             dict(community_id=COMMUNITY, number=q + 1, asker_id=rng.choice(ids),
-                 title=f"问题{q} 如何做{rng.choice(SKILLS)}",
+                 title=titles[q],
                  body="背景" * 20, asked_at=asked[q], session_at=asked[q] + timedelta(days=3), status="open",
                  hidden=False, cause=f"seed-q{q}", best_answer_id=3 * q + 1 if q % 3 == 0 else None,
                  best_marked_at=asked[q] + timedelta(days=3) if q % 3 == 0 else None)
             for q in range(n_questions)])
         await db.execute(insert(Answer), [
             dict(community_id=COMMUNITY, number=a + 1, question_id=a // 3 + 1, author_id=authors[a],
-                 body="回答" * 30, answered_at=asked[a // 3] + timedelta(hours=a % 3 + 1), hidden=False,
+                 body=answers[a], answered_at=asked[a // 3] + timedelta(hours=a % 3 + 1), hidden=False,
                  cause=f"seed-a{a}")
             for a in range(3 * n_questions)])
         await _populate_tips(db, sizes, rng, ids, asked, authors, at)
@@ -246,3 +254,9 @@ async def populate_chat(app: App, sizes: Sizes) -> None:
     async with app.sessions.begin() as db:
         for i in range(0, len(rows), 20_000):
             await db.execute(insert(ChatMessage), rows[i:i + 20_000])
+
+
+async def populate_index(app: App) -> None:
+    """The search index of everything written in bulk, as the upgrade that adds the index builds it."""
+    async with app.engine.begin() as conn:
+        await conn.run_sync(index_stored)

@@ -39,6 +39,7 @@ from handlers import (
     ranking,
     rewards,
     roles,
+    search,
     sessions,
     tips,
     welcome,
@@ -66,9 +67,9 @@ SYNC_ATTEMPTS = 3          # writing config.yaml's rows at start, when another p
 # Every capability's router, in the order /help lists them (jobs due at the same time run in this order too:
 # a week's rewards are paid before its ranking is posted).
 ROUTERS: tuple[Router, ...] = (
-    help.router, profile.router, directory.router, questions.router, tips.router, rewards.router, ranking.router,
-    fund.router, challenges.router, sessions.router, welcome.router, roles.router, groups.router, history.router,
-    retention.router, digest.router,
+    help.router, profile.router, directory.router, questions.router, search.router, tips.router, rewards.router,
+    ranking.router, fund.router, challenges.router, sessions.router, welcome.router, roles.router, groups.router,
+    history.router, retention.router, digest.router,
 )
 
 

@@ -23,9 +23,10 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Column, bindparam, delete, or_, update
+from sqlalchemy import Column, bindparam, delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from bot import search
 from bot.events import IncomingMessage
 from bot.lookups import CACHE_TIME as HEARD_RECHECK
 from bot.text import words
@@ -97,6 +98,7 @@ class ChatRecorder:
         self._forget_log: list[_Forget] = []          # forgets during this flush (batches taken before them)
         self._lock = asyncio.Lock()
         self.shed = 0                   # messages dropped because too many waited
+        self._scopes: dict[str, int] = {}               # rooms' search scope ids (a scope is never deleted)
 
     # ---- on the way in: memory only ------------------------------------------------------------------------
 
@@ -227,6 +229,7 @@ class ChatRecorder:
         """One short transaction of a few statements, each run once for the whole batch (executemany): the write
         lock is held for milliseconds, whatever the number of senders."""
         unique = {(s.room_id, s.platform_id): (s, t) for s, t in zip(batch, terms, strict=True)}
+        scopes = dict(self._scopes)     # the rooms' scopes, known once this write commits
         async with self.sessions.begin() as db:
             kept: list[Seen] = []
             if unique:
@@ -234,9 +237,12 @@ class ChatRecorder:
                              sender_id=s.sender_id, sent_at=s.sent_at, kind=s.kind, text=s.text, url=s.url,
                              path=s.path, quoted_id=s.quoted_id, terms=t) for s, t in unique.values()]
                 inserted = await db.execute(
-                    insert_ignoring_conflicts(db, CHAT).returning(CHAT.c.room_id, CHAT.c.platform_id), rows)
-                new = {(room_id, platform_id) for room_id, platform_id in inserted}
+                    insert_ignoring_conflicts(db, CHAT).returning(CHAT.c.room_id, CHAT.c.platform_id, CHAT.c.id),
+                    rows)
+                new = {(room_id, platform_id): message_id for room_id, platform_id, message_id in inserted}
                 kept = [s for key, (s, _) in unique.items() if key in new]    # a redelivery is not counted twice
+                await self._index(db, [(s, new[key], t) for key, (s, t) in unique.items() if key in new and t],
+                                  scopes)
             messages: Counter[tuple[str, str, date]] = Counter(
                 (s.community_id, s.sender_id, s.sent_at.astimezone(self.tz_of(s.community_id)).date()) for s in kept)
             await _count(db, messages, commands)
@@ -253,7 +259,17 @@ class ChatRecorder:
                                                   lambda row, new: row.account != new.account),
                                  [dict(user_id=user_id, account=self.account, heard_at=at)
                                   for user_id, at in sorted(heard.items())])
+        self._scopes = scopes
         return len(kept)
+
+    @staticmethod
+    async def _index(db: AsyncSession, kept: list[tuple[Seen, int, str]], scopes: dict[str, int]) -> None:
+        """The new messages join the search index, in the write that keeps them."""
+        by_community: dict[str, list[tuple[str, int, str]]] = {}
+        for s, message_id, terms in kept:
+            by_community.setdefault(s.community_id, []).append((s.room_id, message_id, terms))
+        for community_id, messages in sorted(by_community.items()):
+            await search.index_chat(db, community_id, messages, scopes)
 
     async def _purge_forgotten(self) -> None:
         forgotten, self._forgotten = self._forgotten, {}
@@ -294,4 +310,5 @@ async def delete_messages(db: AsyncSession, community_id: str, *, user_id: str |
         where.append(ChatMessage.room_id == room_id)
     if before is not None:
         where.append(ChatMessage.sent_at <= before)
+    await search.forget_chat(db, select(ChatMessage.id).where(*where))
     return await changed(db, delete(ChatMessage).where(*where))

@@ -15,7 +15,7 @@ from bot.money import format_fen
 from bot.roles import Role
 from bot.router import Router
 from bot.text import split_first, too_long
-from handlers import challenges, fund, ranking
+from handlers import challenges, fund, ranking, search
 from handlers.refs import REF, find_answer, find_question, is_moderator, parse_ref
 from models import Answer, Group, LedgerEntry, Member, Question, WeeklyResult
 from models.ledger import lock_community
@@ -94,12 +94,15 @@ async def _create(ctx: Ctx, title: str, body: str | None, room_id: str | None) -
                         cause=ctx.cause)
     ctx.db.add(question)
     await ctx.db.flush()
+    await search.index_question(ctx, question)
     return question
 
 
-def _created_text(ctx: BaseCtx, question: Question) -> str:
-    return ctx.t("ask.created", ref=f"Q{question.number}", title=question.title,
-                 session=ctx.session_label(question.session_at))
+async def _created_text(ctx: BaseCtx, question: Question, key: str = "ask.created") -> str:
+    """The question's confirmation, with the similar past questions the asker may read first."""
+    return "\n".join([ctx.t(key, ref=f"Q{question.number}", title=question.title,
+                            session=ctx.session_label(question.session_at)),
+                      *await search.similar_questions(ctx, question)])
 
 
 @router.command("ask", aliases=("提问",), multiline=True)
@@ -126,26 +129,24 @@ async def ask(ctx: Ctx) -> None:
         await _announce(ctx, room_id, question)
         await tell(ctx, chat, ctx.t("ask.background_prompt"))
     elif chat == ctx.chat:
-        await tell(ctx, chat, _created_text(ctx, question) + "\n" + ctx.t("ask.background_prompt"))
+        await tell(ctx, chat, await _created_text(ctx, question) + "\n" + ctx.t("ask.background_prompt"))
     else:
-        await ctx.reply_text(_created_text(ctx, question))
+        await ctx.reply_text(await _created_text(ctx, question))
         await tell(ctx, chat, ctx.t("ask.background_prompt_dm", ref=f"Q{question.number}", title=question.title))
 
 
 async def _announce(ctx: Ctx, room_id: str | None, question: Question) -> None:
     """The end of a question asked step by step, as the one-message form ends: announced in the group it was asked
     from (the flow ran there where the platform cannot send in private), and confirmed in private."""
-    text = _created_text(ctx, question)
-    if ctx.group is not None:
-        await ctx.reply_text(text)
-        return
-    group = await ctx.db.get(Group, room_id) if room_id is not None else None
+    group = await ctx.db.get(Group, room_id) if room_id is not None and ctx.group is None else None
     if group is None or not group.enabled or group.community_id != ctx.community.id:
-        await ctx.reply_text(text)          # asked in private by a member of no group the bot serves
+        # asked in the group, or in private by a member of no group the bot serves
+        await ctx.reply_text(await _created_text(ctx, question))
         return
-    await ctx.post(ChatRef(room_id=group.room_id), text)
-    await ctx.reply("ask.created_announced", ref=f"Q{question.number}", title=question.title,
-                    session=ctx.session_label(question.session_at))
+    await ctx.post(ChatRef(room_id=group.room_id), ctx.t("ask.created", ref=f"Q{question.number}",
+                                                         title=question.title,
+                                                         session=ctx.session_label(question.session_at)))
+    await ctx.reply_text(await _created_text(ctx, question, "ask.created_announced"))
 
 
 @router.on_text
@@ -185,6 +186,7 @@ async def ask_reply(ctx: Ctx) -> bool:
         await tell(ctx, ctx.chat, ctx.t("ask.background_skipped"))
         return True
     asked.body = _check_text(text, BODY_LIMIT, "ask.body_too_long", "ask.no_title")
+    await search.index_question(ctx, asked)
     await tell(ctx, ctx.chat, ctx.t("ask.background_saved", ref=f"Q{asked.number}"))
     return True
 
@@ -204,6 +206,7 @@ async def answer(ctx: Ctx) -> None:
                   author_id=ctx.member.id, body=body, answered_at=ctx.now, hidden=False, cause=ctx.cause)
     ctx.db.add(item)
     await ctx.db.flush()
+    await search.index_answer(ctx, item)
     asker = await ctx.db.get_one(Member, question.asker_id)
     if asker.id != ctx.member.id and ctx.group is not None and not asker.deleted_at:
         await ctx.reply("answer.ok_notify", mentions=(asker.user_id,), ref=f"A{item.number}",
@@ -355,8 +358,10 @@ async def edit(ctx: Ctx) -> None:
         item.title = title
         if body is not None:
             item.body = body
+        await search.index_question(ctx, item)
     else:
         item.body = _check_text(text, ANSWER_LIMIT, "answer.too_long", "edit.usage")
+        await search.index_answer(ctx, item)
     item.edited_at = ctx.now
     await ctx.respond("edit.ok", ref=ref)
 

@@ -11,14 +11,17 @@ PostgreSQL a batch skips rows another process is deleting instead of waiting for
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from functools import partial
+from typing import Any
 
 from sqlalchemy import ColumnElement, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
+from bot import search
 from bot.config import RetentionConfig
 from bot.context import JobCtx
 from bot.router import Router
@@ -65,7 +68,8 @@ async def prune(sessions: async_sessionmaker[AsyncSession], keep: RetentionConfi
                                or_(OutboxMessage.sent_at.is_(None), OutboxMessage.sent_at < sent_before)),
         job_runs=await _delete(sessions, JobRun.id, batch, JobRun.ran_at < runs_before,
                                JobRun.period < every_cursor_passed),
-        chat=await _delete(sessions, ChatMessage.id, batch, ChatMessage.sent_at < now - timedelta(days=keep.chat_days)),
+        chat=await _delete(sessions, ChatMessage.id, batch, ChatMessage.sent_at < now - timedelta(days=keep.chat_days),
+                           first=search.forget_chat),
     )
     log.info("retention: deleted handled event ids %d (older than %d days), outgoing messages %d (%d days), "
              "job run records %d (%d days), chat messages %d (%d days)", pruned.events, keep.events_days,
@@ -75,13 +79,20 @@ async def prune(sessions: async_sessionmaker[AsyncSession], keep: RetentionConfi
 
 
 async def _delete(sessions: async_sessionmaker[AsyncSession], key: InstrumentedAttribute, batch: int,
-                  *where: ColumnElement[bool]) -> int:
-    """Delete the rows matching `where`, `batch` at a time, each batch in its own transaction; how many went."""
+                  *where: ColumnElement[bool],
+                  first: Callable[[AsyncSession, list[Any]], Awaitable[None]] | None = None) -> int:
+    """Delete the rows matching `where`, `batch` at a time, each batch in its own transaction; how many went.
+    `first` removes what refers to a batch's rows (their keys given), in its transaction."""
     total = 0
     chosen = select(key).where(*where).limit(batch).with_for_update(skip_locked=True)
     while True:
         async with sessions.begin() as db:
-            gone = await changed(db, delete(key.class_).where(key.in_(chosen))
+            if first is None:
+                doomed: Any = chosen
+            else:
+                doomed = list(await db.scalars(chosen))
+                await first(db, doomed)
+            gone = await changed(db, delete(key.class_).where(key.in_(doomed))
                                  .execution_options(synchronize_session=False))
         total += gone
         if gone < batch:

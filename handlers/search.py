@@ -1,0 +1,191 @@
+"""The knowledge base: /search over the community's questions, answers and the kept chat of the searcher's own
+groups, and the similar past questions shown when someone asks."""
+from __future__ import annotations
+
+from collections.abc import Collection, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, select
+from sqlalchemy.orm import aliased
+
+from bot import search as search_index
+from bot.cleaning import clean
+from bot.context import BaseCtx, Ctx
+from bot.errors import CommandError
+from bot.roster import groups_of
+from bot.router import Router
+from bot.search import ANSWER, CHAT, QUESTION, Hit
+from bot.text import clip, split_first
+from models import Answer, ChatMessage, Member, Question
+
+router = Router()
+
+SHOWN = 8               # results listed
+FETCH = 3 * SHOWN       # ranked documents loaded at a time (some may be hidden)
+ROUNDS = 3              # loads before giving up on filling the list
+QUERY_LIMIT = 50
+QUESTIONS_ONLY = ("问题", "questions")
+SNIPPET = 40
+SIMILAR = 3             # similar questions shown on /ask
+SIMILAR_FLOOR = 0.6     # the share of a title's rarity (idf) a past question must hold to count as similar
+
+
+@dataclass(frozen=True, slots=True)
+class Found:
+    """A document a search found that the member may see, ready to show."""
+
+    kind: str
+    at: datetime
+    ref: str                # Q12 / A37; "" for chat
+    text: str               # a question's title, an answer's or a message's text
+    author: str             # the name the bot shows now (a pseudonym after deleted data)
+    room_id: str = ""       # chat
+    question: str = ""      # an answer's question (Q12)
+    title: str = ""         # its title
+    best: tuple[str, str, str] | None = None      # a question's best answer: (A37, author, text)
+
+
+def _snippet(text: str) -> str:
+    return clip(" ".join(clean(text, multiline=False).split()), SNIPPET)
+
+
+async def _load(ctx: BaseCtx, kinds: dict[int, str], hits: Sequence[Hit],
+                rooms: Collection[str]) -> dict[tuple[int, int], Found]:
+    """The hits the member may see, loaded from their own tables with their authors: hidden questions and answers
+    (and answers of a hidden question) and chat gone or of other groups drop out. By id alone (the scopes searched
+    are the community's and the member's groups'): a filter on the community would lead SQLite to scan its index
+    instead of looking the ids up."""
+    by_kind: dict[str, dict[int, int]] = {}
+    for hit in hits:
+        by_kind.setdefault(kinds[hit.scope_id], {})[hit.doc_id] = hit.scope_id
+    found: dict[tuple[int, int], Found] = {}
+    if ids := by_kind.get(QUESTION):
+        best, best_author = aliased(Answer), aliased(Member)
+        for q_id, number, title, at, asker, a_number, a_author, a_body in await ctx.db.execute(
+                select(Question.id, Question.number, Question.title, Question.asked_at, Member.display_name,
+                       best.number, best_author.display_name, best.body)
+                .join(Member, Member.id == Question.asker_id)
+                .outerjoin(best, and_(best.id == Question.best_answer_id, best.hidden.is_(False)))
+                .outerjoin(best_author, best_author.id == best.author_id)
+                .where(Question.id.in_(ids), Question.hidden.is_(False))):
+            found[(ids[q_id], q_id)] = Found(QUESTION, at, f"Q{number}", title, asker,
+                                             best=None if a_number is None else (f"A{a_number}", a_author, a_body))
+    if ids := by_kind.get(ANSWER):
+        for a_id, number, body, at, author, q_number, title in await ctx.db.execute(
+                select(Answer.id, Answer.number, Answer.body, Answer.answered_at, Member.display_name,
+                       Question.number, Question.title)
+                .join(Question, Question.id == Answer.question_id).join(Member, Member.id == Answer.author_id)
+                .where(Answer.id.in_(ids), Answer.hidden.is_(False), Question.hidden.is_(False))):
+            found[(ids[a_id], a_id)] = Found(ANSWER, at, f"A{number}", body, author, question=f"Q{q_number}",
+                                             title=title)
+    if ids := by_kind.get(CHAT):
+        for m_id, room_id, at, body, sender, name in await ctx.db.execute(
+                select(ChatMessage.id, ChatMessage.room_id, ChatMessage.sent_at, ChatMessage.text,
+                       ChatMessage.sender_id, Member.display_name)
+                .outerjoin(Member, and_(Member.community_id == ChatMessage.community_id,
+                                        Member.user_id == ChatMessage.sender_id))
+                .where(ChatMessage.id.in_(ids))):
+            if room_id in rooms:
+                found[(ids[m_id], m_id)] = Found(CHAT, at, "", body, name or sender, room_id=room_id)
+    return found
+
+
+async def find(ctx: BaseCtx, scope_keys: dict[str, str], terms: list[str], rooms: Collection[str], *, limit: int,
+               floor: float = 0.0, exclude: int | None = None) -> tuple[list[Found], bool]:
+    """The best `limit` documents the member may see for `terms` in the scopes named (key -> kind), and whether
+    there are more; only those holding at least `floor` of the query's rarity; question `exclude` (an id) left
+    out as if it were not indexed."""
+    known = await search_index.scopes(ctx.db, scope_keys)
+    kinds = {scope_id: scope_keys[key] for scope_id, (key, _) in known.items()}
+    docs = {scope_id: n for scope_id, (_, n) in known.items()}
+    shown: list[Found] = []
+    skip = next(((scope_id, exclude) for scope_id, kind in kinds.items() if kind == QUESTION), None) \
+        if exclude is not None else None
+    for round_ in range(ROUNDS):
+        hits = await search_index.search(ctx.db, docs, terms, limit=FETCH + 1, offset=round_ * FETCH, exclude=skip)
+        wanted = [h for h in hits[:FETCH] if h.coverage >= floor]
+        visible = await _load(ctx, kinds, wanted, rooms)
+        shown += [visible[(h.scope_id, h.doc_id)] for h in wanted if (h.scope_id, h.doc_id) in visible]
+        if len(shown) > limit or len(hits) <= FETCH:
+            return shown[:limit], len(shown) > limit
+    return shown[:limit], True
+
+
+def _best_line(ctx: BaseCtx, found: Found) -> list[str]:
+    if found.best is None:
+        return []
+    ref, author, body = found.best
+    return [ctx.t("search.best", ref=ref, author=author, body=_snippet(body))]
+
+
+@router.command("search", aliases=("搜索",))
+async def search(ctx: Ctx) -> None:
+    """Search the community's questions and answers and the kept chat of your groups; `问题` first: questions
+    only."""
+    first, rest = split_first(ctx.args)
+    questions_only = first.lower() in QUESTIONS_ONLY and bool(rest)
+    query = rest if questions_only else ctx.args.strip()
+    if not query:
+        raise CommandError("search.usage")
+    if len(query) > QUERY_LIMIT:
+        raise CommandError("search.too_long", limit=QUERY_LIMIT)
+    terms = await search_index.query_terms_async(query)
+    if not terms:
+        raise CommandError("search.no_words", query=clip(query))
+    c = ctx.community.id
+    keys = {f"{QUESTION}:{c}": QUESTION}
+    groups: dict[str, str] = {}
+    if not questions_only:
+        keys[f"{ANSWER}:{c}"] = ANSWER
+        groups = {g.room_id: g.name or g.room_id for g in await groups_of(ctx.db, c, ctx.sender_id) if g.history}
+        keys.update({f"{CHAT}:{room}": CHAT for room in groups})
+    found, more = await find(ctx, keys, terms, groups, limit=SHOWN)
+    prefix = "search.questions_" if questions_only else "search."
+    if not found:
+        raise CommandError(prefix + "none", query=clip(query))
+    lines = [ctx.t(prefix + "found", query=clip(query))]
+    for n, f in enumerate(found, 1):
+        date = ctx.date(f.at)
+        if f.kind == CHAT:
+            lines.append(ctx.t("search.chat", n=n, group=groups[f.room_id], author=f.author, date=date,
+                               body=_snippet(f.text)))
+        elif f.kind == ANSWER:
+            lines.append(ctx.t("search.answer", n=n, ref=f.ref, question=f.question, title=f.title,
+                               body=_snippet(f.text), author=f.author, date=date))
+        else:
+            lines += [ctx.t("search.question", n=n, ref=f.ref, title=f.text, author=f.author, date=date),
+                      *_best_line(ctx, f)]
+    if more:
+        lines.append(ctx.t("search.more"))
+    lines.append(ctx.t("search.hint"))
+    await ctx.reply_text("\n".join(lines))
+
+
+async def similar_questions(ctx: BaseCtx, question: Question) -> list[str]:
+    """Lines showing up to SIMILAR past questions like `question` (by its title), each with its best answer;
+    none when nothing is similar enough (a greeting, a vague title)."""
+    terms = await search_index.query_terms_async(question.title)
+    if not terms:
+        return []
+    keys = {f"{QUESTION}:{ctx.community.id}": QUESTION}
+    found, _ = await find(ctx, keys, terms, (), limit=SIMILAR, floor=SIMILAR_FLOOR, exclude=question.id)
+    if not found:
+        return []
+    lines = [ctx.t("similar.title")]
+    for f in found:
+        lines += [ctx.t("similar.line", ref=f.ref, title=f.text, asker=f.author, date=ctx.date(f.at)),
+                  *_best_line(ctx, f)]
+    return lines
+
+
+async def index_question(ctx: BaseCtx, question: Question) -> None:
+    """(Re)index a question after it is written: its title and background, cut once, in an executor."""
+    terms = await search_index.question_terms_async(question.title, question.body)
+    await search_index.index_doc(ctx.db, ctx.community.id, QUESTION, ctx.community.id, question.id, terms)
+
+
+async def index_answer(ctx: BaseCtx, answer: Answer) -> None:
+    """(Re)index an answer after it is written."""
+    terms = await search_index.text_terms_async(answer.body)
+    await search_index.index_doc(ctx.db, ctx.community.id, ANSWER, ctx.community.id, answer.id, terms)
