@@ -16,7 +16,7 @@ from bot.flows import origin_room
 from bot.roles import Role
 from bot.router import Router
 from bot.text import NUMBER, split_first, too_long
-from handlers import ranking
+from handlers import ranking, summaries
 from handlers.digest_content import Period, carry_edits, compile_sections, period, question_section, render
 from handlers.refs import find_answer, find_question, parse_ref
 from models import ChatMessage, Digest, DigestCorrection, DigestPick, Group, Question
@@ -103,9 +103,12 @@ async def document(ctx: BaseCtx, digest: Digest) -> str:
         lines = [ctx.t("digest.draft_title", where=where, period=period, at=ctx.session_label(digest.end))]
     else:
         lines = [ctx.t("digest.title", where=where, n=digest.number, period=period)]
+    extras = await summaries.extras(ctx, digest)          # LLM summaries, where an owner switched them on
+    lines += extras.opening
     for n, section in await render(ctx, digest, draft=draft):
         head, *rest = section
         lines.append(ctx.t("digest.numbered", n=n, text=head) if draft else head)
+        lines += extras.under(digest.sections[n - 1]["key"])
         lines += rest
     if draft:
         if digest.dropped:
@@ -264,6 +267,12 @@ async def digest_publish(ctx: Ctx) -> None:
     number = await publish(ctx, draft, by=ctx.sender_id)
     if ctx.chat != ChatRef(room_id=draft.room_id):
         await ctx.respond("digest.published", n=number)
+
+
+@router.subcommand("digest", "ai", aliases=("AI",), role=Role.OWNER)
+async def digest_ai(ctx: Ctx) -> None:
+    """Switch LLM summaries of the group's digests on or off (an owner, in the group)."""
+    await summaries.switch(ctx)
 
 
 # ---- issues ------------------------------------------------------------------------------------------------------

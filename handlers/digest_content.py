@@ -61,11 +61,9 @@ def _words(terms: str) -> set[str]:
     return {w for w in terms.split() if telling(w)}
 
 
-def topics(rows: Sequence[Any]) -> list[dict[str, Any]]:
-    """Topic sections from a group's text messages (id, sender_id, sent_at, terms), in time order."""
+def _runs(rows: Sequence[Any], words_of: dict[int, set[str]]) -> list[_Topic]:
     found: list[_Topic] = []
     current: _Topic | None = None
-    words_of: dict[int, set[str]] = {}
     for row in rows:
         words = words_of[row.id] = _words(row.terms)
         if current is not None:
@@ -76,8 +74,20 @@ def topics(rows: Sequence[Any]) -> list[dict[str, Any]]:
                 continue
         current = _Topic([row], set(words))
         found.append(current)
-    kept = [t for t in found if len(t.rows) >= TOPIC_MIN_MESSAGES
+    return [t for t in found if len(t.rows) >= TOPIC_MIN_MESSAGES
             and len({r.sender_id for r in t.rows}) >= TOPIC_MIN_SPEAKERS]
+
+
+def topic_runs(rows: Sequence[Any]) -> list[list[Any]]:
+    """The messages of each topic a digest could show, in time order (a topic's key is its first message's id).
+    Messages only ever join the last topic, so the topics of a week so far stay as they are as the week goes on."""
+    return [t.rows for t in _runs(rows, {})]
+
+
+def topics(rows: Sequence[Any]) -> list[dict[str, Any]]:
+    """Topic sections from a group's text messages (id, sender_id, sent_at, terms), in time order."""
+    words_of: dict[int, set[str]] = {}
+    kept = _runs(rows, words_of)
     kept = sorted(sorted(kept, key=lambda t: -len(t.rows))[:TOPICS], key=lambda t: t.rows[0].sent_at)
     sections = []
     for topic in kept:

@@ -11,10 +11,11 @@ from models.outbox import OutboxMessage
 from models.profile import Profile, ProfileTerm
 from models.questions import Answer, Challenger, Question
 from models.ranking import ScoreTotal, WeeklyResult
+from models.summaries import DigestOpening, LlmUsage, SummarySetting, TopicSummary
 
 __all__ = [
     "Base", "Community", "DmChoice", "Group", "HeardBy", "Member", "RoleGrant", "RoomMember", "ProcessedEvent",
     "JobCursor", "JobRun", "OutboxMessage", "Flow", "ChatMessage", "ActivityDay", "Profile", "ProfileTerm",
     "LedgerAccount", "LedgerEntry", "Question", "Answer", "Challenger", "WeeklyResult", "ScoreTotal",
-    "Digest", "DigestPick", "DigestCorrection",
+    "Digest", "DigestPick", "DigestCorrection", "SummarySetting", "TopicSummary", "DigestOpening", "LlmUsage",
 ]
