@@ -180,7 +180,7 @@ async def _plan(ctx: JobCtx, config: LlmConfig, room: str, start: datetime, name
                  [opening.redact(" ".join(q.title.split())) for q in questions], [q.id for q in questions], opening)
 
 
-@router.job("summarise_chat", catch_up="latest")
+@router.job("summarise_chat", catch_up="latest", wanted=lambda config: config.llm is not None)
 async def summarise_chat(job: JobCtx) -> None:
     """Summarise the new batches of chat of each group an owner switched on, and write its week's opening again
     when its topics or questions changed; the requests go out once this run has committed."""
