@@ -8,7 +8,8 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import JSON, Boolean, ForeignKey, Index, Integer, String, Text, UniqueConstraint, delete, select
+from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Mapped, mapped_column
 
 from models.base import Base, UTCDateTime
@@ -84,3 +85,20 @@ class LlmUsage(Base):
 Index("ix_topic_summaries_room", TopicSummary.room_id, TopicSummary.topic_key, TopicSummary.status)
 Index("ix_digest_openings_room", DigestOpening.room_id, DigestOpening.week_start)
 Index("ix_llm_usage_week", LlmUsage.community_id, LlmUsage.week_start)
+
+
+async def delete_summaries(db: AsyncSession, community_id: str, *, user_id: str | None = None,
+                           room_id: str | None = None) -> None:
+    """Remove the summaries made from chat that is being removed: a group's (purged), or those that involve a member
+    (their deleted data), in the caller's transaction."""
+    for table in (TopicSummary, DigestOpening):
+        where = [table.community_id == community_id]
+        if room_id is not None:
+            where.append(table.room_id == room_id)
+        if user_id is not None:         # placeholders map to user ids in JSON: read, then delete by id
+            rows = (await db.execute(select(table.id, table.people).where(*where))).all()
+            ids = [row_id for row_id, people in rows if user_id in (people or {}).values()]
+            if not ids:
+                continue
+            where.append(table.id.in_(ids))
+        await db.execute(delete(table).where(*where))

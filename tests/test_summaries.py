@@ -14,10 +14,12 @@ from typing import Any
 
 import pytest
 from aiohttp import web
+from sqlalchemy import select
 
 from bot.adapters.base import Capability
 from bot.adapters.recording import ALL_CAPABILITIES
 from bot.masking import Pseudonyms, mask_contacts, restore
+from models import DigestOpening, TopicSummary
 from tests.conftest import sh, to
 
 KEY = "sk-test-not-a-real-key"
@@ -291,3 +293,22 @@ def test_no_module_imports_the_llm_client_at_its_top():
                 names = [a.name for a in node.names] if isinstance(node, ast.Import) else \
                     [node.module or ""] if isinstance(node, ast.ImportFrom) else []
                 assert not any(n.split(".")[0] == "openai" for n in names), path
+
+
+async def test_a_member_who_deletes_their_data_takes_the_summaries_about_them_along(chat, llm):
+    await switched_on(chat)
+    await a_discussion(chat)
+    await chat.tick(sh("2026-11-25T09:00:00"))
+    await chat.say("/资料 删除 确认", "u2")
+    [private, _] = await chat.say("/周报", "u3", at=sh("2026-11-25T09:05:00"))    # before the next run
+    assert "🤖 摘要" not in private and "🤖 本周" not in private and NOTE in private
+    async with chat.app.sessions() as db:
+        assert list(await db.scalars(select(TopicSummary.id))) == []
+        assert list(await db.scalars(select(DigestOpening.id))) == []
+
+
+def test_the_api_key_is_masked_in_logs(llm):
+    from bot.redaction import config_secrets
+    from tests.conftest import make_config
+
+    assert KEY in config_secrets(make_config(top_llm=settings(llm.url)))
