@@ -25,7 +25,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from bot.config import LlmConfig
 from bot.context import BaseCtx, Ctx, JobCtx
 from bot.errors import CommandError
-from bot.events import Capability, ChatRef
+from bot.events import Capability
 from bot.llm import ChatModel, LlmError, parse
 from bot.masking import PLACEHOLDER, Pseudonyms, restore
 from bot.router import Router
@@ -88,7 +88,8 @@ async def switch(ctx: Ctx) -> None:
     else:
         setting.enabled, setting.changed_by, setting.changed_at = True, ctx.sender_id, ctx.now
     key = "summary.on_notice" if ctx.can(Capability.SEES_ALL_MESSAGES) else "summary.on_notice_mentions_only"
-    await ctx.post(ChatRef(room_id=room), ctx.t(key, host=_host(llm.config.base_url), model=llm.config.model))
+    # Said in the group: the answer is the group's notice (through the platform's reply channel where it has one).
+    await ctx.reply_text(ctx.t(key, host=_host(llm.config.base_url), model=llm.config.model))
 
 
 def _host(url: str) -> str:
