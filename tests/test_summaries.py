@@ -312,3 +312,30 @@ def test_the_api_key_is_masked_in_logs(llm):
     from tests.conftest import make_config
 
     assert KEY in config_secrets(make_config(top_llm=settings(llm.url)))
+
+
+async def test_a_failed_batch_is_tried_again_on_the_next_run(chat, llm):
+    await switched_on(chat)
+    llm.answer = "不是 JSON"
+    await a_discussion(chat)
+    await chat.tick(sh("2026-11-24T20:15:00"))
+    assert llm.kinds() == ["summary"]
+    assert NOTE in (await chat.say("/周报", "u3"))[0]
+    llm.answer = None
+    await chat.tick(sh("2026-11-24T21:15:00"))
+    assert llm.kinds() == ["summary", "summary", "summary", "opening"]
+    private = await draft(chat)
+    assert "🤖 摘要：张三 问起私域留存" in private and NOTE not in private
+
+
+async def test_in_english(make_chat, llm):
+    chat = await make_chat(moderators=["u3"], locale="en", top_llm=settings(llm.url))
+    assert await chat.say("/digest ai", "u_owner", at=MON) == [
+        to("老王", "AI summaries in this group's digests: off (the default). Turn on: /digest ai on (owners)")]
+    [notice] = await chat.say("/digest ai on", "u_owner")
+    assert notice.startswith("🤖 An owner switched on AI summaries for this group's digests (test-model, 127.0.0.1).")
+    await a_discussion(chat)
+    await chat.tick(sh("2026-11-25T09:00:00"))
+    assert "in English" in llm.requests[0]["messages"][0]["content"]
+    [private, _] = await chat.say("/digest", "u3", at=WED)
+    assert "  🤖 Summary: 张三 问起私域留存，李四 认为关键在社群运营。" in private.split("\n")
