@@ -21,6 +21,7 @@ from bot.context import Runtime
 from bot.dispatch import Dispatcher
 from bot.events import ChatRef, IncomingEvent
 from bot.history import ChatRecorder
+from bot.llm import ChatModel
 from bot.lookups import Lookups
 from bot.outbox import OutboxSender
 from bot.roles import Role
@@ -41,6 +42,7 @@ from handlers import (
     roles,
     search,
     sessions,
+    summaries,
     tips,
     welcome,
 )
@@ -69,7 +71,7 @@ SYNC_ATTEMPTS = 3          # writing config.yaml's rows at start, when another p
 ROUTERS: tuple[Router, ...] = (
     help.router, profile.router, directory.router, questions.router, search.router, tips.router, rewards.router,
     ranking.router, fund.router, challenges.router, sessions.router, welcome.router, roles.router, groups.router,
-    history.router, retention.router, digest.router,
+    history.router, retention.router, digest.router, summaries.router,
 )
 
 
@@ -88,7 +90,8 @@ class App:
         self._wake = asyncio.Event()
         self.runtime = Runtime(config=config, clock=clock, sessions=self.sessions, capabilities=adapter.capabilities,
                                pacing=self.pacing, commands=CommandTable(s for r in routers for s in r.commands),
-                               lookups=self.lookups, wake=self.wake)
+                               lookups=self.lookups, wake=self.wake,
+                               llm=ChatModel(config.llm) if config.llm is not None else None)
         self.dispatcher = Dispatcher(self.runtime, routers, adapter.room_members)
         self.runtime.refresh_members = self.dispatcher.refresh_members
         self.history = ChatRecorder(self.sessions, lambda cid: config.community_tz(config.community(cid)), self.wake,

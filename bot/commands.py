@@ -61,6 +61,9 @@ class JobSpec:
     # An announcement's period stops being true at this time (default: when the next period is due); a run
     # caught up later is skipped.
     expires: Callable[[Any], datetime] | None = None
+    # Whether the job is scheduled at all with this configuration (default: always); a job for an optional feature
+    # that is not configured adds no fire times (simulated time would stop at each).
+    wanted: Callable[[Any], bool] | None = None
 
 
 class CommandTable:

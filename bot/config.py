@@ -170,6 +170,7 @@ class ScheduleConfig(_Strict):
     post_new_members: str = "0 10 * * mon"
     post_weekly_ranking: str = "0 9 * * mon"
     publish_digest: str = "0 20 * * sun"
+    summarise_chat: str = "10 * * * *"
 
     @field_validator("*")
     @classmethod
@@ -311,6 +312,25 @@ class CommunityConfig(_Strict):
         return value
 
 
+class LlmConfig(_Strict):
+    """An OpenAI-compatible chat-completions endpoint for digest summaries (DeepSeek, Qwen through DashScope's
+    compatible mode, Moonshot, Zhipu, a local server); used only in groups an owner switched on (/周报 AI 开)."""
+
+    base_url: str = Field(min_length=1, description="e.g. https://api.deepseek.com/v1")
+    model: str = Field(min_length=1, description="e.g. deepseek-chat, qwen-plus, moonshot-v1-8k, glm-4-flash")
+    api_key_env: str | None = Field("QUNBOT_LLM_API_KEY", description="the environment variable holding the API "
+                                                                      "key; empty = a local server without one")
+    timeout_seconds: float = Field(30, gt=0, le=600, description="per request; slower counts as a failure")
+    batch_messages: int = Field(40, ge=3, le=500, description="a topic's messages are summarised in batches of "
+                                                              "this many, each once")
+    weekly_token_budget: int = Field(100_000, ge=0, description="tokens per community and week, as the API "
+                                                                "reports them; past it, excerpts instead")
+    max_tokens: int = Field(400, ge=50, le=4000, description="the longest answer asked for")
+    summary_chars: int = Field(240, ge=20, le=2000, description="a longer topic summary is junk")
+    opening_chars: int = Field(400, ge=20, le=4000, description="a longer opening paragraph is junk")
+    requests_per_run: int = Field(20, ge=1, le=1000, description="requests per run of the summarise_chat job")
+
+
 class Config(_Strict):
     account: Account = Field("main", description="the bot account this process runs as; processes sharing one "
                                                  "database each have their own")
@@ -327,6 +347,7 @@ class Config(_Strict):
     welcome_window_seconds: int = Field(60, ge=0, description="a welcome goes out at most this long after the "
                                         "first of its joins, however many follow")
     retention: RetentionConfig = RetentionConfig()
+    llm: LlmConfig | None = Field(None, description="optional digest summaries by an LLM; empty = none")
     communities: list[CommunityConfig] = Field(min_length=1)
 
     @field_validator("timezone")

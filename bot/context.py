@@ -22,6 +22,7 @@ from bot.config import CommunityConfig, Config, PacingConfig
 from bot.errors import CommandError
 from bot.events import Capability, ChatRef, IncomingMessage, JoinEvent, LeaveEvent
 from bot.history import ChatRecorder
+from bot.llm import ChatModel
 from bot.lookups import Lookups
 from bot.roles import Role
 from models import Community, Group, Member, OutboxMessage
@@ -55,6 +56,8 @@ class Runtime:
     refresh_members: Callable[[str], Awaitable[None]] | None = None
     # The groups' ordinary chat, kept behind the commands (set by the app).
     history: ChatRecorder | None = None
+    # The LLM endpoint for digest summaries, when config.yaml has one.
+    llm: ChatModel | None = None
 
     def community_config(self, community_id: str) -> CommunityConfig:
         return self.config.community(community_id)
@@ -138,6 +141,12 @@ class BaseCtx:
         """Opens transactions of their own, for work after this one commits that must not hold it open (a
         maintenance job deleting in batches)."""
         return self.runtime.sessions
+
+    @property
+    def llm(self) -> ChatModel | None:
+        """The LLM endpoint for digest summaries (None when config.yaml has none). Never called inside a command's
+        transaction: a job calls it after its own commits."""
+        return self.runtime.llm
 
     def can(self, capability: Capability) -> bool:
         return capability in self.runtime.capabilities

@@ -34,6 +34,7 @@ from models import ActivityDay, ChatMessage, HeardBy, Member
 from models.base import table
 from models.db import changed, insert_ignoring_conflicts, upsert_adding, upsert_replacing
 from models.history import TEXT_LIMIT
+from models.summaries import delete_summaries
 
 log = logging.getLogger("qunbot.history")
 BATCH = 200                     # messages a write takes at most
@@ -310,5 +311,7 @@ async def delete_messages(db: AsyncSession, community_id: str, *, user_id: str |
         where.append(ChatMessage.room_id == room_id)
     if before is not None:
         where.append(ChatMessage.sent_at <= before)
+    else:           # what an LLM summarised of it goes with it
+        await delete_summaries(db, community_id, user_id=user_id, room_id=room_id)
     await search.forget_chat(db, select(ChatMessage.id).where(*where))
     return await changed(db, delete(ChatMessage).where(*where))

@@ -13,6 +13,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from bot.config import Config
+from bot.llm import NO_KEY, api_key
 
 MASK = "***"
 _FORMATTER = logging.Formatter()
@@ -25,6 +26,8 @@ def config_secrets(config: Config, database_url: str | None = None) -> set[str]:
     secrets = {adapter.wechaty.token, adapter.wecom.secret, adapter.wecom.callback.token,
                adapter.wecom.callback.encoding_aes_key}
     secrets |= {group.webhook_key for community in config.communities for group in community.groups}
+    if config.llm is not None:
+        secrets.add(api_key(config.llm) if api_key(config.llm) != NO_KEY else None)
     for url in (config.database.url, database_url):
         try:
             password = urlsplit(url).password if url else None

@@ -8,7 +8,7 @@ from datetime import datetime
 
 from bot.cleaning import clean
 from bot.commands import CommandSpec, JobSpec
-from bot.config import CommunityConfig
+from bot.config import CommunityConfig, Config
 from bot.context import Ctx, EventCtx, JobCtx
 from bot.roles import Role
 
@@ -85,15 +85,17 @@ class Router:
         return fn
 
     def job(self, name: str, *, catch_up: str, cron: Callable[[CommunityConfig], str] | None = None,
-            expires: Callable[[JobCtx], datetime] | None = None) -> Callable[[JobFunc], JobFunc]:
+            expires: Callable[[JobCtx], datetime] | None = None,
+            wanted: Callable[[Config], bool] | None = None) -> Callable[[JobFunc], JobFunc]:
         """A scheduled job; `cron` derives its crontab line from the community's config (else schedule.<name>);
-        `expires` says when an announcement is no longer true (a late run after it is skipped)."""
+        `expires` says when an announcement is no longer true (a late run after it is skipped); `wanted` whether
+        the configuration needs the job at all (default: it does)."""
         if catch_up not in ("latest", "each"):
             raise ValueError("catch_up must be 'latest' or 'each'")
         if expires is not None and catch_up != "latest":
             raise ValueError("only announcements expire: a ledger period always runs")
 
         def register(fn: JobFunc) -> JobFunc:
-            self.jobs.append(JobSpec(name, fn, catch_up, cron, expires))
+            self.jobs.append(JobSpec(name, fn, catch_up, cron, expires, wanted))
             return fn
         return register

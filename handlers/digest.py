@@ -16,7 +16,7 @@ from bot.flows import origin_room
 from bot.roles import Role
 from bot.router import Router
 from bot.text import NUMBER, split_first, too_long
-from handlers import ranking
+from handlers import ranking, summaries
 from handlers.digest_content import Period, carry_edits, compile_sections, period, question_section
 from handlers.digest_render import Shown, render
 from handlers.refs import find_answer, find_question, parse_ref
@@ -111,9 +111,12 @@ async def _assemble(ctx: BaseCtx, digest: Digest, sections: list[tuple[int, list
         lines = [ctx.t("digest.draft_title", where=where, period=period, at=ctx.session_label(digest.end))]
     else:
         lines = [ctx.t("digest.title", where=where, n=digest.number, period=period)]
+    extras = await summaries.extras(ctx, digest)          # LLM summaries, where an owner switched them on
+    lines += extras.opening
     for n, section in sections:
         head, *rest = section
         lines.append(ctx.t("digest.numbered", n=n, text=head) if draft else head)
+        lines += extras.under(digest.sections[n - 1]["key"])
         lines += rest
     if draft:
         if digest.dropped:
@@ -279,6 +282,12 @@ async def digest_publish(ctx: Ctx) -> None:
         raise CommandError("digest.nothing_left")
     if ctx.chat != ChatRef(room_id=draft.room_id):
         await ctx.respond("digest.published", n=number)
+
+
+@router.subcommand("digest", "ai", aliases=("AI",), role=Role.OWNER)
+async def digest_ai(ctx: Ctx) -> None:
+    """Switch LLM summaries of the group's digests on or off (an owner, in the group)."""
+    await summaries.switch(ctx)
 
 
 # ---- issues ------------------------------------------------------------------------------------------------------

@@ -71,9 +71,7 @@ def keywords(words: dict[int, set[str]], n: int) -> list[str]:
     return [w for w, _ in ranked(counts.items(), n)]
 
 
-def topics(rows: Sequence[Any], words: dict[int, set[str]]) -> list[dict[str, Any]]:
-    """Topic sections from a group's text messages (id, sender_id, sent_at, terms) and their words, in time
-    order."""
+def _runs(rows: Sequence[Any], words: dict[int, set[str]]) -> list[_Topic]:
     found: list[_Topic] = []
     current: _Topic | None = None
     for row in rows:
@@ -86,8 +84,20 @@ def topics(rows: Sequence[Any], words: dict[int, set[str]]) -> list[dict[str, An
                 continue
         current = _Topic([row], set(mine))
         found.append(current)
-    kept = [t for t in found if len(t.rows) >= TOPIC_MIN_MESSAGES
+    return [t for t in found if len(t.rows) >= TOPIC_MIN_MESSAGES
             and len({r.sender_id for r in t.rows}) >= TOPIC_MIN_SPEAKERS]
+
+
+def topic_runs(rows: Sequence[Any]) -> list[list[Any]]:
+    """The messages of each topic a digest could show, in time order (a topic's key is its first message's id).
+    Messages only ever join the last topic, so the topics of a week so far stay as they are as the week goes on."""
+    return [t.rows for t in _runs(rows, words_of(rows))]
+
+
+def topics(rows: Sequence[Any], words: dict[int, set[str]]) -> list[dict[str, Any]]:
+    """Topic sections from a group's text messages (id, sender_id, sent_at, terms) and their words, in time
+    order."""
+    kept = _runs(rows, words)
     kept = sorted(sorted(kept, key=lambda t: -len(t.rows))[:TOPICS], key=lambda t: t.rows[0].sent_at)
     sections = []
     for topic in kept:

@@ -12,10 +12,12 @@ from models.profile import Profile, ProfileTerm
 from models.questions import Answer, Challenger, Question
 from models.ranking import ScoreTotal, WeeklyResult
 from models.search import SearchPosting, SearchScope
+from models.summaries import DigestOpening, LlmUsage, SummarySetting, TopicSummary
 
 __all__ = [
     "Base", "Community", "DmChoice", "Group", "HeardBy", "Member", "RoleGrant", "RoomMember", "ProcessedEvent",
     "JobCursor", "JobRun", "OutboxMessage", "Flow", "ChatMessage", "ActivityDay", "Profile", "ProfileTerm",
     "LedgerAccount", "LedgerEntry", "Question", "Answer", "Challenger", "WeeklyResult", "ScoreTotal",
-    "Digest", "DigestPick", "DigestCorrection", "SearchScope", "SearchPosting",
+    "Digest", "DigestPick", "DigestCorrection", "SearchScope", "SearchPosting", "SummarySetting", "TopicSummary",
+    "DigestOpening", "LlmUsage",
 ]

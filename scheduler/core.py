@@ -33,14 +33,14 @@ class _AlreadyRan(Exception):
 class Scheduler:
     def __init__(self, runtime: Runtime, jobs: list[JobSpec]) -> None:
         self.rt = runtime
-        self.jobs = jobs
-        self._order = {job.name: i for i, job in enumerate(jobs)}
+        self.jobs = [job for job in jobs if job.wanted is None or job.wanted(runtime.config)]
+        self._order = {job.name: i for i, job in enumerate(self.jobs)}
         self._triggers: dict[tuple[str, str], CronTrigger] = {}
         self._cursor: dict[tuple[str, str], datetime] = {}
         self._retry: dict[tuple[str, str], tuple[int, datetime]] = {}    # failed ledger period: (failures, not before)
         for community in runtime.config.communities:
             tz = runtime.config.community_tz(community)
-            for job in jobs:
+            for job in self.jobs:
                 expr = job.cron(community) if job.cron else getattr(community.schedule, job.name)
                 self._triggers[(community.id, job.name)] = CronTrigger.from_crontab(expr, timezone=tz)
 
