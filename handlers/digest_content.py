@@ -209,11 +209,11 @@ async def _thanked(ctx: BaseCtx, start: datetime, end: datetime) -> list[list[in
 async def _numbers(ctx: BaseCtx, group: Group, shared: Period, rows: Sequence[Any]) -> dict[str, Any]:
     room_id = group.room_id
     size = await ctx.group_size(group)
-    roster = (await ctx.db.execute(select(RoomMember.user_id, RoomMember.present, RoomMember.joined_at).where(
-        RoomMember.room_id == room_id))).all()
-    in_room = {user for user, present, _ in roster if present}
+    in_room = set(await ctx.db.scalars(select(RoomMember.user_id).where(RoomMember.room_id == room_id,
+                                                                      RoomMember.present.is_(True))))
     active = shared.active
-    newcomers = sum(1 for _, _, joined in roster if joined is not None and shared.start <= joined < shared.end)
+    newcomers = await ctx.db.scalar(select(func.count()).select_from(RoomMember).where(
+        RoomMember.room_id == room_id, RoomMember.joined_at >= shared.start, RoomMember.joined_at < shared.end)) or 0
     return {"key": "numbers", "kind": "numbers", "posts": len(rows), "speakers": len({r.sender_id for r in rows}),
             "active": len(active & in_room) if in_room else len(active), "size": size, "newcomers": newcomers}
 
