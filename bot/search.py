@@ -32,10 +32,10 @@ from bot.text import cut
 from models.db import insert_ignoring_conflicts
 from models.search import SearchPosting, SearchScope
 
-QUESTION, ANSWER, CHAT = "question", "answer", "chat"
+QUESTION, ANSWER, CHAT, DIGEST = "question", "answer", "chat", "digest"
 K1, B = 1.2, 0.75
 # A typical document's length in terms, per kind (BM25's average length, fixed so a weight never changes later).
-TYPICAL_LENGTH = {QUESTION: 24, ANSWER: 40, CHAT: 8}
+TYPICAL_LENGTH = {QUESTION: 24, ANSWER: 40, CHAT: 8, DIGEST: 40}
 TITLE_COUNT = 2             # a question's title terms count this many times
 TERM_LIMIT = 32             # characters of a term (longer ones are not indexed)
 MAX_QUERY_TERMS = 8

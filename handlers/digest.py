@@ -16,7 +16,7 @@ from bot.flows import origin_room
 from bot.roles import Role
 from bot.router import Router
 from bot.text import NUMBER, split_first, too_long
-from handlers import ranking, summaries
+from handlers import ranking, search, summaries
 from handlers.digest_content import Period, carry_edits, compile_sections, period, question_section
 from handlers.digest_render import Shown, render
 from handlers.refs import find_answer, find_question, parse_ref
@@ -267,6 +267,7 @@ async def publish(ctx: BaseCtx, draft: Digest, *, by: str | None, shown: Shown |
     draft.status, draft.published_at, draft.published_by, draft.auto = PUBLISHED, ctx.now, by, by is None
     await ctx.db.flush()
     await ctx.post(ChatRef(room_id=draft.room_id), await _assemble(ctx, draft, sections), purpose="digest")
+    await search.index_digest(ctx, draft, sections)
     return draft.number
 
 

@@ -1,5 +1,9 @@
-"""The knowledge base: /search over the community's questions, answers and the kept chat of the searcher's own
-groups, and the similar past questions shown when someone asks."""
+"""The knowledge base: /search over the community's questions, answers, published digests and the kept chat of the
+searcher's own groups, and the similar past questions (and digest sections) shown when someone asks.
+
+A published digest's documents are its discussion topics and the sections a moderator rewrote (what its questions
+and answers say is indexed already, as themselves): each section is a document numbered digest id × SECTION_SPAN +
+its section number, rendered when found, so what was hidden or deleted since is not shown."""
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
@@ -15,9 +19,11 @@ from bot.context import BaseCtx, Ctx
 from bot.errors import CommandError
 from bot.roster import groups_of
 from bot.router import Router
-from bot.search import ANSWER, CHAT, QUESTION, Hit
+from bot.search import ANSWER, CHAT, DIGEST, QUESTION, Hit
 from bot.text import clip, split_first
-from models import Answer, ChatMessage, Member, Question
+from handlers.digest_render import render
+from models import Answer, ChatMessage, Digest, Member, Question
+from models.digests import PUBLISHED
 
 router = Router()
 
@@ -29,6 +35,7 @@ QUESTIONS_ONLY = ("问题", "questions")
 SNIPPET = 40
 SIMILAR = 3             # similar questions shown on /ask
 SIMILAR_FLOOR = 0.6     # the share of a title's rarity (idf) a past question must hold to count as similar
+SECTION_SPAN = 1000     # a digest section's document id: the digest's id × this + the section's number
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,7 +44,7 @@ class Found:
 
     kind: str
     at: datetime
-    ref: str                # Q12 / A37; "" for chat
+    ref: str                # Q12 / A37; a digest's issue number; "" for chat
     text: str               # a question's title, an answer's or a message's text
     author: str             # the name the bot shows now (a pseudonym after deleted data)
     room_id: str = ""       # chat
@@ -88,6 +95,17 @@ async def _load(ctx: BaseCtx, kinds: dict[int, str], hits: Sequence[Hit],
                 .where(ChatMessage.id.in_(ids))):
             if room_id in rooms:
                 found[(ids[m_id], m_id)] = Found(CHAT, at, "", body, name or sender, room_id=room_id)
+    if ids := by_kind.get(DIGEST):
+        digests = await ctx.db.scalars(select(Digest).where(
+            Digest.id.in_({doc_id // SECTION_SPAN for doc_id in ids}), Digest.status == PUBLISHED))
+        for digest in digests:
+            shown = dict(await render(ctx, digest))
+            for doc_id, scope_id in ids.items():
+                digest_id, n = divmod(doc_id, SECTION_SPAN)
+                if digest_id == digest.id and shown.get(n):
+                    assert digest.published_at is not None
+                    found[(scope_id, doc_id)] = Found(DIGEST, digest.published_at, str(digest.number),
+                                                      shown[n][0].strip(), "")
     return found
 
 
@@ -140,6 +158,7 @@ async def search(ctx: Ctx) -> None:
         keys[f"{ANSWER}:{c}"] = ANSWER
         groups = {g.room_id: g.name or g.room_id for g in await groups_of(ctx.db, c, ctx.sender_id) if g.history}
         keys.update({f"{CHAT}:{room}": CHAT for room in groups})
+        keys[f"{DIGEST}:{c}"] = DIGEST
     found, more = await find(ctx, keys, terms, groups, limit=SHOWN)
     prefix = "search.questions_" if questions_only else "search."
     if not found:
@@ -150,6 +169,8 @@ async def search(ctx: Ctx) -> None:
         if f.kind == CHAT:
             lines.append(ctx.t("search.chat", n=n, group=groups[f.room_id], author=f.author, date=date,
                                body=_snippet(f.text)))
+        elif f.kind == DIGEST:
+            lines.append(ctx.t("search.digest", n=n, issue=f.ref, date=date, body=_snippet(f.text)))
         elif f.kind == ANSWER:
             lines.append(ctx.t("search.answer", n=n, ref=f.ref, question=f.question, title=f.title,
                                body=_snippet(f.text), author=f.author, date=date))
@@ -168,14 +189,17 @@ async def similar_questions(ctx: BaseCtx, question: Question) -> list[str]:
     terms = await search_index.query_terms_async(question.title)
     if not terms:
         return []
-    keys = {f"{QUESTION}:{ctx.community.id}": QUESTION}
+    keys = {f"{QUESTION}:{ctx.community.id}": QUESTION, f"{DIGEST}:{ctx.community.id}": DIGEST}
     found, _ = await find(ctx, keys, terms, (), limit=SIMILAR, floor=SIMILAR_FLOOR, exclude=question.id)
     if not found:
         return []
     lines = [ctx.t("similar.title")]
     for f in found:
-        lines += [ctx.t("similar.line", ref=f.ref, title=f.text, asker=f.author, date=ctx.date(f.at)),
-                  *_best_line(ctx, f)]
+        if f.kind == DIGEST:
+            lines.append(ctx.t("similar.digest", issue=f.ref, date=ctx.date(f.at), body=_snippet(f.text)))
+        else:
+            lines += [ctx.t("similar.line", ref=f.ref, title=f.text, asker=f.author, date=ctx.date(f.at)),
+                      *_best_line(ctx, f)]
     return lines
 
 
@@ -189,3 +213,14 @@ async def index_answer(ctx: BaseCtx, answer: Answer) -> None:
     """(Re)index an answer after it is written."""
     terms = await search_index.text_terms_async(answer.body)
     await search_index.index_doc(ctx.db, ctx.community.id, ANSWER, ctx.community.id, answer.id, terms)
+
+
+async def index_digest(ctx: BaseCtx, digest: Digest, sections: Sequence[tuple[int, list[str]]]) -> None:
+    """Index a digest as it is published: its discussion topics and the sections a moderator rewrote, each as
+    rendered (`sections`: render()'s (number, lines))."""
+    for n, lines in sections:
+        section = digest.sections[n - 1]
+        if section["kind"] == "topic" or section["key"] in digest.rewritten:
+            terms = await search_index.text_terms_async("\n".join(lines))
+            await search_index.index_doc(ctx.db, ctx.community.id, DIGEST, ctx.community.id,
+                                         digest.id * SECTION_SPAN + n, terms)

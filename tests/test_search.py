@@ -140,3 +140,20 @@ async def test_the_upgrade_indexes_what_was_stored_before_and_the_revision_goes_
     assert await chat.say("/搜索 私域流量", "u2") == expected
     await chat.say("私域流量之后的话", "u1")
     assert "私域流量之后的话" in (await chat.say("/搜索 私域流量", "u2"))[0]
+
+
+async def test_published_digests_are_searched_and_shown_beside_similar_questions(make_chat):
+    """A published digest's discussion topics are documents of the knowledge base, shown as they read now."""
+    from tests.test_digest import WED, a_week
+
+    chat = await make_chat(moderators=["u3"])
+    await a_week(chat)
+    await chat.say("/周报", "u3", at=WED)
+    assert (await chat.say("/搜索 社群 留存", "u1"))[0].split("\n")[:2] == [
+        "和「社群 留存」最相关的内容：", "1. 聊天 · r1 · 李四 · 2026.11.24：我们做过一个社群留存的案例，效果不错"]   # a draft is not
+    await chat.say("/周报 发布", "u3")
+    topic = "第 1 期周报 · 2026.11.26：💬 讨论：留存、社群、运营（5 条，张三、李四、王五）（/周报 第1期）"
+    assert (await chat.say("/搜索 社群 留存", "u1"))[0].split("\n")[:2] == ["和「社群 留存」最相关的内容：", "1. " + topic]
+    assert "周报" not in (await chat.say("/搜索 问题 社群 留存", "u1"))[0]
+    [asked] = await chat.say("/提问 社群留存\n我们的群很冷清", "u4")
+    assert asked.split("\n")[1:] == ["以前有人问过类似的问题，可以先看看：", "• " + topic]
