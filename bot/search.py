@@ -24,11 +24,12 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, Table, and_, bindparam, delete, func, select, text
+from sqlalchemy import Connection, Select, and_, bindparam, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.keywords import STOPWORDS
 from bot.text import cut
+from models.base import table
 from models.db import insert_ignoring_conflicts
 from models.search import SearchPosting, SearchScope
 
@@ -49,8 +50,8 @@ SEARCH_STOPWORDS = STOPWORDS | frozenset("""
 周一 周二 周三 周四 周五 周六 周日 周末 星期一 星期二 星期三 星期四 星期五 星期六 星期天 星期日 上午 下午 中午
 晚上 今晚 明晚 本周 下周 上周 这周 每周 今年 明年 去年 本月 下个月 上个月
 """.split())
-_POSTINGS: Table = SearchPosting.__table__      # type: ignore[assignment]  # written and read in bulk
-_SCOPES: Table = SearchScope.__table__          # type: ignore[assignment]
+_POSTINGS = table(SearchPosting)         # written and read in bulk
+_SCOPES = table(SearchScope)
 
 
 def indexable(term: str) -> bool:

@@ -195,7 +195,8 @@ def head_revision() -> str:
     return heads.pop()
 
 
-async def _current_revision(engine: AsyncEngine) -> str | None:
+async def current_revision(engine: AsyncEngine) -> str | None:
+    """The schema's revision (None for a new database), read without loading Alembic."""
     async with engine.connect() as conn:
         try:
             return (await conn.execute(text("SELECT version_num FROM alembic_version"))).scalar()
@@ -206,7 +207,7 @@ async def _current_revision(engine: AsyncEngine) -> str | None:
 async def upgrade(engine: AsyncEngine, revision: str = "head") -> None:
     """Bring the schema to `revision` (the initial revision creates everything). A database already at the head
     is left alone without loading Alembic (~11 MB a running bot need not carry)."""
-    if revision == "head" and await _current_revision(engine) == head_revision():
+    if revision == "head" and await current_revision(engine) == head_revision():
         return
     async with engine.begin() as conn:
         await conn.run_sync(_upgrade, engine.url.render_as_string(hide_password=False), revision)
@@ -301,10 +302,3 @@ async def _connection(engine: AsyncEngine) -> AsyncIterator[AsyncConnection]:
         yield conn
     finally:
         await conn.close()
-
-
-async def current_revision(engine: AsyncEngine) -> str | None:
-    from alembic.runtime.migration import MigrationContext
-
-    async with engine.connect() as conn:
-        return await conn.run_sync(lambda c: MigrationContext.configure(c).get_current_revision())
