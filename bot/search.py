@@ -3,8 +3,9 @@
 Every searchable document — a question (its title counts twice), an answer, a kept chat message — is indexed
 once, when it is written: its jieba terms become postings under the document's scope (models.search), each with
 the term's BM25 share in that document (term frequency against the document's length) precomputed as `weight`.
-A search reads, for each query term and each scope the member may see, only the head of that term's postings (the
-`HEAD` best, newest among equals), so its cost does not grow with the number of documents; the documents found
+A search reads, for each query term and each scope the member may see, only the head of that term's postings (as
+many as the search asks for, counting what it skips, best first and newest among equals: enough to rank a
+one-word search exactly), so its cost does not grow with the number of documents; the documents found
 that way are then scored exactly: the sum over the query terms they hold of weight × the term's rarity (BM25's
 idf, from the term's document count, counted up to `DF_CAP`).
 
@@ -28,7 +29,7 @@ from sqlalchemy import Connection, Select, and_, bindparam, delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.keywords import STOPWORDS
-from bot.text import cut
+from bot.text import cut, cut_async
 from models.base import table
 from models.db import insert_ignoring_conflicts
 from models.search import SearchPosting, SearchScope
@@ -40,7 +41,6 @@ TYPICAL_LENGTH = {QUESTION: 24, ANSWER: 40, CHAT: 8, DIGEST: 40}
 TITLE_COUNT = 2             # a question's title terms count this many times
 TERM_LIMIT = 32             # characters of a term (longer ones are not indexed)
 MAX_QUERY_TERMS = 8
-HEAD = 50                   # postings read per query term and scope
 DF_CAP = 2000               # documents counted per term for its rarity
 # Words that say nothing about a subject: greetings, how people ask, when; plus chat's fillers.
 SEARCH_STOPWORDS = STOPWORDS | frozenset("""
@@ -58,13 +58,18 @@ def indexable(term: str) -> bool:
     return 2 <= len(term) <= TERM_LIMIT and term not in SEARCH_STOPWORDS
 
 
+def _query_terms(words: Iterable[str]) -> list[str]:
+    return list(dict.fromkeys(t for t in words if indexable(t)))[:MAX_QUERY_TERMS]
+
+
 def query_terms(text: str) -> list[str]:
     """The terms a search looks for (blocking: jieba; at most MAX_QUERY_TERMS, in the order typed)."""
-    return list(dict.fromkeys(t for t in cut(text) if indexable(t)))[:MAX_QUERY_TERMS]
+    return _query_terms(cut(text))
 
 
 async def query_terms_async(text: str) -> list[str]:
-    return await asyncio.get_running_loop().run_in_executor(None, query_terms, text)
+    """query_terms() cut without blocking the loop (a short query in place, see cut_async)."""
+    return _query_terms(await cut_async(text))
 
 
 def weights(kind: str, terms: Iterable[str]) -> dict[str, int]:
@@ -229,9 +234,10 @@ async def search(db: AsyncSession, scope_docs: dict[int, int], terms: Sequence[s
     held = [i for i, df in enumerate(dfs) if df]
     if not held:
         return []
+    head = int(offset) + int(limit)
     heads = " UNION ".join(
         f"SELECT scope_id, doc_id FROM (SELECT scope_id, doc_id FROM search_postings WHERE scope_id = {int(s)} "
-        f"AND term = :t{i} ORDER BY weight DESC, doc_id DESC LIMIT {HEAD}) AS h{s}_{i}"
+        f"AND term = :t{i} ORDER BY weight DESC, doc_id DESC LIMIT {head}) AS h{s}_{i}"
         for s in sorted(scope_docs) for i in held)
     idf = "CASE p.term " + " ".join(f"WHEN :t{i} THEN {rarity[i]}" for i in held) + " ELSE 0 END"
     rows = await db.execute(text(
