@@ -259,6 +259,10 @@ class App:
         await self.scheduler.run_due(now)
         await self.sender.send_due(now)
 
+    async def settle(self) -> None:
+        """Wait for the work jobs started in the background (simulated time: done before the clock moves on)."""
+        await self.runtime.background.settle()
+
     async def serve(self) -> None:
         """Run for real: the adapter feeds events while this loop runs jobs and sends, sleeping in between,
         until stop() (then it winds down and returns) or the adapter gives up (then it raises).
@@ -310,6 +314,7 @@ class App:
         STOP_GRACE_SECONDS; then the adapter closes, and one line says what was left."""
         deadline = asyncio.get_running_loop().time() + STOP_GRACE_SECONDS
         cut_off = ""
+        await self.runtime.background.cancel()  # it stores its progress as it goes; the next run goes on from there
         try:
             await asyncio.wait_for(self._idle.wait(), STOP_GRACE_SECONDS)
         except TimeoutError:
@@ -385,6 +390,7 @@ class App:
                     pass
 
     async def close(self) -> None:
+        await self.runtime.background.cancel()
         await self.engine.dispose()
 
 

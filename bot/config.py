@@ -91,8 +91,9 @@ class RetentionConfig(_Strict):
     sent_messages_days: int = Field(30, ge=1, description="outgoing messages done with (sent, failed or dropped); "
                                                           "one still waiting is never deleted")
     job_runs_days: int = Field(90, ge=1, description="run records of announcement jobs (kept, whatever their age, "
-                                                     "until every job has passed their period)")
-    chat_days: int = Field(180, ge=1, description="the groups' ordinary chat, kept for digests and activity")
+                                                     "until their job has passed their period)")
+    chat_days: int = Field(180, ge=1, description="the groups' ordinary chat, kept for digests and activity, and "
+                                                 "the LLM summaries made of it")
 
 
 class WechatyConfig(_Strict):

@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from bot import i18n, outbox, roster, weeks
+from bot.background import Background
 from bot.clock import Clock
 from bot.commands import CommandTable
 from bot.config import CommunityConfig, Config, PacingConfig
@@ -58,6 +59,8 @@ class Runtime:
     history: ChatRecorder | None = None
     # The LLM endpoint for digest summaries, when config.yaml has one.
     llm: ChatModel | None = None
+    # Work a job started that must not hold up the scheduler's round (the LLM's requests).
+    background: Background = field(default_factory=Background)
 
     def community_config(self, community_id: str) -> CommunityConfig:
         return self.config.community(community_id)
@@ -147,6 +150,11 @@ class BaseCtx:
         """The LLM endpoint for digest summaries (None when config.yaml has none). Never called inside a command's
         transaction: a job calls it after its own commits."""
         return self.runtime.llm
+
+    @property
+    def background(self) -> Background:
+        """Work to go on after this transaction commits without holding up whoever runs it (see bot.background)."""
+        return self.runtime.background
 
     def can(self, capability: Capability) -> bool:
         return capability in self.runtime.capabilities

@@ -168,6 +168,7 @@ class Driver:
                 break
             self.clock.set(max(due, self.clock.now()))
             await app.run_due(self.clock.now())
+            await app.settle()
         else:
             log.error("gave up advancing to %s after %d steps", target, MAX_STEPS)
         if target > self.clock.now():
@@ -184,6 +185,7 @@ class Driver:
         self.clock.set(max(at, self.clock.now()))
         await self.start()
         await self.app.run_due(self.clock.now())
+        await self.app.settle()
 
     async def drain(self) -> None:
         """Pending messages and timers go out in simulated time, the clock stopping at the last; no jobs run."""

@@ -193,7 +193,9 @@ async def similar_questions(ctx: BaseCtx, question: Question) -> list[str]:
     found, _ = await find(ctx, keys, terms, (), limit=SIMILAR, floor=SIMILAR_FLOOR, exclude=question.id)
     if not found:
         return []
-    lines = [ctx.t("similar.title")]
+    kinds = {f.kind for f in found}
+    lines = [ctx.t("similar.title" if DIGEST not in kinds else "similar.title_digests" if kinds == {DIGEST}
+                   else "similar.title_both")]
     for f in found:
         if f.kind == DIGEST:
             lines.append(ctx.t("similar.digest", issue=f.ref, date=ctx.date(f.at), body=_snippet(f.text)))

@@ -188,6 +188,10 @@ async def summarise_chat(job: JobCtx) -> None:
     llm = job.llm
     if llm is None or not llm.ready:
         return
+    key = f"summarise_chat:{job.community.id}"
+    if job.background.running(key):
+        log.info("%s: the last run is still at work; this one leaves it be", key)
+        return
     rooms = list(await job.db.scalars(select(SummarySetting.room_id).join(
         Group, Group.room_id == SummarySetting.room_id).where(
         SummarySetting.community_id == job.community.id, SummarySetting.enabled.is_(True), Group.enabled.is_(True))
@@ -199,7 +203,9 @@ async def summarise_chat(job: JobCtx) -> None:
     plans = [await _plan(job, llm.config, room, start, names) for room in rooms]
     worker = _Worker(job.sessions, llm, job.community.id, start, job.now, LANGUAGES[job.locale],
                      await tokens_used(job.db, job.community.id, start))
-    job.after_commit.append(lambda: worker.run(plans))
+    # The requests may take minutes: they go out in the background once this run has committed, not in the
+    # scheduler's round (other jobs and the outbox go on meanwhile).
+    job.after_commit.append(lambda: job.background.start(key, lambda: worker.run(plans)))
 
 
 # ---- sending, after the job's transaction ------------------------------------------------------------------------

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from functools import partial
 from typing import Any
 
-from sqlalchemy import ColumnElement, delete, func, or_, select
+from sqlalchemy import ColumnElement, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import InstrumentedAttribute
 
@@ -25,7 +25,7 @@ from bot import search
 from bot.config import RetentionConfig
 from bot.context import JobCtx
 from bot.router import Router
-from models import ChatMessage, JobCursor, JobRun, OutboxMessage, ProcessedEvent
+from models import ChatMessage, DigestOpening, JobCursor, JobRun, LlmUsage, OutboxMessage, ProcessedEvent, TopicSummary
 from models.db import changed
 from models.outbox import CANCELLED, FAILED, LOST, SENT, SHED
 
@@ -42,6 +42,7 @@ class Pruned:
     messages: int
     job_runs: int
     chat: int = 0
+    summaries: int = 0
 
 
 @router.job("prune_old_records", catch_up="latest", cron=lambda community: DAILY)
@@ -56,9 +57,14 @@ async def prune(sessions: async_sessionmaker[AsyncSession], keep: RetentionConfi
     events_before = now - timedelta(days=keep.events_days)
     sent_before = now - timedelta(days=keep.sent_messages_days)
     runs_before = now - timedelta(days=keep.job_runs_days)
-    # A run record is what stops a process whose cursor lags (it loaded it before another process moved on) from
-    # running a period again: it goes only once every job's cursor has passed it.
-    every_cursor_passed = select(func.min(JobCursor.last_fire)).scalar_subquery()
+    # Whether a period ran is known from its job's cursor in the database (a run moves it in the run's own
+    # transaction, and a period at or before it is never run again, whatever a lagging process's copy says): a
+    # run record goes once its own job's cursor has passed it. A job no longer scheduled, or a community no longer
+    # served, holds back nothing but its own records, which its cursor has passed too.
+    cursor_passed = select(JobCursor.job).where(
+        JobCursor.job == JobRun.job, JobCursor.community_id == JobRun.community_id,
+        JobCursor.last_fire >= JobRun.period).exists()
+    chat_before = now - timedelta(days=keep.chat_days)
     pruned = Pruned(
         events=await _delete(sessions, ProcessedEvent.event_id, batch, ProcessedEvent.handled_at < events_before),
         # A message's age is when it was last due (never before it was written), or when it went out: the index
@@ -66,15 +72,18 @@ async def prune(sessions: async_sessionmaker[AsyncSession], keep: RetentionConfi
         messages=await _delete(sessions, OutboxMessage.id, batch, OutboxMessage.status.in_(DONE),
                                OutboxMessage.not_before < sent_before,
                                or_(OutboxMessage.sent_at.is_(None), OutboxMessage.sent_at < sent_before)),
-        job_runs=await _delete(sessions, JobRun.id, batch, JobRun.ran_at < runs_before,
-                               JobRun.period < every_cursor_passed),
-        chat=await _delete(sessions, ChatMessage.id, batch, ChatMessage.sent_at < now - timedelta(days=keep.chat_days),
+        job_runs=await _delete(sessions, JobRun.id, batch, JobRun.ran_at < runs_before, cursor_passed),
+        chat=await _delete(sessions, ChatMessage.id, batch, ChatMessage.sent_at < chat_before,
                            first=search.forget_chat),
+        # What an LLM made of that chat goes with it; the token counts are needed for the current week only.
+        summaries=await _delete(sessions, TopicSummary.id, batch, TopicSummary.made_at < chat_before)
+        + await _delete(sessions, DigestOpening.id, batch, DigestOpening.made_at < chat_before)
+        + await _delete(sessions, LlmUsage.id, batch, LlmUsage.at < chat_before),
     )
     log.info("retention: deleted handled event ids %d (older than %d days), outgoing messages %d (%d days), "
-             "job run records %d (%d days), chat messages %d (%d days)", pruned.events, keep.events_days,
+             "job run records %d (%d days), chat messages %d (%d days)%s", pruned.events, keep.events_days,
              pruned.messages, keep.sent_messages_days, pruned.job_runs, keep.job_runs_days, pruned.chat,
-             keep.chat_days)
+             keep.chat_days, f", LLM summaries and usage {pruned.summaries}" if pruned.summaries else "")
     return pruned
 
 

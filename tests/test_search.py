@@ -156,4 +156,8 @@ async def test_published_digests_are_searched_and_shown_beside_similar_questions
     assert (await chat.say("/搜索 社群 留存", "u1"))[0].split("\n")[:2] == ["和「社群 留存」最相关的内容：", "1. " + topic]
     assert "周报" not in (await chat.say("/搜索 问题 社群 留存", "u1"))[0]
     [asked] = await chat.say("/提问 社群留存\n我们的群很冷清", "u4")
-    assert asked.split("\n")[1:] == ["以前有人问过类似的问题，可以先看看：", "• " + topic]
+    assert asked.split("\n")[1:] == ["往期周报聊过相关的内容，可以先看看：", "• " + topic]
+    # Asked again: now a past question matches too, and the heading names both.
+    again = (await chat.say("/提问 社群留存怎么做", "u2"))[0]
+    assert again.split("\n")[1] == "以前有人问过类似的问题，往期周报也聊过，可以先看看：", again
+    assert "• 第 1 期周报" in again and "「社群留存」— " in again

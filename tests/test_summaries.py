@@ -18,8 +18,10 @@ from sqlalchemy import select
 
 from bot.adapters.base import Capability
 from bot.adapters.recording import ALL_CAPABILITIES
+from bot.config import RetentionConfig
 from bot.masking import Pseudonyms, mask_contacts, restore
-from models import DigestOpening, TopicSummary
+from models import DigestOpening, LlmUsage, TopicSummary
+from scheduler.retention import prune
 from tests.conftest import sh, to
 
 KEY = "sk-test-not-a-real-key"
@@ -339,3 +341,45 @@ async def test_in_english(make_chat, llm):
     assert "in English" in llm.requests[0]["messages"][0]["content"]
     [private, _] = await chat.say("/digest", "u3", at=WED)
     assert "  🤖 Summary: 张三 问起私域留存，李四 认为关键在社群运营。" in private.split("\n")
+
+
+async def test_requests_go_out_beside_the_scheduler_and_a_run_still_at_work_is_left_be(make_chat, llm):
+    """The endpoint takes its time (well within the timeout): the scheduler's round returns while the request is
+    out, and the next hour's run, finding that one still at work, sends nothing again."""
+    chat = await make_chat(moderators=["u3"], top_llm=settings(llm.url, timeout_seconds=30))
+    llm.slow = True
+    await switched_on(chat)
+    await a_discussion(chat)
+    app = chat.driver.app
+    for at in (sh("2026-11-24T20:10:00"), sh("2026-11-24T21:10:00")):
+        app.clock.set(at)
+        await asyncio.wait_for(app.run_due(at), 5)
+        for _ in range(100):
+            if llm.requests:
+                break
+            await asyncio.sleep(0.02)
+    await asyncio.sleep(0.1)
+    assert llm.kinds() == ["summary"]           # the second run left the first at work
+    llm.release.set()
+    await app.settle()
+    assert llm.kinds() == ["summary", "opening"]
+    async with app.sessions() as db:
+        assert [s.batch for s in await db.scalars(select(TopicSummary))] == [0]
+
+
+async def test_summaries_and_their_token_counts_go_with_the_chat_they_were_made_of(chat, llm):
+    await switched_on(chat)
+    await a_discussion(chat)
+    await chat.tick(sh("2026-11-24T22:15:00"))
+    app = chat.driver.app
+
+    async def stored() -> list[int]:
+        async with app.sessions() as db:
+            return [len((await db.scalars(select(model))).all()) for model in (TopicSummary, DigestOpening, LlmUsage)]
+
+    assert all(await stored())
+    kept = RetentionConfig()
+    assert (await prune(app.sessions, kept, sh("2026-11-24T22:15:00") + timedelta(days=kept.chat_days - 1))).chat == 0
+    assert all(await stored())
+    pruned = await prune(app.sessions, kept, sh("2026-11-24T22:15:00") + timedelta(days=kept.chat_days))
+    assert pruned.chat == 5 and await stored() == [0, 0, 0]
