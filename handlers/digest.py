@@ -146,9 +146,12 @@ def _span_args(token: str) -> timedelta | None:
 
 
 async def fresh_draft(ctx: BaseCtx, room_id: str, kind: str, start: datetime, end: datetime,
-                      question: Question | None, requested_by: str, shared: Period | None = None) -> Digest | None:
+                      question: Question | None, requested_by: str, shared: Period | None = None, *,
+                      beside: bool = False) -> Digest | None:
     """The group's draft compiled afresh for the period (the moderator's edits of sections still there kept);
-    None when there is nothing to put in it. `shared`: what the period's digests of all groups share, if read."""
+    None when there is nothing to put in it. `shared`: what the period's digests of all groups share, if read.
+    `beside`: a new draft, leaving the group's own alone (the weekly job's, while a moderator works on a span or
+    a question)."""
     if question is not None:
         sections = [question_section(question)]
     else:
@@ -156,8 +159,8 @@ async def fresh_draft(ctx: BaseCtx, room_id: str, kind: str, start: datetime, en
         sections = await compile_sections(ctx, group, shared or await period(ctx, start, end))
     if not sections:
         return None
-    draft = await ctx.db.scalar(select(Digest).where(Digest.community_id == ctx.community.id,
-                                                     Digest.room_id == room_id, Digest.status == DRAFT))
+    draft = None if beside else await ctx.db.scalar(select(Digest).where(
+        Digest.community_id == ctx.community.id, Digest.room_id == room_id, Digest.status == DRAFT))
     if draft is None:
         draft = Digest(community_id=ctx.community.id, room_id=room_id, dropped=[], rewritten={}, status=DRAFT,
                        auto=False, cause=ctx.cause)
@@ -365,8 +368,12 @@ async def publish_digest(job: JobCtx) -> None:
         if done is not None or (chatted is None and group.room_id not in shared.asked_in):
             continue        # published by hand, or a week with neither chat nor questions of its own here
         draft = await job.db.scalar(select(Digest).where(Digest.room_id == group.room_id, Digest.status == DRAFT))
+        # A moderator's draft of this week is what goes out, with their edits; a draft of a span or a question
+        # (a guest talk being written up) stays theirs, and the week is compiled beside it.
+        own = draft is not None and (draft.kind, draft.start) == (WEEK, start)
         fresh = await fresh_draft(job, group.room_id, WEEK, start, end, None,
-                                  draft.requested_by if draft is not None else "", shared)
+                                  draft.requested_by if draft is not None and own else "", shared,
+                                  beside=draft is not None and not own)
         if fresh is not None:
             await publish(job, fresh, by=None, shown=shown)
 

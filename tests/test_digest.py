@@ -243,3 +243,22 @@ async def test_an_english_community_reads_its_digest_in_english(make_chat):
     assert posted.startswith("📰 增长学习社 digest, issue 1 · 11/23–11/29")
     assert await chat.say("/digest list", "u1") == ["📚 Published digests:\nIssue 1 · 11/23–11/29 · published 11/26\n"
                                                  "Read one again: /digest <issue>"]
+
+
+async def test_the_weekly_job_leaves_a_moderators_span_draft_alone(chat):
+    """A moderator writing up a guest talk (a span) when the week's digest falls due: the week goes out compiled
+    beside it, and their draft, edits and all, is still theirs to publish."""
+    await a_week(chat)
+    for i, (user, text) in enumerate([("u1", "嘉宾讲的社群冷启动很实用"), ("u2", "冷启动先找种子用户"),
+                                      ("u1", "种子用户从老客户里找")]):
+        await chat.say(text, user, at=sh("2026-11-29T17:00:00") + timedelta(minutes=i))
+    [span, _] = await chat.say("/周报 3小时", "u3", at=sh("2026-11-29T19:00:00"))
+    await chat.dm("/周报 删 2", "u3")
+    sent = await chat.tick(sh("2026-11-29T20:00:01"))
+    [auto] = [r["text"] for r in sent if r.get("room") == "r1"]
+    assert auto.startswith("📰 增长学习社 周报 第 1 期 · 11.23–11.29") and "example.org" in auto
+    assert "种子用户" in auto                                # the week has the talk's chat too
+    assert (await chat.dm("/周报 发布", "u3"))[-1] == "已发布第 2 期周报。"
+    second = issues(chat)[1]
+    assert second.startswith("📰 增长学习社 周报 第 2 期 · 11.29（周日）16:00 至 11.29（周日）19:00"), second
+    assert "种子用户" in second and "关键词" not in second    # the moderator's edit stands
