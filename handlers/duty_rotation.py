@@ -263,9 +263,8 @@ async def settle(ctx: BaseCtx, term_end: datetime) -> list[Settled]:
         share = cfg.tiers[tier].share if tier is not None else 0
         term_length = (shift.term_end - shift.term_start).total_seconds()
         served = (shift.ended_at - shift.started_at).total_seconds()
-        if not cfg.prorate:
-            served = term_length if shift.end_reason == "term" else 0
-        amount = int(amounts[shift.term_end] * share * served // (100 * term_length))
+        paid_for = served if cfg.prorate else term_length if shift.end_reason == "term" else 0
+        amount = int(amounts[shift.term_end] * share * paid_for // (100 * term_length))
         shift.tier, shift.share, shift.amount, shift.unfunded, shift.settled = tier, share, amount, 0, True
         if amount > 0:
             reason = clip(ctx.t("duty.entry_reason", answerers=kpis.answerers, percent=kpis.answered_percent,
