@@ -409,8 +409,12 @@ async def rotate_duty(job: JobCtx) -> None:
     for done in settled:
         lines = [job.t("duty.outgoing", start=job.session_label(done.shift.started_at),
                        end=job.session_label(done.shift.ended_at or done.shift.term_end)),
-                 *kpi_lines(job, done.kpis), stipend_text(job, done.shift),
-                 job.t("duty.outgoing_rule", rule=tier_rule(job.locale, job.ccfg.duty.tiers))]
+                 *kpi_lines(job, done.kpis)]
+        rule = tier_rule(job.locale, job.ccfg.duty.tiers)
+        if done.shift.amount:
+            lines += [stipend_text(job, done.shift), job.t("duty.outgoing_rule", rule=rule)]
+        else:
+            lines.append(job.t("duty.outgoing_none", rule=rule))
         if done.member.deleted_at is None:
             await tell(job, done.member, "\n".join(lines))
     if shift is None:

@@ -376,7 +376,10 @@ async def test_the_stipend_is_the_tier_share_of_the_term_and_recorded_with_its_r
     assert (await balances(c)).get(f"stipend:{await member_id(c, 'u1')}", 0) == amount
     outgoing = private(rows, "u1")[0]
     assert outgoing.startswith("你的值班（11.23（周一）09:00 至 11.30（周一）00:00）结束了，辛苦了！本期考核：")
-    assert f"  津贴 ¥{amount // 100}.00（档位 {share}%，值班 6.6/7 天）" in outgoing
+    if amount:
+        assert f"  津贴 ¥{amount // 100}.00（档位 {share}%，值班 6.6/7 天）" in outgoing
+    else:
+        assert outgoing.endswith("本期没有达到津贴档位，没有津贴。规则：答题人≥2 且答复率≥100% 得 100%、答题人≥1 且答复率≥0% 得 50%、其余 0")
 
 
 async def test_auto_stipend_is_the_ops_balance_over_the_terms_left(make_chat):
@@ -476,3 +479,29 @@ async def test_help_lists_the_duty_verbs(make_chat):
     c = await duty_chat(make_chat)
     text = (await c.say("/帮助 值班", "u1"))[0]
     assert "/值班 报名 /mod join — 报名值班" in text and "/值班 跳过 /mod skip — 跳过现在值班的人，由下一位接班（群主）" in text
+
+
+async def test_the_handover_note_lists_open_questions_with_the_members_the_directory_suggests(make_chat):
+    c = await duty_chat(make_chat)
+    await c.signup("u2", "职位=增长负责人; 擅长=用户增长、转介绍")
+    await c.say("/提问 教育产品如何做用户增长\n转介绍率太低", "u3")
+    await c.say("/提问 怎么定价\n背景", "u3")
+    await c.say("/回答 Q2 按价值定价", "u1")
+    await queue_up(c, "u1", "u4")
+    note = private(c.sent, "u1")[-1]
+    assert note.split("\n")[-2:] == ["还没有人回答的问题（1 个）：", "· Q1 教育产品如何做用户增长 — 可以请：李四"]
+    assert "3. 暖场每周分享会：下一场在 11.25（周三）20:00" in note
+    assert "11.29（周日）20:00 前还没发布的话会自动发布" in note
+
+
+# ---- the example ---------------------------------------------------------------------------------------------
+
+@pytest.mark.sqlite_only
+def test_the_example_plays_two_terms(tmp_path):
+    from tests.test_simulate import ROOT, rows_of, run_simulate
+
+    rows = rows_of(run_simulate(ROOT / "examples" / "duty.jsonl", tmp_path, tmpdir=tmp_path))
+    assert [r["text"].split("由 ")[1][:3] for r in rows if r["text"].startswith("📋 值班交接")] == ["@王五", "@张三"]
+    assert "王五 已退出值班名单，由 @李四 接着值班，到 12.7（周一）00:00。" in [r["text"] for r in rows]
+    assert "  津贴 ¥28.86（档位 50%，值班 4.0/7 天）" in private(rows, "u2")[-1]
+    assert rows[-1]["text"] == "已确认付款：\n#4 张三 ¥47.29（值班津贴）"
