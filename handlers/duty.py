@@ -423,7 +423,7 @@ async def rotate_duty(job: JobCtx) -> None:
         return
     member = await job.db.get_one(Member, shift.member_id)
     upcoming = await next_up(job, [m.id for m in members], besides=member.id)
-    after_them = next((m.display_name for m in members if m.id == upcoming), job.t("duty.nobody_else"))
+    after_them = next((m.display_name for m in members if m.id == upcoming != member.id), job.t("duty.nobody_else"))
     before = job.t("duty.announce_previous", name=previous.display_name) if previous and previous.id != member.id \
         else ""
     await job.post_to_groups(job.t("duty.announce", name=member.display_name, until=job.session_label(end),

@@ -76,11 +76,13 @@ def after(order: list[int], member_id: int) -> int:
     return order[(order.index(member_id) + 1) % len(order)]
 
 
-async def next_up(ctx: BaseCtx, order: list[int], *, besides: int | None = None) -> int | None:
-    """Whose turn comes next (someone other than `besides` when there is anyone else)."""
+async def next_up(ctx: BaseCtx, order: list[int], *, besides: int | None = None,
+                  strict: bool = False) -> int | None:
+    """Whose turn comes next: someone other than `besides` when there is anyone else, else `besides` again (never,
+    when `strict`: they are leaving or skipped)."""
     candidates = [m for m in order if m != besides]
     if not candidates:
-        return None
+        return besides if besides in order and not strict else None
     wanted = (await state(ctx)).next_member_id
     if wanted in candidates:
         return wanted
@@ -197,7 +199,7 @@ async def hand_over(ctx: BaseCtx, shift: DutyShift, reason: str, *, besides: int
     """End the shift now and put the next in line on duty for the rest of the term (None: nobody else is queued,
     the owners hold it). `besides`: who must not take it (the one leaving or skipped)."""
     order = [m.id for m in await queue(ctx)]
-    following = await next_up(ctx, order, besides=besides if besides is not None else shift.member_id)
+    following = await next_up(ctx, order, besides=besides if besides is not None else shift.member_id, strict=True)
     await end_shift(ctx, shift, ctx.now, reason)
     if following is None:
         return None

@@ -505,3 +505,23 @@ def test_the_example_plays_two_terms(tmp_path):
     assert "王五 已退出值班名单，由 @李四 接着值班，到 12.7（周一）00:00。" in [r["text"] for r in rows]
     assert "  津贴 ¥28.86（档位 50%，值班 4.0/7 天）" in private(rows, "u2")[-1]
     assert rows[-1]["text"] == "已确认付款：\n#4 张三 ¥47.29（值班津贴）"
+
+
+async def test_a_term_starting_with_one_in_the_queue_warns_the_owners(make_chat):
+    c = await duty_chat(make_chat)
+    await queue_up(c, "u1")
+    rows = await c.tick(TERM2 + timedelta(minutes=1))
+    assert handovers(rows) == [
+        "📋 值班交接：从现在起到 12.7（周一）00:00 由 @张三 值班。下一位：还是 TA（名单里没有别人）。有问题找值班版主；/值班 查看名单。"]
+    assert private(rows, "u_owner") == ["值班提醒：值班名单只剩 张三 一人，每一期都会是 TA 值班。请邀请更多成员 /值班 报名。"]
+
+
+async def test_skipping_with_nobody_on_duty_skips_the_next_turn(make_chat):
+    c = await duty_chat(make_chat)
+    await queue_up(c, "u1", "u2", "u3")
+    await c.say("/值班 退出", "u1")          # 李四 takes over
+    await c.say("/值班 跳过", "u_owner")     # 王五 takes over from 李四
+    assert await c.say("/值班 跳过", "u2") == [to("u2", "这个命令需要「群主」权限。")]
+    assert "现在值班：王五" in (await c.say("/值班", "u3"))[0]
+    await c.say("/值班 退出", "u3")          # 李四 again, alone
+    assert await c.say("/值班 跳过", "u_owner") == [to("u_owner", "名单里只有现在值班的这一位，跳过后没有人接班。")]
