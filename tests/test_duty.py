@@ -525,3 +525,18 @@ async def test_skipping_with_nobody_on_duty_skips_the_next_turn(make_chat):
     assert "现在值班：王五" in (await c.say("/值班", "u3"))[0]
     await c.say("/值班 退出", "u3")          # 李四 again, alone
     assert await c.say("/值班 跳过", "u_owner") == [to("u_owner", "名单里只有现在值班的这一位，跳过后没有人接班。")]
+
+
+@pytest.mark.parametrize("duty, message", [
+    ({"term": "3d"}, "duty.term: a term is 1w..12w (weeks) or 1m..12m (months), e.g. '1w', '2m'"),
+    ({"term": "13w"}, "duty.term: a term is 1w..12w (weeks) or 1m..12m (months), e.g. '1w', '2m'"),
+    ({"stipend": "lots"}, "duty.stipend: not an amount in yuan"),
+    ({"tiers": [{"share": 50}, {"share": 100}]}, "duty.tiers: list the tiers from the highest share down"),
+])
+def test_a_bad_duty_setting_names_its_key(duty, message):
+    from bot.config import ConfigError
+    from tests.conftest import make_config
+
+    with pytest.raises(ConfigError) as caught:
+        make_config(duty=duty)
+    assert message in str(caught.value)
