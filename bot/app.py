@@ -31,6 +31,7 @@ from handlers import (
     challenges,
     digest,
     directory,
+    duty,
     fund,
     groups,
     help,
@@ -70,8 +71,8 @@ SYNC_ATTEMPTS = 3          # writing config.yaml's rows at start, when another p
 # a week's rewards are paid before its ranking is posted).
 ROUTERS: tuple[Router, ...] = (
     help.router, profile.router, directory.router, questions.router, search.router, tips.router, rewards.router,
-    ranking.router, fund.router, challenges.router, sessions.router, welcome.router, roles.router, groups.router,
-    history.router, retention.router, digest.router, summaries.router,
+    ranking.router, fund.router, duty.router, challenges.router, sessions.router, welcome.router, roles.router,
+    groups.router, history.router, retention.router, digest.router, summaries.router,
 )
 
 
@@ -91,7 +92,8 @@ class App:
         self.runtime = Runtime(config=config, clock=clock, sessions=self.sessions, capabilities=adapter.capabilities,
                                pacing=self.pacing, commands=CommandTable(s for r in routers for s in r.commands),
                                lookups=self.lookups, wake=self.wake,
-                               llm=ChatModel(config.llm) if config.llm is not None else None)
+                               llm=ChatModel(config.llm) if config.llm is not None else None,
+                               forget_hooks=[hook for r in routers for hook in r.forgets])
         self.dispatcher = Dispatcher(self.runtime, routers, adapter.room_members)
         self.runtime.refresh_members = self.dispatcher.refresh_members
         self.history = ChatRecorder(self.sessions, lambda cid: config.community_tz(config.community(cid)), self.wake,

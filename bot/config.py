@@ -252,6 +252,67 @@ class FundConfig(_Strict):
         return _fen(self.ops_fee_monthly)
 
 
+TERM = re.compile(r"\A([1-9][0-9]?)\s*([wm])\Z")
+
+
+class DutyTierConfig(_Strict):
+    """A KPI tier: the share of the stipend paid when a shift meets every threshold of it."""
+
+    share: int = Field(ge=0, le=100, description="percent of the stipend")
+    answerers: int = Field(0, ge=0, description="at least this many distinct members answered")
+    answered_percent: int = Field(0, ge=0, le=100, description="at least this percent of the questions asked got "
+                                                               "an answer (no questions: met)")
+
+
+class DutyConfig(_Strict):
+    """The rotating duty moderator: term, stipend from the ops account, KPI tiers."""
+
+    term: str = Field("1w", description="'1w'..'12w' weeks or '1m'..'12m' months, counted from the community's start")
+    stipend: str = Field("auto", description="'auto' (the ops balance / terms left to the fund's end) or yuan per "
+                                             "term")
+    tiers: list[DutyTierConfig] = Field(
+        [DutyTierConfig(share=100, answerers=5, answered_percent=70),
+         DutyTierConfig(share=50, answerers=2, answered_percent=30)],
+        description="the first tier met pays its share; none met: nothing")
+    prorate: bool = Field(True, description="a shift shorter than the term is paid by the time served")
+    swap_hours: int = Field(48, ge=1, le=720, description="a swap not confirmed within this expires")
+
+    @field_validator("term")
+    @classmethod
+    def _term(cls, value: str) -> str:
+        m = TERM.match(value.strip().lower())
+        if m is None or int(m.group(1)) > 12:
+            raise ValueError("a term is 1w..12w (weeks) or 1m..12m (months), e.g. '1w', '2m'")
+        return value.strip().lower()
+
+    @field_validator("stipend", mode="before")
+    @classmethod
+    def _stipend(cls, value: Any) -> str:
+        if str(value).strip().lower() != "auto":
+            _fen(value)
+        return str(value).strip()
+
+    @field_validator("tiers")
+    @classmethod
+    def _tiers(cls, value: list[DutyTierConfig]) -> list[DutyTierConfig]:
+        shares = [t.share for t in value]
+        if shares != sorted(shares, reverse=True):
+            raise ValueError("list the tiers from the highest share down")
+        return value
+
+    @property
+    def term_length(self) -> tuple[int, str]:
+        """(count, 'w' or 'm')."""
+        m = TERM.match(self.term)
+        assert m is not None
+        return int(m.group(1)), m.group(2)
+
+    @property
+    def stipend_fen(self) -> int | None:
+        """The fixed stipend per term; None: 'auto'."""
+        return None if self.stipend.lower() == "auto" else _fen(self.stipend)
+
+
 def _account(value: str) -> str:
     if not re.fullmatch(SHORT_ID, value):
         raise ValueError("name an account with 1-32 lowercase letters, digits, '-' or '_' (e.g. wechat, wecom)")
@@ -290,6 +351,7 @@ class CommunityConfig(_Strict):
     tips: TipsConfig = TipsConfig()
     score: ScoreConfig = ScoreConfig()
     fund: FundConfig = FundConfig()
+    duty: DutyConfig = DutyConfig()
 
     @field_validator("id")
     @classmethod

@@ -61,6 +61,8 @@ class Runtime:
     llm: ChatModel | None = None
     # Work a job started that must not hold up the scheduler's round (the LLM's requests).
     background: Background = field(default_factory=Background)
+    # What capabilities do when a member deletes their data (the routers' on_forget hooks; set by the app).
+    forget_hooks: list[Callable[[BaseCtx, Member], Awaitable[None]]] = field(default_factory=list)
 
     def community_config(self, community_id: str) -> CommunityConfig:
         return self.config.community(community_id)
@@ -184,6 +186,11 @@ class BaseCtx:
         history = self.runtime.history
         if history is not None:
             history.forget(self.community.id, user_id=user_id, room_id=room_id, at=self.now)
+
+    async def member_forgotten(self, member: Member) -> None:
+        """A member is deleting their data (still under their name): every capability lets go of them."""
+        for hook in self.runtime.forget_hooks:
+            await hook(self, member)
 
     def refresh_members(self, room_id: str) -> None:
         """Once this transaction commits, ask the platform for the room's member list (where it has one)."""

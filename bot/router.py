@@ -9,13 +9,15 @@ from datetime import datetime
 from bot.cleaning import clean
 from bot.commands import CommandSpec, JobSpec
 from bot.config import CommunityConfig, Config
-from bot.context import Ctx, EventCtx, JobCtx
+from bot.context import BaseCtx, Ctx, EventCtx, JobCtx
 from bot.roles import Role
+from models import Member
 
 Handler = Callable[[Ctx], Awaitable[None]]
 JobFunc = Callable[[JobCtx], Awaitable[None]]
 EventHook = Callable[[EventCtx], Awaitable[None]]
 TextHook = Callable[[Ctx], Awaitable[bool]]
+ForgetHook = Callable[[BaseCtx, Member], Awaitable[None]]
 
 # A command starts with / or ／ and a name of Latin letters or CJK characters, followed by whitespace or the
 # end. So WeChat emoji codes (/::) /:rose), paths (/usr/bin) and URLs are ordinary chat.
@@ -46,6 +48,7 @@ class Router:
     leaves: list[EventHook] = field(default_factory=list)
     texts: list[TextHook] = field(default_factory=list)
     jobs: list[JobSpec] = field(default_factory=list)
+    forgets: list[ForgetHook] = field(default_factory=list)
 
     def command(self, name: str, *, aliases: tuple[str, ...] = (), role: Role = Role.MEMBER,
                 in_group: bool = False, private: bool = False, hidden: bool = False,
@@ -77,6 +80,11 @@ class Router:
 
     def on_leave(self, fn: EventHook) -> EventHook:
         self.leaves.append(fn)
+        return fn
+
+    def on_forget(self, fn: ForgetHook) -> ForgetHook:
+        """A hook for a member deleting their data, called before their row is pseudonymised (ctx.member_forgotten)."""
+        self.forgets.append(fn)
         return fn
 
     def on_text(self, fn: TextHook) -> TextHook:

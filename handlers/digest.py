@@ -19,6 +19,7 @@ from bot.text import NUMBER, split_first, too_long
 from handlers import ranking, search, summaries
 from handlers.digest_content import Period, carry_edits, compile_sections, period, question_section
 from handlers.digest_render import Shown, render
+from handlers.duty_rotation import on_duty
 from handlers.refs import find_answer, find_question, parse_ref
 from models import ChatMessage, Digest, DigestCorrection, DigestPick, Group, Question
 from models.digests import DRAFT, PUBLISHED
@@ -197,6 +198,11 @@ async def digest(ctx: Ctx) -> None:
     if draft is None:
         raise CommandError("digest.empty_span" if kind == SPAN else "digest.empty", span=ctx.span(start))
     text = await document(ctx, draft) or ""         # a draft always reads (its title, what was dropped)
+    moderator = await on_duty(ctx)
+    if moderator is not None and moderator.id != ctx.member.id and ctx.can(Capability.CAN_DM):
+        # The duty moderator compiles the digest: whoever drafts it, they get the draft too.
+        await ctx.post(ChatRef(user_id=moderator.user_id), ctx.t("digest.to_duty", name=ctx.member.display_name)
+                       + "\n" + text)
     if ctx.is_private:
         await ctx.reply_text(text)
     elif ctx.can(Capability.CAN_DM):

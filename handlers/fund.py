@@ -32,6 +32,8 @@ INCOME_WORDS = {
 }
 INCOME_ACCOUNT = {"entry_fee": "pool", "donation": "pool", "ops_fee": "ops"}
 EVERYTHING = ("all", "全部")
+# Accounts of money owed to a member, and the kind of entry that records it handed over.
+OWED_KINDS = {"payable": "paid", "stipend": "stipend_paid"}
 LOG_LINES = 15                  # entries per page of /fund log
 NOTE_LIMIT = 50
 
@@ -152,8 +154,9 @@ async def fund_paid(ctx: Ctx) -> None:
     payees = await ctx.mentioned_members()
     words = ctx.args_without_mentions.split()
     everything = len(words) == 1 and words[0].lower() in EVERYTHING
+    # Rewards owed (payable) and duty stipends owed (stipend) alike.
     query = select(LedgerAccount).where(LedgerAccount.community_id == ctx.community.id, LedgerAccount.unit == FEN,
-                                        LedgerAccount.kind == "payable", LedgerAccount.balance > 0)
+                                        LedgerAccount.kind.in_(OWED_KINDS), LedgerAccount.balance > 0)
     if payees:
         if len(payees) > 1:
             raise CommandError("fund.one_payee")
@@ -176,12 +179,14 @@ async def fund_paid(ctx: Ctx) -> None:
     for payable in owed:
         amount = part if part is not None else payable.balance
         try:
-            entry, _ = await post(ctx.db, payable, paid_to, amount, kind="paid", key=f"paid:{ctx.cause}:{payable.id}",
-                                  cause=ctx.cause, now=ctx.now, member_id=payable.member_id, actor_id=ctx.member.id)
+            entry, _ = await post(ctx.db, payable, paid_to, amount, kind=OWED_KINDS[payable.kind],
+                                  key=f"paid:{ctx.cause}:{payable.id}", cause=ctx.cause, now=ctx.now,
+                                  member_id=payable.member_id, actor_id=ctx.member.id)
         except Insufficient as exc:
             raise CommandError("fund.paid_too_much", amount=format_fen(amount), owed=format_fen(exc.balance)) from None
         name = await ctx.db.scalar(select(Member.display_name).where(Member.id == payable.member_id))
-        lines.append(ctx.t("fund.paid_line", n=entry.number, name=name, amount=format_fen(amount)))
+        line = "fund.paid_line_stipend" if payable.kind == "stipend" else "fund.paid_line"
+        lines.append(ctx.t(line, n=entry.number, name=name, amount=format_fen(amount)))
     await ctx.reply("fund.paid_ok", lines="\n".join(lines))
 
 
@@ -199,11 +204,13 @@ def _account_label(ctx: BaseCtx, acc: LedgerAccount) -> str:
 # ---- reading the ledger ----------------------------------------------------------------------------------------
 
 async def _income_by_kind(ctx: BaseCtx) -> dict[str, int]:
+    """Income per kind, and stipends handed over, less what was reversed."""
     undone = aliased(LedgerEntry)
     rows = await ctx.db.execute(
         select(LedgerEntry.kind, func.sum(LedgerEntry.amount)).where(
             LedgerEntry.community_id == ctx.community.id, LedgerEntry.unit == FEN,
-            LedgerEntry.kind.in_(INCOME_ACCOUNT), ~exists().where(undone.reverses_id == LedgerEntry.id))
+            LedgerEntry.kind.in_([*INCOME_ACCOUNT, "stipend_paid"]),
+            ~exists().where(undone.reverses_id == LedgerEntry.id))
         .group_by(LedgerEntry.kind))
     return {kind: int(total) for kind, total in rows}
 
@@ -236,7 +243,12 @@ async def _overview(ctx: Ctx) -> None:
              ctx.t("fund.ops", amount=format_fen(held.get("ops", 0))),
              ctx.t("fund.income", total=format_fen(sum(income.values())),
                    entry=format_fen(income.get("entry_fee", 0)), ops=format_fen(income.get("ops_fee", 0)),
-                   other=format_fen(income.get("donation", 0)), paid=format_fen(held.get("paid", 0)))]
+                   other=format_fen(income.get("donation", 0)),
+                   paid=format_fen(held.get("paid", 0) - income.get("stipend_paid", 0)))]
+    if "stipend" in held or "unfunded" in held:       # once a duty stipend was ever posted
+        lines.insert(4, ctx.t("fund.stipends", owed=format_fen(held.get("stipend", 0)),
+                              paid=format_fen(income.get("stipend_paid", 0)),
+                              unfunded=format_fen(-held.get("unfunded", 0))))
     waivers = await ctx.db.scalar(select(func.count()).where(
         LedgerEntry.community_id == ctx.community.id, LedgerEntry.unit == FEN, LedgerEntry.kind == "waiver"))
     if waivers:

@@ -305,6 +305,7 @@ async def profile(ctx: Ctx) -> None:
 
 async def delete_member_data(ctx: BaseCtx, member: Member) -> None:
     """Remove the profile and personal fields; the member row stays under a stable pseudonym for ledgers."""
+    await ctx.member_forgotten(member)      # e.g. out of the duty rotation, handing over if on duty
     await ctx.db.execute(delete(ProfileTerm).where(ProfileTerm.member_id == member.id))
     await ctx.db.execute(delete(Profile).where(Profile.member_id == member.id))
     await ctx.db.execute(delete(Flow).where(Flow.community_id == member.community_id,

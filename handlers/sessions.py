@@ -8,7 +8,7 @@ from sqlalchemy import select
 
 from bot import roster
 from bot.config import CommunityConfig
-from bot.context import JobCtx
+from bot.context import BaseCtx, JobCtx
 from bot.events import ChatRef
 from bot.router import Router
 from bot.text import cut_async
@@ -62,7 +62,7 @@ async def keywords(text: str) -> str:
     return " ".join(dict.fromkeys(w for w in words if w not in STOP_WORDS and not w.isdigit()))
 
 
-async def suggested_people(job: JobCtx, question: Question) -> list[Member]:
+async def suggested_people(job: BaseCtx, question: Question) -> list[Member]:
     """Members whose profile matches the question best, other than the asker and those who answered already."""
     want = job.ccfg.questions.suggest_people
     query = await keywords(question.title + "\n" + (question.body or "")[:200])

@@ -2,6 +2,7 @@
 from models.base import Base
 from models.community import Community, DmChoice, Group, HeardBy, Member, RoleGrant, RoomMember
 from models.digests import Digest, DigestCorrection, DigestPick
+from models.duty import DutyMember, DutyRoute, DutyShift, DutyState, DutySwap
 from models.events import ProcessedEvent
 from models.flows import Flow
 from models.history import ActivityDay, ChatMessage
@@ -19,5 +20,5 @@ __all__ = [
     "JobCursor", "JobRun", "OutboxMessage", "Flow", "ChatMessage", "ActivityDay", "Profile", "ProfileTerm",
     "LedgerAccount", "LedgerEntry", "Question", "Answer", "Challenger", "WeeklyResult", "ScoreTotal",
     "Digest", "DigestPick", "DigestCorrection", "SearchScope", "SearchPosting", "SummarySetting", "TopicSummary",
-    "DigestOpening", "LlmUsage",
+    "DigestOpening", "LlmUsage", "DutyMember", "DutyState", "DutyShift", "DutySwap", "DutyRoute",
 ]

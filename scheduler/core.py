@@ -9,6 +9,7 @@ import inspect
 import logging
 from collections.abc import Callable
 from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
 from sqlalchemy import select
@@ -190,3 +191,8 @@ class Scheduler:
             cursor.last_fire = period
         else:           # dealt with before (its run record may have been pruned since: scheduler.retention)
             raise _AlreadyRan
+
+
+def next_fire_time(crontab: str, tz: ZoneInfo, after: datetime) -> datetime | None:
+    """The first time after `after` that a crontab line fires (what a job's announcement says is coming)."""
+    return CronTrigger.from_crontab(crontab, timezone=tz).get_next_fire_time(None, after + _TICK)
