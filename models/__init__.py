@@ -5,6 +5,7 @@ from models.digests import Digest, DigestCorrection, DigestPick
 from models.events import ProcessedEvent
 from models.flows import Flow
 from models.history import ActivityDay, ChatMessage
+from models.hygiene import MemberNotice, ModerationAction, RulesAck, RulesVersion, WhitelistEntry
 from models.jobs import JobCursor, JobRun
 from models.ledger import LedgerAccount, LedgerEntry
 from models.outbox import OutboxMessage
@@ -19,5 +20,5 @@ __all__ = [
     "JobCursor", "JobRun", "OutboxMessage", "Flow", "ChatMessage", "ActivityDay", "Profile", "ProfileTerm",
     "LedgerAccount", "LedgerEntry", "Question", "Answer", "Challenger", "WeeklyResult", "ScoreTotal",
     "Digest", "DigestPick", "DigestCorrection", "SearchScope", "SearchPosting", "SummarySetting", "TopicSummary",
-    "DigestOpening", "LlmUsage",
+    "DigestOpening", "LlmUsage", "RulesVersion", "RulesAck", "WhitelistEntry", "ModerationAction", "MemberNotice",
 ]
