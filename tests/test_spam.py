@@ -248,3 +248,29 @@ async def test_a_redelivered_ad_is_judged_once(make_chat):
     await c.say(AD, id="m1")
     await c.say(AD, id="m1", step=timedelta(minutes=20))
     assert len(dms(c.sent, "u1")) == 1
+
+
+def test_the_example_handles_a_spam_burst_and_leaves_ordinary_chat_alone(tmp_path):
+    from tests.test_simulate import ROOT, rows_of, run_simulate
+
+    rows = rows_of(run_simulate(ROOT / "examples" / "spam.jsonl", tmp_path, config=ROOT / "examples" / "spam.yaml"))
+    assert [r for r in rows if r.get("room") and r["type"] == "say"] == []       # nothing in the group at all
+    assert [r["type"] for r in rows if r.get("user") == "u9"] == ["say", "remove"]   # one reminder, then removed
+    reports = [r["text"] for r in rows if r.get("user") == "u_mod"]
+    assert reports[0].startswith("⚠️ 反广告 #2：推广小王") and "/移出 确认 3" in reports[1]
+    [removal] = [r for r in rows if r["type"] == "remove"]
+    assert (removal["room"], removal["user"], removal["at"]) == ("r1", "u9", "2026-11-24T10:35:00+08:00")
+    assert [r["text"] for r in rows if r.get("user") == "u_owner"][-1] == "编号 3 已由 小版 处理过了，不会重复移出。"
+    assert "（同一波又 2 条）" in reports[-1]
+
+
+def test_a_script_may_share_a_contact_card(tmp_path):
+    from tests.test_simulate import MEMBERS, event, rows_of, run_simulate, script
+
+    config = tmp_path / "spam.yaml"
+    config.write_text("communities:\n  - id: growth\n    name: 增长学习社\n    owners: [u_owner]\n"
+                      "    hygiene: {spam: {enabled: true}}\n    groups:\n      - room: r1\n", encoding="utf-8")
+    card = event(type="message", at="2026-11-23T09:00:00+08:00", room="r1", user="u1", name="张三",
+                 kind="contact_card", text="王老师")
+    rows = rows_of(run_simulate(script(MEMBERS, card), tmp_path, config=config))
+    assert [(r["user"], "名片" in r["text"]) for r in rows] == [("u1", True)]
