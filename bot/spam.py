@@ -21,6 +21,7 @@ log = logging.getLogger("qunbot.spam")
 _URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'，。；！？、）)】」]+", re.I)
 MAX_TRACKED = 10_000          # members and texts remembered before the stale ones are dropped
 EVIDENCE_CHARS = 80
+MAX_IMAGE_BYTES = 20 * 1024 * 1024     # larger images are not read
 
 
 @dataclass(frozen=True, slots=True)
@@ -55,13 +56,15 @@ def links_in(event: IncomingMessage) -> list[str]:
 def read_qr_codes(data: bytes | None, path: str | None) -> list[str]:
     """The texts of the QR codes (and other barcodes) in an image; [] when it cannot be read."""
     import zxingcpp
-    from PIL import Image, UnidentifiedImageError
+    from PIL import Image
 
+    if data is not None and len(data) > MAX_IMAGE_BYTES:
+        return []
     try:
         with Image.open(io.BytesIO(data) if data is not None else path) as image:   # type: ignore[arg-type]
             image.load()
             return [result.text for result in zxingcpp.read_barcodes(image) if result.text]
-    except (OSError, UnidentifiedImageError, ValueError) as exc:
+    except (OSError, ValueError, Image.DecompressionBombError) as exc:     # not an image, or not a sane one
         log.info("an image could not be read for QR codes: %s", exc)
         return []
 

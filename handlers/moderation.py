@@ -18,7 +18,7 @@ from bot.roles import Role
 from bot.router import Router
 from bot.spam import Finding, host_of
 from handlers import lifecycle
-from models import Group, Member, ModerationAction, WhitelistEntry
+from models import Member, ModerationAction, WhitelistEntry
 from models.ledger import lock_community
 
 router = Router()
@@ -127,17 +127,18 @@ async def judge(ctx: Ctx, finding: Finding) -> None:
     else:
         _record(ctx, ctx.sender_id, ctx.group.room_id, finding.rule, "remove", evidence=finding.evidence,
                 number=number, state="done")
-        removed = await _remove(ctx, ctx.member, ctx.t("spam.reason", rule=rule_name), number)
+        removed = await _remove(ctx, ctx.member, ctx.t("spam.reason", rule=rule_name), number, actor_id=None)
         await _tell_moderators(ctx, "spam.removed_now", groups=removed, **about)
 
 
-async def _remove(ctx: BaseCtx, member: Member, reason: str, number: int) -> str:
-    """Remove a member from every group of the community they are in; the groups, named."""
+async def _remove(ctx: BaseCtx, member: Member, reason: str, number: int, *, actor_id: str | None) -> str:
+    """Remove a member from every group of the community they are in (`actor_id` confirmed it; None: the bot
+    alone); the groups, named."""
     groups = await roster.groups_of(ctx.db, ctx.community.id, member.user_id)
     for group in groups:
         await ctx.remove_member(group.room_id, member.user_id, reason)
         _record(ctx, member.user_id, group.room_id, "removal", "removed", evidence=reason, number=number,
-                actor_id=getattr(ctx, "sender_id", None))
+                actor_id=actor_id)
     return ctx.t("common.list_sep").join(g.name or g.room_id for g in groups) or "-"
 
 
@@ -182,7 +183,7 @@ async def remove_confirm(ctx: Ctx) -> None:
         raise CommandError("remove.expired", n=number)
     lines = []
     for member in (await roster.members_by_user(ctx.db, ctx.community.id, won)).values():
-        groups = await _remove(ctx, member, ctx.t("remove.reason", n=number), number)
+        groups = await _remove(ctx, member, ctx.t("remove.reason", n=number), number, actor_id=ctx.sender_id)
         lines.append(ctx.t("remove.done_line", name=member.display_name, groups=groups))
     await ctx.reply("remove.done", n=number, lines="\n".join(lines))
 
@@ -361,7 +362,6 @@ async def watch_returning(ctx: EventCtx) -> None:
     if not removals:
         return
     _record(ctx, ctx.event.user_id, ctx.group.room_id, "rejoin", "rejoin", actor_id=ctx.event.inviter_id)
-    group = await ctx.db.get(Group, ctx.group.room_id)
-    await _tell_moderators(ctx, "spam.rejoined", name=ctx.event.name, group=(group.name if group else None)
-                           or ctx.group.room_id, removals=removals)
+    await _tell_moderators(ctx, "spam.rejoined", name=ctx.event.name, group=ctx.group.name or ctx.group.room_id,
+                           removals=removals)
 

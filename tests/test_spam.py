@@ -274,3 +274,20 @@ def test_a_script_may_share_a_contact_card(tmp_path):
                  kind="contact_card", text="王老师")
     rows = rows_of(run_simulate(script(MEMBERS, card), tmp_path, config=config))
     assert [(r["user"], "名片" in r["text"]) for r in rows] == [("u1", True)]
+
+
+async def test_moderation_commands_are_for_moderators_and_explain_their_usage(make_chat):
+    c = await spam_chat(make_chat)
+    assert (await c.say("/违规"))[0].startswith("@张三 这个命令需要")
+    assert (await c.say("/移出 确认 1"))[0].startswith("@张三 这个命令需要")
+    assert await c.dm("/移出", "u_mod") == ["用法：/移出 确认 编号；/移出 不活跃"]
+    assert await c.dm("/违规 记录 全部", "u_mod") == ["用法：/违规 记录 [@成员]；/违规 统计"]
+    assert await c.dm("/违规", "u_mod") == ["还没有任何记录。"]
+    assert await c.dm("/白名单 删除 example.com", "u_mod") == ["example.com 不在白名单里。"]
+    assert await c.dm("/申诉 " + "长" * 301) == ["申诉最多 300 个字。"]
+
+
+async def test_a_reminder_in_english(make_chat):
+    c = await spam_chat(make_chat, locale="en")
+    [warning] = dms(await rows(c, AD), "u1")
+    assert warning.startswith("Hi, your message in \"r1\" looks like an outside link.") and "/appeal" in warning
