@@ -291,3 +291,30 @@ async def test_a_reminder_in_english(make_chat):
     c = await spam_chat(make_chat, locale="en")
     [warning] = dms(await rows(c, AD), "u1")
     assert warning.startswith("Hi, your message in \"r1\" looks like an outside link.") and "/appeal" in warning
+
+
+async def test_two_bot_processes_confirming_at_once_remove_once(make_chat, db_url):
+    import asyncio
+
+    from bot.events import IncomingMessage
+    from tests.conftest import Chat
+
+    c = await spam_chat(make_chat, spam={"steps": ["remove"]})
+    await c.say(AD)
+    other = Chat(c.config, db_url)              # a second process on the same database
+    await other.driver.start()
+    try:
+        now = c.clock.now() + timedelta(minutes=1)
+        other.clock.set(now)
+        await c.driver.advance_to(now)
+        await asyncio.gather(
+            c.driver.handle(IncomingMessage("x1", None, "u_mod", "小版", "/移出 确认 1", now)),
+            other.driver.handle(IncomingMessage("x2", None, "u_owner", "老王", "/移出 确认 1", now)))
+        await c.driver.drain()
+        await other.driver.drain()
+    finally:
+        await other.close()
+    sent = c.sent + other.sent
+    assert len([r for r in sent if r["type"] == "remove"]) == 1
+    assert len([r for r in sent if r.get("text", "").startswith("已移出（#1）")]) == 1
+    assert len([r for r in sent if "已由" in r.get("text", "") and "处理过了" in r.get("text", "")]) == 1
