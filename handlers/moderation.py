@@ -142,6 +142,14 @@ async def _remove(ctx: BaseCtx, member: Member, reason: str, number: int, *, act
     return ctx.t("common.list_sep").join(g.name or g.room_id for g in groups) or "-"
 
 
+def _off_note(ctx: Ctx) -> list[str]:
+    """A line for the moderators when the anti-spam is not watching: the platform shows the bot only @-messages,
+    or the community has not switched it on."""
+    if not ctx.can(Capability.SEES_ALL_MESSAGES):
+        return [ctx.t("spam.mentions_only")]
+    return [] if ctx.ccfg.hygiene.spam.enabled else [ctx.t("spam.disabled")]
+
+
 # ---- /移出 ----------------------------------------------------------------------------------------------------
 
 @router.command("remove", aliases=("移出",), role=Role.MODERATOR)
@@ -225,7 +233,7 @@ async def violations_log(ctx: Ctx) -> None:
         query = query.where(ModerationAction.user_id.in_([m.user_id for m in who]))
     rows = list(await ctx.db.scalars(query.order_by(ModerationAction.id.desc()).limit(LOG_LINES)))
     if not rows:
-        await ctx.reply("violations.empty")
+        await ctx.reply_text("\n".join([ctx.t("violations.empty"), *_off_note(ctx)]))
         return
     names = await roster.members_by_user(ctx.db, ctx.community.id, {r.user_id for r in rows})
     lines = [ctx.t("violations.title")]
@@ -239,7 +247,7 @@ async def violations_log(ctx: Ctx) -> None:
                            rule=ctx.t(f"spam.rule.{row.rule}"), step=ctx.t(f"violations.step.{row.step}"),
                            state=state, repeats=ctx.t("violations.repeats", n=row.repeats) if row.repeats else "",
                            evidence=row.evidence))
-    await ctx.reply_text("\n".join(lines))
+    await ctx.reply_text("\n".join([*lines, *_off_note(ctx)]))
 
 
 @router.subcommand("violations", "stats", aliases=("统计",), role=Role.MODERATOR)
@@ -258,7 +266,8 @@ async def violations_stats(ctx: Ctx) -> None:
     steps = sep.join(ctx.t("violations.count", what=ctx.t(f"violations.step.{step}"), n=by_step[step])
                      for step in ("warn", "report", "remove", "removed", "by_hand", "appeal", "rejoin")
                      if by_step.get(step)) or "-"
-    await ctx.reply("violations.stats", days=STATS_DAYS, rules=rules, steps=steps)
+    await ctx.reply_text("\n".join([ctx.t("violations.stats", days=STATS_DAYS, rules=rules, steps=steps),
+                                    *_off_note(ctx)]))
 
 
 # ---- /申诉 ---------------------------------------------------------------------------------------------------
@@ -345,8 +354,9 @@ async def _list(ctx: Ctx) -> None:
     members = sep.join(names[r.value].display_name if r.value in names else r.value
                        for r in rows if r.kind == "member") or "-"
     domains = sep.join(r.value for r in rows if r.kind == "domain") or "-"
-    await ctx.reply("whitelist.list", members=members, domains=domains,
-                    allowed=sep.join(ctx.ccfg.hygiene.spam.allowed_domains) or "-")
+    await ctx.reply_text("\n".join([ctx.t("whitelist.list", members=members, domains=domains,
+                                          allowed=sep.join(ctx.ccfg.hygiene.spam.allowed_domains) or "-"),
+                                    *_off_note(ctx)]))
 
 
 # ---- a removed member comes back -----------------------------------------------------------------------------

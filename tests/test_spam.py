@@ -236,11 +236,15 @@ async def test_on_a_platform_that_sees_only_mentions_nothing_is_judged(make_chat
     assert await rows(c, AD) == []
     assert await c.say("/不活跃", "u_mod") == [
         "@小版 这个平台上机器人只看得到 @它 的消息，看不出谁不活跃：不活跃提醒和名单在这里关闭。"]
+    assert await c.say("/违规", "u_mod") == [
+        "还没有任何记录。\n（这个平台上机器人只看得到 @它 的消息：反广告不检查群聊，也不能移出成员；这里记的是申诉等。）"]
 
 
 async def test_anti_spam_is_off_unless_switched_on(make_chat):
     c = await make_chat()
     assert await rows(c, AD) == []
+    assert await c.dm("/违规 统计", "u_owner") == [
+        "🛡 近 30 天：\n按规则：-\n按处理：-\n（反广告没有开启：群主可在配置文件的 hygiene.spam.enabled 打开。）"]
 
 
 async def test_a_redelivered_ad_is_judged_once(make_chat):
