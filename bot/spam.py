@@ -11,6 +11,7 @@ import re
 from collections import deque
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from typing import TypeVar
 from urllib.parse import urlsplit
 
 from bot.config import SpamConfig
@@ -22,6 +23,8 @@ _URL = re.compile(r"(?:https?://|www\.)[^\s<>\"'，。；！？、）)】」]+",
 MAX_TRACKED = 10_000          # members and texts remembered before the stale ones are dropped
 EVIDENCE_CHARS = 80
 MAX_IMAGE_BYTES = 20 * 1024 * 1024     # larger images are not read
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +77,14 @@ def clip(text: str) -> str:
     return text if len(text) <= EVIDENCE_CHARS else text[:EVIDENCE_CHARS - 1] + "…"
 
 
+def _newest(entries: dict[K, V]) -> dict[K, V]:
+    """What is left after dropping the stale entries; should a busy window still hold too many, only the newest
+    half (by first sighting) stays, so pruning runs at most once per MAX_TRACKED / 2 new entries."""
+    if len(entries) <= MAX_TRACKED // 2:
+        return entries
+    return dict(list(entries.items())[-(MAX_TRACKED // 2):])
+
+
 class SpamWatch:
     """Judges each group message; remembers recent messages per member (floods) and recent texts (cross-posts)."""
 
@@ -116,7 +127,7 @@ class SpamWatch:
     def _count(self, community_id: str, user_id: str, cfg: SpamConfig, now: datetime) -> Finding | None:
         window = timedelta(seconds=cfg.flood_seconds)
         if len(self._recent) > MAX_TRACKED:
-            self._recent = {k: v for k, v in self._recent.items() if v and now - v[-1] < window}
+            self._recent = _newest({k: v for k, v in self._recent.items() if v and now - v[-1] < window})
         hits = self._recent.setdefault((community_id, user_id), deque())
         hits.append(now)
         while hits and now - hits[0] >= window:
@@ -132,7 +143,7 @@ class SpamWatch:
             return None
         window = timedelta(minutes=cfg.cross_post_minutes)
         if len(self._texts) > MAX_TRACKED:
-            self._texts = {k: v for k, v in self._texts.items() if any(now - t < window for t in v.values())}
+            self._texts = _newest({k: v for k, v in self._texts.items() if any(now - t < window for t in v.values())})
         rooms = self._texts.setdefault((community_id, f"{event.sender_id}\0{text}"), {})
         rooms[event.room_id] = now
         recent = [room for room, at in rooms.items() if now - at < window]

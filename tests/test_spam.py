@@ -322,3 +322,20 @@ async def test_two_bot_processes_confirming_at_once_remove_once(make_chat, db_ur
     assert len([r for r in sent if r["type"] == "remove"]) == 1
     assert len([r for r in sent if r.get("text", "").startswith("已移出（#1）")]) == 1
     assert len([r for r in sent if "已由" in r.get("text", "") and "处理过了" in r.get("text", "")]) == 1
+
+
+async def test_the_watch_forgets_old_members_and_texts_but_keeps_counting(monkeypatch):
+    from datetime import datetime
+
+    from bot import spam
+    from bot.config import SpamConfig
+    from bot.events import IncomingMessage
+
+    monkeypatch.setattr(spam, "MAX_TRACKED", 10)
+    watch, cfg = spam.SpamWatch(), SpamConfig(enabled=True, flood_messages=3)
+    at = datetime.fromisoformat("2026-11-23T09:00:00+08:00")
+    for n in range(40):                       # forty members, each a long message, in one busy second
+        await watch.inspect(IncomingMessage(f"m{n}", "r1", f"u{n}", "x", f"第 {n} 条很长的普通聊天内容，不是广告", at), "c", cfg, at)
+    assert len(watch._recent) <= 10 and len(watch._texts) <= 10
+    found = [await watch.inspect(IncomingMessage(f"f{n}", "r1", "u39", "x", "嗯", at), "c", cfg, at) for n in range(2)]
+    assert [f.rule if f else None for f in found] == [None, "flood"]
