@@ -19,7 +19,7 @@ from bot.commands import CommandTable
 from bot.config import CommunityConfig, Config
 from bot.context import Runtime
 from bot.dispatch import Dispatcher
-from bot.events import ChatRef, IncomingEvent
+from bot.events import Capability, ChatRef, IncomingEvent
 from bot.history import ChatRecorder
 from bot.llm import ChatModel
 from bot.lookups import Lookups
@@ -103,6 +103,12 @@ class App:
         self.sender = OutboxSender(self.sessions, adapter, clock, self.pacing, on_failed=self._send_failed,
                                    account=config.account)
         self.scheduler = Scheduler(self.runtime, [job for r in routers for job in r.jobs])
+        if Capability.SEES_ALL_MESSAGES not in adapter.capabilities:
+            for community in config.communities:
+                if community.hygiene.spam.enabled:
+                    log.warning("community %s switches the anti-spam on, but the %s adapter shows the bot only "
+                                "messages that @-mention it: the groups' chat cannot be checked there", community.id,
+                                adapter.name)
         self._stopping = asyncio.Event()        # set by stop()
         self._stop_cause = ""
         self._in_hand = 0                       # events being handled now

@@ -329,6 +329,8 @@ async def whitelist_drop(ctx: Ctx) -> None:
         if entry is None:
             raise CommandError("whitelist.not_listed", what=shown)
         await ctx.db.delete(entry)
+        _record(ctx, value, None, "whitelist", "unlisted", evidence=value if kind == "domain" else "",
+                actor_id=ctx.sender_id)
     await ctx.reply("whitelist.dropped", what=ctx.t("common.list_sep").join(shown for _, _, shown in entries))
 
 
@@ -344,6 +346,8 @@ async def _add(ctx: Ctx, kind: str, value: str) -> None:
     if not await whitelisted(ctx, kind, value):
         ctx.db.add(WhitelistEntry(community_id=ctx.community.id, kind=kind, value=value, added_by=ctx.sender_id,
                                   added_at=ctx.now))
+        _record(ctx, value, None, "whitelist", "whitelisted", evidence=value if kind == "domain" else "",
+                actor_id=ctx.sender_id)
 
 
 async def _list(ctx: Ctx) -> None:

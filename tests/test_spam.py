@@ -132,6 +132,8 @@ async def test_whitelisted_members_and_domains_are_left_alone(make_chat):
     assert await c.say("/白名单 删除 @李四", "u_mod", mentions=["u2"]) == ["已从白名单删除：李四"]
     assert dms(await rows(c, "https://other.example/x", "u2"), "u2")
     assert (await c.say("/白名单 @李四", "u1", mentions=["u2"]))[0].startswith("@张三 ")     # members may not
+    log = (await c.dm("/违规 记录", "u_mod"))[0]
+    assert "李四 · 白名单 · 删除" in log and "李四 · 白名单 · 加入" in log and "spam.example · 白名单 · 加入" in log
 
 
 async def test_a_qr_code_leading_to_another_group_is_an_ad(make_chat):
@@ -339,3 +341,11 @@ async def test_the_watch_forgets_old_members_and_texts_but_keeps_counting(monkey
     assert len(watch._recent) <= 10 and len(watch._texts) <= 10
     found = [await watch.inspect(IncomingMessage(f"f{n}", "r1", "u39", "x", "嗯", at), "c", cfg, at) for n in range(2)]
     assert [f.rule if f else None for f in found] == [None, "flood"]
+
+
+async def test_switching_the_anti_spam_on_where_it_cannot_see_the_chat_is_logged(make_chat, caplog):
+    from bot.adapters.wecom import CAPABILITIES
+
+    await spam_chat(make_chat, capabilities=CAPABILITIES)
+    assert any("anti-spam on, but the" in r.getMessage() and "cannot be checked" in r.getMessage()
+               for r in caplog.records)
