@@ -37,7 +37,8 @@ def observable(ctx: BaseCtx) -> bool:
 
 async def idle_members(ctx: BaseCtx, days: int) -> list[Member]:
     """Members present in a group of the community, known to the bot for at least `days` days and not active in
-    the last `days` days (owners and moderators left out), oldest-known first."""
+    the last `days` days (owners and moderators left out, and anyone in a group whose chat is not kept), in the
+    order the bot came to know them."""
     since = ctx.now - timedelta(days=days)
     present = (select(Member).distinct()
                .join(RoomMember, RoomMember.user_id == Member.user_id)
@@ -46,7 +47,12 @@ async def idle_members(ctx: BaseCtx, days: int) -> list[Member]:
                       Group.community_id == ctx.community.id, Group.enabled.is_(True), RoomMember.present.is_(True),
                       func.coalesce(Member.joined_at, Member.first_seen_at) <= since)
                .order_by(Member.id))
-    candidates = list(await ctx.db.scalars(present))
+    # In a group whose chat is not kept (/记录 关) what a member says is not seen: its members are never called idle.
+    unseen = set(await ctx.db.scalars(
+        select(RoomMember.user_id).join(Group, Group.room_id == RoomMember.room_id)
+        .where(Group.community_id == ctx.community.id, Group.enabled.is_(True), Group.history.is_(False),
+               RoomMember.present.is_(True))))
+    candidates = [m for m in await ctx.db.scalars(present) if m.user_id not in unseen]
     if not candidates:
         return []
     active = await active_members(ctx.db, ctx.community.id, since, ctx.now, ctx.tz)

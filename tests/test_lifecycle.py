@@ -106,3 +106,11 @@ async def test_nickname_reminders_are_off_by_default(make_chat):
     c = await make_chat(capabilities=ALL_CAPABILITIES)
     await c.signup("u1", "城市=上海; 行业=教育")
     assert dms(await c.tick(day(8)), "u1") == []
+
+
+async def test_members_of_a_group_whose_chat_is_not_kept_are_never_called_idle(make_chat):
+    c = await history(make_chat)
+    await c.say("/记录 关", "u_owner", at=day(41))
+    sent = await c.tick(day(91, 2))
+    assert [r for r in sent if r.get("user") in ("u1", "u3")] == []
+    assert await c.dm("/不活跃", "u_mod") == ["没有超过 90 天不活跃的成员。"]
