@@ -12,19 +12,18 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot import i18n, outbox
+from bot import i18n, outbox, roster
 from bot.adapters.base import Adapter, AdapterStopped
 from bot.clock import Clock
 from bot.commands import CommandTable
 from bot.config import CommunityConfig, Config
 from bot.context import Runtime
 from bot.dispatch import Dispatcher
-from bot.events import ChatRef, IncomingEvent
+from bot.events import Capability, ChatRef, IncomingEvent
 from bot.history import ChatRecorder
 from bot.llm import ChatModel
 from bot.lookups import Lookups
 from bot.outbox import OutboxSender
-from bot.roles import Role
 from bot.router import Router
 from bot.text import warm_up
 from handlers import (
@@ -36,18 +35,21 @@ from handlers import (
     groups,
     help,
     history,
+    lifecycle,
+    moderation,
     profile,
     questions,
     ranking,
     rewards,
     roles,
+    rules,
     search,
     sessions,
     summaries,
     tips,
     welcome,
 )
-from models import Community, Group, Member, OutboxMessage, RoleGrant
+from models import Community, Group, Member, OutboxMessage
 from models.db import (
     create_engine,
     insert_ignoring_conflicts,
@@ -72,7 +74,8 @@ SYNC_ATTEMPTS = 3          # writing config.yaml's rows at start, when another p
 ROUTERS: tuple[Router, ...] = (
     help.router, profile.router, directory.router, questions.router, search.router, tips.router, rewards.router,
     ranking.router, fund.router, duty.router, challenges.router, sessions.router, welcome.router, roles.router,
-    groups.router, history.router, retention.router, digest.router, summaries.router,
+    groups.router, history.router, retention.router, digest.router, summaries.router, rules.router, moderation.router,
+    lifecycle.router,
 )
 
 
@@ -102,6 +105,12 @@ class App:
         self.sender = OutboxSender(self.sessions, adapter, clock, self.pacing, on_failed=self._send_failed,
                                    account=config.account)
         self.scheduler = Scheduler(self.runtime, [job for r in routers for job in r.jobs])
+        if Capability.SEES_ALL_MESSAGES not in adapter.capabilities:
+            for community in config.communities:
+                if community.hygiene.spam.enabled:
+                    log.warning("community %s switches the anti-spam on, but the %s adapter shows the bot only "
+                                "messages that @-mention it: the groups' chat cannot be checked there", community.id,
+                                adapter.name)
         self._stopping = asyncio.Event()        # set by stop()
         self._stop_cause = ""
         self._in_hand = 0                       # events being handled now
@@ -198,9 +207,7 @@ class App:
         if group is None or not self.is_configured(group.community_id):
             return
         cfg = self.community_config(group.community_id)
-        grants = await db.scalars(select(RoleGrant.user_id).where(
-            RoleGrant.community_id == cfg.id, RoleGrant.role.in_([Role.OWNER.value, Role.MODERATOR.value])))
-        staff = sorted({*cfg.owners, *cfg.moderators, *grants})
+        staff = await roster.moderators(db, cfg)
         if row.kind == "remove":
             member = await db.scalar(select(Member).where(Member.community_id == cfg.id,
                                                           Member.user_id == row.target))

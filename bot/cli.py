@@ -164,7 +164,9 @@ def _platform_adapter(config: Config, clock: Clock) -> Adapter:
     check_installed()       # a missing package stops here (exit 2), not in the supervisor's retries
     try:
         return WechatyAdapter(config.adapter.wechaty.endpoint, config.adapter.wechaty.token,
-                              port=config.adapter.wechaty.port, clock=clock)
+                              port=config.adapter.wechaty.port, clock=clock,
+                              read_images=any(c.hygiene.spam.enabled and c.hygiene.spam.qr_codes
+                                              for c in config.communities))
     except WechatyConfigError as exc:
         raise ValueError(str(exc)) from None
 

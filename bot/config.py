@@ -172,6 +172,9 @@ class ScheduleConfig(_Strict):
     post_weekly_ranking: str = "0 9 * * mon"
     publish_digest: str = "0 20 * * sun"
     summarise_chat: str = "10 * * * *"
+    remind_nicknames: str = "30 10 * * *"
+    nudge_idle_members: str = "0 11 * * *"
+    list_idle_members: str = "0 10 * * mon"
 
     @field_validator("*")
     @classmethod
@@ -206,6 +209,78 @@ class ScoreConfig(_Strict):
     best_answer: int = Field(30, ge=0, le=1000)
     member_helped: int = Field(10, ge=0, le=1000)
     digest_answer: int = Field(20, ge=0, le=1000)
+
+
+class SpamConfig(_Strict):
+    """Anti-spam where the platform shows the bot every message (not WeCom). Off unless switched on here."""
+
+    enabled: bool = Field(False, description="watch the groups' chat for ads and floods")
+    links: bool = Field(True, description="links outside allowed_domains are ads")
+    allowed_domains: list[str] = Field(["mp.weixin.qq.com", "zhihu.com", "github.com", "juejin.cn", "sspai.com"],
+                                       description="a link to one of these (or a subdomain) is fine")
+    mini_programs: bool = Field(True, description="mini-program cards are ads")
+    contact_cards: bool = Field(True, description="contact cards (名片) are ads")
+    qr_codes: bool = Field(True, description="images are read for QR codes")
+    ad_qr_patterns: list[str] = Field(
+        [r"weixin\.qq\.com/g/", r"u\.wechat\.com/", r"weixin\.qq\.com/r/",
+         r"work\.weixin\.qq\.com/(?:u|gm|ca)/"],
+        description="regular expressions: a QR code whose text matches one leads to a group or a contact")
+    own_qr_codes: list[str] = Field([], description="the community's own group or contact codes (text prefixes)")
+    keywords: list[str] = Field(["加微信", "加V信", "刷单", "兼职日结", "代理加盟", "扫码进群", "免费领取"],
+                                description="text containing one of these is an ad")
+    flood_messages: int = Field(10, ge=2, description="this many messages by one member...")
+    flood_seconds: int = Field(30, ge=1, description="...within this many seconds is a flood")
+    cross_post_groups: int = Field(2, ge=2, description="the same text in this many groups of the community...")
+    cross_post_minutes: int = Field(10, ge=1, description="...within this many minutes is spam")
+    cross_post_min_chars: int = Field(15, ge=1, description="shorter texts (好的, 谢谢) are never cross-posts")
+    new_member_days: int = Field(3, ge=0, description="members this new get no warning: moderators are told at once")
+    window_days: int = Field(7, ge=1, description="earlier offences count towards escalation for this long")
+    burst_seconds: int = Field(600, ge=1, description="offences this close together are one burst: one action")
+    steps: list[Literal["warn", "report", "remove"]] = Field(
+        ["warn", "report", "remove"], min_length=1,
+        description="the escalation per burst within window_days; new members skip the first warning")
+    confirm_removal: bool = Field(True, description="a removal waits for a moderator's /移出 确认")
+    confirm_hours: int = Field(48, ge=1, description="an unconfirmed removal expires after this long")
+
+    @field_validator("ad_qr_patterns")
+    @classmethod
+    def _patterns(cls, value: list[str]) -> list[str]:
+        for pattern in value:
+            try:
+                re.compile(pattern)
+            except re.error as exc:
+                raise ValueError(f"{pattern!r} is not a regular expression: {exc}") from None
+        return value
+
+    @field_validator("allowed_domains")
+    @classmethod
+    def _domains(cls, value: list[str]) -> list[str]:
+        return [d.strip().lower().lstrip(".") for d in value if d.strip()]
+
+
+class NicknameConfig(_Strict):
+    remind: bool = Field(False, description="suggest a nickname in the format to signed-up members whose does not fit")
+    reminders: int = Field(3, ge=0, le=10, description="weekly private reminders after the first suggestion")
+
+
+class LifecycleConfig(_Strict):
+    nudge_days: int = Field(60, ge=7, description="a private nudge after this many days without activity")
+    list_days: int = Field(90, ge=14, description="after this many the member is on the moderators' list")
+
+    @field_validator("list_days")
+    @classmethod
+    def _after_nudge(cls, value: int, info: ValidationInfo) -> int:
+        nudge = info.data.get("nudge_days")
+        if nudge is not None and value <= nudge:
+            raise ValueError("list_days must be more than nudge_days")
+        return value
+
+
+class HygieneConfig(_Strict):
+    rules_ack: bool = Field(False, description="members are asked to acknowledge the rules with /群规 确认")
+    spam: SpamConfig = SpamConfig()
+    nicknames: NicknameConfig = NicknameConfig()
+    lifecycle: LifecycleConfig = LifecycleConfig()
 
 
 def _fen(value: Any) -> int:
@@ -352,6 +427,7 @@ class CommunityConfig(_Strict):
     score: ScoreConfig = ScoreConfig()
     fund: FundConfig = FundConfig()
     duty: DutyConfig = DutyConfig()
+    hygiene: HygieneConfig = HygieneConfig()
 
     @field_validator("id")
     @classmethod

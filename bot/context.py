@@ -214,6 +214,13 @@ class BaseCtx:
         private)."""
         return False
 
+    async def remove_member(self, room_id: str, user_id: str, reason: str) -> None:
+        """Queue the removal of a member from a group (the platform must allow it: Capability.CAN_REMOVE); should
+        the platform refuse, owners and moderators are told to do it by hand."""
+        self.queued += 1
+        await outbox.enqueue(self.db, self.runtime.pacing, ChatRef(room_id=room_id), reason, now=self.now,
+                             kind="remove", target=user_id, cause=self.cause)
+
     async def post_key(self, chat: ChatRef, key: str, *, mentions: Sequence[str] = (), **params: Any) -> None:
         await self.post(chat, self.t(key, **params), mentions=mentions)
 

@@ -32,6 +32,7 @@ from bot.events import Member as PlatformMember
 from bot.i18n import t
 from bot.roles import STAFF, Role, allowed
 from bot.router import ParsedCommand, Router, parse_command
+from bot.spam import Finding, SpamWatch
 from models import Community, DmChoice, Flow, Group, Member, ProcessedEvent, RoleGrant
 from models.base import table
 from models.db import met_another_transaction
@@ -96,6 +97,8 @@ class Dispatcher:
         self.joins = [h for r in routers for h in r.joins]
         self.leaves = [h for r in routers for h in r.leaves]
         self.texts = [h for r in routers for h in r.texts]
+        self.violations = [h for r in routers for h in r.violations]
+        self.spam = SpamWatch()
         rl = runtime.config.rate_limit
         # Staff do the group's bookkeeping in bursts (a treasurer entering the week's fees): they are held only to
         # a far higher safety limit, in a limiter of their own.
@@ -302,9 +305,10 @@ class Dispatcher:
         flows (private chat, or group fallback)."""
         if group is not None and group.history and self.rt.history is not None:
             self.rt.history.add(event, community_id)
+        finding = await self._screen(event, community_id, group)
         needs_flow = group is None or Capability.CAN_DM not in self.rt.capabilities
         key = (event.room_id or "", event.sender_id)
-        if not needs_flow and self._seen.get(key) == event.sender_name:
+        if finding is None and not needs_flow and self._seen.get(key) == event.sender_name:
             return False
         if needs_flow:
             async with self.rt.sessions() as db:
@@ -317,9 +321,12 @@ class Dispatcher:
                                                        community=self.community_config(community_id).name)
 
         async def work(db: AsyncSession) -> Ctx:
-            if needs_flow:
+            if needs_flow or finding is not None:
                 await self._claim(db, event.event_id)
             ctx = await self._ctx(db, event, community_id, group)
+            if finding is not None:
+                for violation in self.violations:
+                    await violation(ctx, finding)
             if needs_flow:
                 for hook in self.texts:
                     if await hook(ctx):
@@ -339,6 +346,20 @@ class Dispatcher:
         self._seen[key] = event.sender_name
         self.rt.wake()
         return ctx.queued > 0
+
+    async def _screen(self, event: IncomingMessage, community_id: str, group: Group | None) -> Finding | None:
+        """What the anti-spam finds wrong with a group message, where the community switched it on and the
+        platform shows the bot every message."""
+        if group is None or not self.violations or Capability.SEES_ALL_MESSAGES not in self.rt.capabilities:
+            return None
+        cfg = self.community_config(community_id).hygiene.spam
+        if not cfg.enabled:
+            return None
+        try:
+            return await self.spam.inspect(event, community_id, cfg, self.rt.clock.now())
+        except Exception:
+            log.exception("message %s could not be checked for spam", event.event_id)
+            return None
 
     async def _ctx(self, db: AsyncSession, event: IncomingMessage, community_id: str, group: Group | None,
                    args: str = "") -> Ctx:

@@ -19,6 +19,7 @@ class MessageKind(str, enum.Enum):
     IMAGE = "image"
     MINI_PROGRAM = "mini_program"
     FILE = "file"
+    CONTACT_CARD = "contact_card"     # a shared contact (名片); its text is the name it shows
 
 
 class Capability(str, enum.Enum):
@@ -65,6 +66,7 @@ class IncomingMessage:
     reply_token: str | None = None
     quoted_id: str | None = None        # the message this one replies to, where the platform says
     path: str | None = None             # an image's or a file's path, where the platform gives one
+    data: bytes | None = field(default=None, repr=False)    # an image's bytes, where the platform gives them
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "text", clean(self.text, multiline=self.kind == MessageKind.TEXT))

@@ -8,8 +8,10 @@ from sqlalchemy import and_, bindparam, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cleaning import clean
+from bot.config import CommunityConfig
 from bot.events import Member as PlatformMember
-from models import Group, Member, Profile, RoomMember
+from bot.roles import Role
+from models import Group, Member, Profile, RoleGrant, RoomMember
 from models.db import insert_ignoring_conflicts
 
 # The member and their presence in a room, built once: every command and chat message runs it.
@@ -136,3 +138,10 @@ async def find_by_name(db: AsyncSession, community_id: str, name: str, *, real_n
         select(Member).join(Profile, Profile.member_id == Member.id)
         .where(Member.community_id == community_id, Profile.real_name == name, Member.deleted_at.is_(None))
     ))
+
+
+async def moderators(db: AsyncSession, cfg: CommunityConfig) -> list[str]:
+    """The user ids who moderate the community: its owners and moderators, from config.yaml and from chat."""
+    grants = await db.scalars(select(RoleGrant.user_id).where(
+        RoleGrant.community_id == cfg.id, RoleGrant.role.in_([Role.OWNER.value, Role.MODERATOR.value])))
+    return sorted({*cfg.owners, *cfg.moderators, *grants})

@@ -5,6 +5,7 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from bot.cleaning import clean
 from bot.commands import CommandSpec, JobSpec
@@ -18,6 +19,7 @@ JobFunc = Callable[[JobCtx], Awaitable[None]]
 EventHook = Callable[[EventCtx], Awaitable[None]]
 TextHook = Callable[[Ctx], Awaitable[bool]]
 ForgetHook = Callable[[BaseCtx, Member], Awaitable[None]]
+ViolationHook = Callable[[Ctx, Any], Awaitable[None]]     # the Any is a bot.spam.Finding
 
 # A command starts with / or ／ and a name of Latin letters or CJK characters, followed by whitespace or the
 # end. So WeChat emoji codes (/::) /:rose), paths (/usr/bin) and URLs are ordinary chat.
@@ -47,6 +49,7 @@ class Router:
     joins: list[EventHook] = field(default_factory=list)
     leaves: list[EventHook] = field(default_factory=list)
     texts: list[TextHook] = field(default_factory=list)
+    violations: list[ViolationHook] = field(default_factory=list)
     jobs: list[JobSpec] = field(default_factory=list)
     forgets: list[ForgetHook] = field(default_factory=list)
 
@@ -90,6 +93,11 @@ class Router:
     def on_text(self, fn: TextHook) -> TextHook:
         """A hook for ordinary (non-command) messages; returns True when it consumed the message."""
         self.texts.append(fn)
+        return fn
+
+    def on_violation(self, fn: ViolationHook) -> ViolationHook:
+        """A hook for a group message the anti-spam flagged (bot.spam), run in the message's own transaction."""
+        self.violations.append(fn)
         return fn
 
     def job(self, name: str, *, catch_up: str, cron: Callable[[CommunityConfig], str] | None = None,

@@ -6,6 +6,7 @@ from models.duty import DutyMember, DutyRoute, DutyShift, DutyState, DutySwap
 from models.events import ProcessedEvent
 from models.flows import Flow
 from models.history import ActivityDay, ChatMessage
+from models.hygiene import MemberNotice, ModerationAction, RulesAck, RulesVersion, WhitelistEntry
 from models.jobs import JobCursor, JobRun
 from models.ledger import LedgerAccount, LedgerEntry
 from models.outbox import OutboxMessage
@@ -21,4 +22,5 @@ __all__ = [
     "LedgerAccount", "LedgerEntry", "Question", "Answer", "Challenger", "WeeklyResult", "ScoreTotal",
     "Digest", "DigestPick", "DigestCorrection", "SearchScope", "SearchPosting", "SummarySetting", "TopicSummary",
     "DigestOpening", "LlmUsage", "DutyMember", "DutyState", "DutyShift", "DutySwap", "DutyRoute",
+    "RulesVersion", "RulesAck", "WhitelistEntry", "ModerationAction", "MemberNotice",
 ]

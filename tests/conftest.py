@@ -396,12 +396,13 @@ class Chat:
     async def say(self, text: str, user: str = "u1", *, name: str | None = None, room: str | None = "r1",
                   mentions: Iterable[str] = (), id: str | None = None, at: datetime | None = None,
                   kind: MessageKind = MessageKind.TEXT, step: timedelta = timedelta(seconds=10),
-                  drain: bool = True) -> list[str]:
-        """Send a message (room=None: privately to the bot); the texts sent in answer, in order."""
+                  drain: bool = True, url: str | None = None, image: bytes | None = None) -> list[str]:
+        """Send a message (room=None: privately to the bot; `url` of a link, `image` bytes); the texts sent in
+        answer, in order."""
         now = await self._at(at, step)
         self._new = []
         await self.driver.handle(IncomingMessage(id or self._id(), room, user, name or NAMES.get(user, user), text,
-                                                 now, kind=kind, mention_ids=tuple(mentions)))
+                                                 now, kind=kind, mention_ids=tuple(mentions), url=url, data=image))
         if drain:
             await self.driver.drain()
         return [row.get("text", row.get("caption", "")) for row in self._new]

@@ -40,6 +40,7 @@ class FakeMessageType(enum.IntEnum):
 
     MESSAGE_TYPE_ATTACHMENT = 1
     MESSAGE_TYPE_AUDIO = 2
+    MESSAGE_TYPE_CONTACT = 3
     MESSAGE_TYPE_IMAGE = 5
     MESSAGE_TYPE_TEXT = 6
     MESSAGE_TYPE_MINI_PROGRAM = 10
@@ -116,6 +117,7 @@ class FakeMessage:
     from_self: bool = False
     link: str | None = None
     mention_list_calls: int = 0
+    image: bytes | None = None
 
     @property
     def payload(self) -> Any:
@@ -123,6 +125,11 @@ class FakeMessage:
 
     def is_self(self) -> bool:
         return self.from_self
+
+    async def to_file_box(self) -> Any:
+        import base64
+
+        return SimpleNamespace(base64=base64.b64encode(self.image or b"").decode(), stream=None)
 
     def type(self) -> Any:
         return self.msg_type
@@ -258,6 +265,7 @@ async def test_unsupported_message_type_is_ignored(people: dict[str, FakeContact
         (FakeMessageType.MESSAGE_TYPE_IMAGE, MessageKind.IMAGE),
         (FakeMessageType.MESSAGE_TYPE_ATTACHMENT, MessageKind.FILE),
         (FakeMessageType.MESSAGE_TYPE_MINI_PROGRAM, MessageKind.MINI_PROGRAM),
+        (FakeMessageType.MESSAGE_TYPE_CONTACT, MessageKind.CONTACT_CARD),
         (FakeMessageType.MESSAGE_TYPE_TEXT, MessageKind.TEXT),
     ],
 )
@@ -265,6 +273,17 @@ async def test_message_kinds(people: dict[str, FakeContact], msg_type: FakeMessa
     event = await wx.translate_message(FakeMessage("m7", people["alice"], "", FakeRoom(ROOM_ID), msg_type), BOT_ID)
 
     assert event is not None and event.kind is kind and event.url is None
+
+
+async def test_image_bytes_come_along_only_when_asked_for(people: dict[str, FakeContact]) -> None:
+    msg = FakeMessage("m9", people["alice"], "", FakeRoom(ROOM_ID), FakeMessageType.MESSAGE_TYPE_IMAGE,
+                      image=b"\x89PNG...")
+
+    plain = await wx.translate_message(msg, BOT_ID)
+    read = await wx.translate_message(msg, BOT_ID, read_images=True)
+
+    assert plain is not None and plain.data is None
+    assert read is not None and read.data == b"\x89PNG..."
 
 
 async def test_link_message_carries_url(people: dict[str, FakeContact]) -> None:

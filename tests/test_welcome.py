@@ -3,7 +3,7 @@ from datetime import datetime, timedelta
 
 from tests.conftest import START
 
-RULES = ("群规：\n1. 先发 /登记 填写资料，方便大家认识你\n2. 群昵称按「城市-行业-昵称」修改\n"
+RULES = ("群规（随时发送 /群规 查看）：\n1. 先发 /登记 填写资料，方便大家认识你\n2. 群昵称按「城市-行业-昵称」修改\n"
          "3. 不发广告、不刷屏，提问请写清背景\n发送 /登记 填写资料（只发 /登记 可逐项填写），发送 /帮助 查看全部命令。\n"
          "本群的聊天记录会保存 180 天，用于周报摘要；发送 /资料 删除 可删除你的全部个人数据，聊天记录也一起删除。")
 JOIN_AT = START + timedelta(minutes=5)                                   # Monday 09:05
@@ -37,7 +37,7 @@ async def test_welcome_uses_the_configured_rules(make_chat):
     c = await make_chat(rules=["每周五晚答疑", "禁止广告"])
     await c.join("u4")
     [row] = await c.flush()
-    assert "群规：\n1. 每周五晚答疑\n2. 禁止广告\n发送 /登记 填写资料" in row["text"]
+    assert "群规（随时发送 /群规 查看）：\n1. 每周五晚答疑\n2. 禁止广告\n发送 /登记 填写资料" in row["text"]
 
 
 async def test_joins_that_come_together_share_one_welcome_after_the_last(chat):

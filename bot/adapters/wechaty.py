@@ -71,6 +71,7 @@ _KIND_BY_TYPE_NAME: dict[str, MessageKind] = {
     "MESSAGE_TYPE_IMAGE": MessageKind.IMAGE,
     "MESSAGE_TYPE_MINI_PROGRAM": MessageKind.MINI_PROGRAM,
     "MESSAGE_TYPE_ATTACHMENT": MessageKind.FILE,
+    "MESSAGE_TYPE_CONTACT": MessageKind.CONTACT_CARD,
 }
 
 # gRPC status names after which the same call may succeed later.
@@ -239,8 +240,29 @@ async def display_name(room: Any | None, contact: Any) -> str:
     return contact.name or contact.contact_id
 
 
-async def translate_message(msg: Any, self_id: str | None, clock: Clock = _SYSTEM_CLOCK) -> IncomingMessage | None:
-    """Translate a ready wechaty Message; None for the bot's own messages and unsupported types."""
+async def image_bytes(msg: Any) -> bytes | None:
+    """An image message's bytes where the puppet service sends them inline (base64 or a stream); None otherwise
+    (a box that points at a URL would be fetched with a blocking call: it is left alone)."""
+    import base64
+
+    try:
+        box = await msg.to_file_box()
+    except Exception:
+        log.debug("could not read the image of message %s", msg.message_id, exc_info=True)
+        return None
+    if isinstance(getattr(box, "base64", None), str) and box.base64:
+        try:
+            return base64.b64decode(box.base64)
+        except ValueError:
+            return None
+    stream = getattr(box, "stream", None)
+    return stream if isinstance(stream, bytes) else None
+
+
+async def translate_message(msg: Any, self_id: str | None, clock: Clock = _SYSTEM_CLOCK, *,
+                            read_images: bool = False) -> IncomingMessage | None:
+    """Translate a ready wechaty Message; None for the bot's own messages and unsupported types. `read_images`:
+    an image's bytes come with it (the anti-spam reads QR codes in them)."""
     if msg.is_self():
         return None
     kind = message_kind(msg)
@@ -260,6 +282,7 @@ async def translate_message(msg: Any, self_id: str | None, clock: Clock = _SYSTE
             url = (await msg.to_url_link()).url or None
         except Exception:  # a link without a readable payload is still a link message
             log.debug("could not read url link of message %s", msg.message_id, exc_info=True)
+    data = await image_bytes(msg) if kind is MessageKind.IMAGE and read_images and room is not None else None
     return IncomingMessage(
         event_id=msg.message_id,
         room_id=room.room_id if room is not None else None,
@@ -270,6 +293,7 @@ async def translate_message(msg: Any, self_id: str | None, clock: Clock = _SYSTE
         kind=kind,
         mention_ids=mention_ids,
         url=url,
+        data=data,
     )
 
 
@@ -364,7 +388,8 @@ class WechatyAdapter:
     })
 
     def __init__(self, endpoint: str | None, token: str | None, *, port: int = 0, name: str = "qunbot",
-                 clock: Clock | None = None) -> None:
+                 clock: Clock | None = None, read_images: bool = False) -> None:
+        self.read_images = read_images      # images come with their bytes (for the anti-spam's QR codes)
         endpoint = endpoint or os.environ.get(ENDPOINT_ENV) or None
         token = token or os.environ.get(TOKEN_ENV) or None
         if not endpoint:
@@ -612,7 +637,7 @@ class WechatyAdapter:
         self._self_id = None
 
     async def _message_events(self, msg: Any) -> list[IncomingEvent]:
-        event = await translate_message(msg, self._self_id, self._clock)
+        event = await translate_message(msg, self._self_id, self._clock, read_images=self.read_images)
         return [event] if event is not None else []
 
     async def _leave_events(self, room: Any, leavers: list[Any], date: datetime) -> list[IncomingEvent]:
