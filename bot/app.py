@@ -28,13 +28,16 @@ from bot.roles import Role
 from bot.router import Router
 from bot.text import warm_up
 from handlers import (
+    archive,
     challenges,
     digest,
     directory,
+    exports,
     fund,
     groups,
     help,
     history,
+    invites,
     profile,
     questions,
     ranking,
@@ -43,6 +46,8 @@ from handlers import (
     search,
     sessions,
     summaries,
+    tags,
+    tiers,
     tips,
     welcome,
 )
@@ -69,9 +74,10 @@ SYNC_ATTEMPTS = 3          # writing config.yaml's rows at start, when another p
 # Every capability's router, in the order /help lists them (jobs due at the same time run in this order too:
 # a week's rewards are paid before its ranking is posted).
 ROUTERS: tuple[Router, ...] = (
-    help.router, profile.router, directory.router, questions.router, search.router, tips.router, rewards.router,
-    ranking.router, fund.router, challenges.router, sessions.router, welcome.router, roles.router, groups.router,
-    history.router, retention.router, digest.router, summaries.router,
+    help.router, profile.router, directory.router, tags.router, questions.router, search.router, tips.router,
+    rewards.router, ranking.router, archive.router, fund.router, challenges.router, invites.router, sessions.router,
+    welcome.router, roles.router, groups.router, tiers.router, history.router, retention.router, digest.router,
+    summaries.router, exports.router,
 )
 
 

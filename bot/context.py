@@ -25,6 +25,7 @@ from bot.history import ChatRecorder
 from bot.llm import ChatModel
 from bot.lookups import Lookups
 from bot.roles import Role
+from bot.tiers import tier_of
 from models import Community, Group, Member, OutboxMessage
 
 # "@name" at the start or after whitespace (so an e-mail address is not a mention).
@@ -327,6 +328,7 @@ class JobCtx(BaseCtx):
     """A job run for one community and one period (the fire time it stands for)."""
 
     period: datetime = field(kw_only=True)
+    feature: str | None = field(default=None, kw_only=True)     # the job's (bot.tiers): groups whose tier runs it
 
     @property
     def late(self) -> bool:
@@ -335,9 +337,11 @@ class JobCtx(BaseCtx):
         return self.week_start(self.now) > self.week_start(self.period)
 
     async def groups(self) -> list[Group]:
+        """The community's groups this job runs in (all but those whose tier switches its feature off)."""
         rows = await self.db.scalars(select(Group).where(Group.community_id == self.community.id, Group.enabled)
                                      .order_by(Group.room_id))
-        return list(rows)
+        return [g for g in rows if self.feature is None or (tier := tier_of(self.ccfg, g)) is None
+                or tier.runs(self.feature)]
 
     async def post_to_groups(self, text: str, mentions: tuple[str, ...] = ()) -> None:
         for group in await self.groups():

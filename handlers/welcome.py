@@ -9,9 +9,10 @@ from bot import roster
 from bot.context import BaseCtx, EventCtx, JobCtx
 from bot.events import ChatRef, JoinEvent, LeaveEvent
 from bot.router import Router
+from bot.tiers import tier_of
 from handlers import privacy
 from handlers.history import kept_note
-from models import Member, Profile
+from models import Group, Member, Profile
 
 router = Router()
 WELCOME = "welcome"
@@ -19,8 +20,10 @@ MAX_LISTED = 30      # newcomers named in one weekly post
 MAX_WELCOMED = 20    # newcomers named in one welcome
 
 
-def _rules(ctx: BaseCtx) -> str:
-    rules = ctx.ccfg.rules or ctx.t("welcome.default_rules").split("\n")
+def _rules(ctx: BaseCtx, group: Group) -> str:
+    """The group's rules: its tier's, else the community's, else the locale's default."""
+    tier = tier_of(ctx.ccfg, group)
+    rules = (tier.rules if tier else None) or ctx.ccfg.rules or ctx.t("welcome.default_rules").split("\n")
     return "\n".join(f"{i}. {rule}" for i, rule in enumerate(rules, 1))
 
 
@@ -28,7 +31,7 @@ async def _welcome_text(ctx: EventCtx, user_ids: list[str]) -> str:
     members = {m.user_id: m for m in await ctx.db.scalars(
         select(Member).where(Member.community_id == ctx.community.id, Member.user_id.in_(user_ids)))}
     names = " ".join(f"@{members[u].display_name}" for u in user_ids if u in members)
-    text = ctx.t("welcome.text", names=names, community=ctx.community.name, rules=_rules(ctx))
+    text = ctx.t("welcome.text", names=names, community=ctx.community.name, rules=_rules(ctx, ctx.group))
     kept = kept_note(ctx, ctx.group)
     return text if kept is None else f"{text}\n{kept}"
 

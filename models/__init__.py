@@ -4,6 +4,7 @@ from models.community import Community, DmChoice, Group, HeardBy, Member, RoleGr
 from models.digests import Digest, DigestCorrection, DigestPick
 from models.events import ProcessedEvent
 from models.flows import Flow
+from models.growth import ArchiveSetting, InviteCode, MemberTag, Promotion, Referral
 from models.history import ActivityDay, ChatMessage
 from models.jobs import JobCursor, JobRun
 from models.ledger import LedgerAccount, LedgerEntry
@@ -19,5 +20,5 @@ __all__ = [
     "JobCursor", "JobRun", "OutboxMessage", "Flow", "ChatMessage", "ActivityDay", "Profile", "ProfileTerm",
     "LedgerAccount", "LedgerEntry", "Question", "Answer", "Challenger", "WeeklyResult", "ScoreTotal",
     "Digest", "DigestPick", "DigestCorrection", "SearchScope", "SearchPosting", "SummarySetting", "TopicSummary",
-    "DigestOpening", "LlmUsage",
+    "DigestOpening", "LlmUsage", "MemberTag", "InviteCode", "Referral", "Promotion", "ArchiveSetting",
 ]
