@@ -76,9 +76,8 @@ async def find_by_tag(ctx: Ctx, raw: str) -> None:
         raise CommandError("tag.none", tag=tag)
     shown = members[:SHOWN]
     tags = await tags_of(ctx, [m.id for m in shown])
-    sep = ctx.t("common.list_sep")
     lines = [ctx.t("tag.found", count=len(members), tag=tag)]
-    lines += [ctx.t("tag.line", n=i, name=m.display_name, tags=sep.join(f"#{t}" for t in tags[m.id][:6]))
+    lines += [ctx.t("tag.line", n=i, name=m.display_name, tags=" ".join(f"#{t}" for t in tags[m.id][:6]))
               for i, m in enumerate(shown, 1)]
     if len(members) > len(shown):
         lines.append(ctx.t("who.more", count=len(members) - len(shown)))
