@@ -70,8 +70,8 @@ async def promote(ctx: Ctx) -> None:
     how = tier.invitation or ctx.t("promote.default_invitation", groups=ctx.t("common.list_sep").join(groups)
                                    or tier.name)
     if ctx.can(Capability.CAN_DM):
-        await ctx.dm(member.user_id, "promote.invitation", community=ctx.community.name, tier=tier.name, how=how)
         await ctx.reply("promote.ok", name=member.display_name, tier=tier.name)
+        await ctx.dm(member.user_id, "promote.invitation", community=ctx.community.name, tier=tier.name, how=how)
     else:
         # WeCom: a private message reaches only someone who wrote to the bot first; the instructions go here.
         await ctx.reply("promote.ok_here", name=member.display_name, tier=tier.name, how=how)
