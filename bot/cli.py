@@ -194,6 +194,7 @@ def cmd_export(args: argparse.Namespace) -> int:
     from bot.errors import CommandError
     from bot.i18n import t
     from handlers.exports import summary, write_export
+    from models import Community
     from models.db import create_engine, sessionmaker
 
     config = _load(args.config)
@@ -217,6 +218,9 @@ def cmd_export(args: argparse.Namespace) -> int:
                               pacing=config.pacing, commands=CommandTable(()),
                               lookups=Lookups(sessions, config, clock), wake=lambda: None)
             async with sessions() as db:
+                if await db.get(Community, community_id) is None:      # the bot never ran on this database
+                    failed.append(t(config.community_locale(config.community(community_id)), "export.nothing"))
+                    return
                 ctx = await runtime.context(db, community_id, cause="cli:export")
                 try:
                     print(summary(ctx, await write_export(ctx, Path(args.out or config.exports_dir))))

@@ -40,12 +40,12 @@ async def archive_of(ctx: BaseCtx, member: Member) -> Archive:
     """A member's record: hidden questions and answers do not count."""
     best_q = (select(Answer, Question).join(Question, Question.best_answer_id == Answer.id)
               .where(Answer.author_id == member.id, *_visible()))
-    best = list((await ctx.db.execute(best_q.order_by(Question.best_marked_at.desc()).limit(LISTED))).tuples())
+    best = [(a, q) for a, q in await ctx.db.execute(best_q.order_by(Question.best_marked_at.desc()).limit(LISTED))]
     best_count = await ctx.db.scalar(select(func.count()).select_from(best_q.subquery())) or 0
     picked_q = (select(Answer, Question).join(DigestPick, DigestPick.answer_id == Answer.id)
                 .join(Question, Question.id == Answer.question_id).where(DigestPick.author_id == member.id,
                                                                          *_visible()))
-    picked = list((await ctx.db.execute(picked_q.order_by(DigestPick.picked_at.desc()).limit(LISTED))).tuples())
+    picked = [(a, q) for a, q in await ctx.db.execute(picked_q.order_by(DigestPick.picked_at.desc()).limit(LISTED))]
     picked_count = await ctx.db.scalar(select(func.count()).select_from(picked_q.subquery())) or 0
     answers, questions = (await ctx.db.execute(
         select(func.count(Answer.id), func.count(func.distinct(Answer.question_id)))

@@ -218,7 +218,7 @@ async def _chapter(ctx: BaseCtx, start: datetime, end: datetime, published: tupl
             DigestPick.digest_id.in_([d.id for d in digests])).order_by(DigestPick.picked_at)))
     rows = (await ctx.db.execute(select(Question, Answer).join(Answer, Answer.id == Question.best_answer_id).where(
         *best, Answer.hidden.is_(False), Question.best_marked_at >= start, Question.best_marked_at < end)
-        .order_by(Question.number))).tuples()
+        .order_by(Question.number))).all()
     for question, answer in rows:
         author = await ctx.db.get_one(Member, answer.author_id)
         author_ids.append(author.id)
