@@ -79,6 +79,9 @@ async def test_an_owner_exports_everything_and_it_reads_back(chat):
     assert ledger[0]["成员"].startswith("已注销成员#")             # the fee's payer deleted their data
     assert all(r["来源"] for r in ledger)
 
+    # The picked answer is in its author's talent archive too.
+    assert "入选周报的回答 1 个：\n  • A1（Q1 怎么做用户增长）" in (await chat.dm("/档案", "u2"))[0]
+
     book = (directory / "book.md").read_text(encoding="utf-8")
     chapters = book.split("\n## ")[1:]
     assert [c.split("\n", 1)[0] for c in chapters] == ["第 1 章 11.23–11.29", "第 2 章 11.30–12.6"]

@@ -115,3 +115,16 @@ async def test_an_inviter_is_rewarded_once_for_an_invitee_who_signed_up_and_stay
     # Referral points are not tips: they count neither in /积分's points received nor in the ranking.
     [points] = await chat.say("/积分", "u1")
     assert points.endswith("收到的积分：本周 0 分，累计 0 分（收到的积分不能再打赏，计入排行）。")
+
+
+async def test_where_the_platform_tells_no_joins_a_code_counts_from_when_the_bot_first_saw_the_newcomer(make_chat):
+    from bot.adapters.recording import ALL_CAPABILITIES
+    from bot.events import Capability
+
+    chat = await make_chat(capabilities=ALL_CAPABILITIES - {Capability.SEES_JOINS, Capability.MEMBER_LIST,
+                                                            Capability.SEES_ALL_MESSAGES, Capability.CAN_DM})
+    code = await code_of(chat, "u1")
+    assert await chat.say(f"/邀请 {code}", "u9", name="新人") == [to("新人", "已记录：你是 张三 邀请来的。欢迎！")]
+    assert (await chat.say("/邀请 记录", "u1"))[0].endswith("• 新人（11.23 入群，邀请码）— 在群里，未登记")
+    [help] = await chat.say("/帮助", "u1")
+    assert "邀请只能靠邀请码记账" in help

@@ -63,3 +63,9 @@ async def test_deleting_ones_data_deletes_ones_tags(make_chat):
     await chat.say("/标签 @李四 增长", "u3", mentions=["u2"])
     await chat.say("/资料 删除 确认", "u2")
     assert await tags_in_db(chat) == []
+
+
+async def test_help_lists_the_tag_verbs_for_moderators(make_chat):
+    chat = await make_chat(moderators=["u3"])
+    [help] = await chat.say("/帮助 标签", "u3")
+    assert help.endswith("子命令：\n/标签 删 /tag remove — 去掉版主打的一个标签（版主）")
