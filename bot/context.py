@@ -200,6 +200,12 @@ class BaseCtx:
         private)."""
         return False
 
+    async def send_file(self, chat: ChatRef, path: str, caption: str) -> None:
+        """Queue a file as an attachment (where the platform can send one: Capability.CAN_SEND_FILE)."""
+        self.queued += 1
+        await outbox.enqueue(self.db, self.runtime.pacing, chat, caption, now=self.now, kind="file", path=path,
+                             cause=self.cause, answering=self.answers(chat))
+
     async def post_key(self, chat: ChatRef, key: str, *, mentions: Sequence[str] = (), **params: Any) -> None:
         await self.post(chat, self.t(key, **params), mentions=mentions)
 

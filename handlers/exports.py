@@ -19,6 +19,7 @@ from sqlalchemy.orm import aliased
 
 from bot.context import BaseCtx, Ctx
 from bot.errors import CommandError
+from bot.events import Capability
 from bot.roles import Role
 from bot.router import Router
 from handlers import tags
@@ -263,7 +264,12 @@ async def export(ctx: Ctx) -> None:
     if ctx.args.strip():
         raise CommandError("export.usage")
     written = await write_export(ctx, Path(ctx.config.exports_dir))
-    # No adapter sends files yet: the owner is told where they are on the server.
-    await ctx.reply_text(summary(ctx, written) + "\n" + ctx.t("export.fetch_note"))
+    if not ctx.can(Capability.CAN_SEND_FILE):
+        # WeCom's bots send text only: the owner is told where the files are on the server.
+        await ctx.reply_text(summary(ctx, written) + "\n" + ctx.t("export.fetch_note"))
+        return
+    await ctx.reply_text(summary(ctx, written) + "\n" + ctx.t("export.sent_note"))
+    for path in written.files:
+        await ctx.send_file(ctx.chat, str(path.resolve()), path.name)
 
 

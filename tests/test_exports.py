@@ -48,9 +48,14 @@ async def a_community(chat) -> None:
 
 async def test_an_owner_exports_everything_and_it_reads_back(chat):
     await a_community(chat)
-    [reply] = await chat.dm("/导出", "u_owner")
+    [reply, *captions] = await chat.dm("/导出", "u_owner")
     directory = exported(reply)
-    assert "成员名录 2 人，基金账本 4 笔，周报合集 2 章。" in reply
+    assert reply.endswith("成员名录 2 人，基金账本 4 笔，周报合集 2 章。\n文件随后逐个发给你；服务器上的副本只有运行机器人的系统用户能读。")
+    # Where the platform sends files, each goes to the owner as an attachment.
+    sent = [(r["user"], Path(r["path"]).name, r["caption"]) for r in chat.sent if r["type"] == "file"]
+    assert sent == [("u_owner", name, name) for name in ("members.csv", "members.xlsx", "members-full.csv",
+                                                          "members-full.xlsx", "ledger.csv", "book.md")]
+    assert captions == [name for _, name, _ in sent]
     assert stat.S_IMODE(directory.stat().st_mode) == 0o700
     names = sorted(p.name for p in directory.iterdir())
     assert names == ["book.md", "ledger.csv", "members-full.csv", "members-full.xlsx", "members.csv", "members.xlsx"]
@@ -90,6 +95,19 @@ async def test_an_owner_exports_everything_and_it_reads_back(chat):
     assert "### 最佳回答：Q2 私域怎么起步\n\n> 先建群\n> 再做内容\n\n—— 王五（A2）" in chapters[1]
 
 
+async def test_where_the_platform_cannot_send_files_the_reply_gives_their_path(make_chat, tmp_path):
+    from bot.adapters.recording import ALL_CAPABILITIES
+    from bot.events import Capability
+
+    chat = await make_chat(treasurers=["u_owner"], top_exports_dir=str(tmp_path / "exports"),
+                           capabilities=ALL_CAPABILITIES - {Capability.CAN_SEND_FILE, Capability.SEES_ALL_MESSAGES})
+    await chat.say("/基金 入账 100 捐赠", "u_owner")
+    [reply] = await chat.dm("/导出", "u_owner")
+    assert exported(reply).is_dir()
+    assert reply.endswith("文件只有运行机器人的系统用户能读，请登录服务器取回（这个平台的机器人不能发送文件）。")
+    assert [r for r in chat.sent if r["type"] == "file"] == []
+
+
 async def test_exports_are_for_owners_in_private_chat(chat):
     await a_community(chat)
     assert await chat.dm("/导出", "u1") == ["这个命令需要「群主」权限。"]
@@ -110,7 +128,7 @@ async def test_a_large_export_is_written_a_batch_at_a_time_and_loses_no_row(chat
         await chat.signup(user, f"城市=城{user}")
     for n in range(5):
         await chat.say(f"/基金 入账 {n + 1} 捐赠", "u_owner")
-    directory = exported((await chat.dm("/导出", "u_owner"))[0])
+    directory = exported((await chat.dm("/导出", "u_owner"))[0])   # (the files follow)
     assert [r["城市"] for r in read_csv(directory / "members.csv")] == [f"城{u}" for u in users]
     assert [r["编号"] for r in read_csv(directory / "ledger.csv")] == ["1", "2", "3", "4", "5"]
     from openpyxl import load_workbook
