@@ -57,15 +57,17 @@ class Table:
             self.paths.append(directory / f"{name}.xlsx")
             self._book = Workbook(write_only=True)
             self._sheet = self._book.create_sheet(name)
-        self.rows = 0
-        self._write([header])
-        self.rows = 0
+        self.rows = 0                                # data rows written
+        self._append([header])
 
-    def _write(self, rows: list[list[Any]]) -> None:
+    def _append(self, rows: list[list[Any]]) -> None:
         self._csv.writerows(rows)
         if self._book is not None:
             for row in rows:
                 self._sheet.append(row)
+
+    def _write(self, rows: list[list[Any]]) -> None:
+        self._append(rows)
         self.rows += len(rows)
 
     async def write(self, rows: list[list[Any]]) -> None:
@@ -74,9 +76,8 @@ class Table:
     def _close(self) -> None:
         self._csv_file.close()
         if self._book is not None:
-            # Written to a file created 0600 first: the workbook keeps its mode.
-            with _private_file(self.paths[1], "w") as placeholder:
-                placeholder.close()
+            # Saved over a file created 0600 first, so it is never readable by others, not even for a moment.
+            _private_file(self.paths[1]).close()
             self._book.save(self.paths[1])
             os.chmod(self.paths[1], 0o600)
 
@@ -258,9 +259,12 @@ def summary(ctx: BaseCtx, export: Export) -> str:
                  entries=export.counts["ledger"], chapters=export.counts["chapters"])
 
 
-@router.command("export", aliases=("导出",), role=Role.OWNER, private=True)
+@router.command("export", aliases=("导出",), role=Role.OWNER)
 async def export(ctx: Ctx) -> None:
     """Write the directory, the fund ledger and the book of digests to files on the server (owners, in private)."""
+    # Private only, said here rather than declared: a member asking anywhere is told it is the owners'.
+    if not ctx.is_private:
+        raise CommandError("common.private_only", command="export")
     if ctx.args.strip():
         raise CommandError("export.usage")
     written = await write_export(ctx, Path(ctx.config.exports_dir))
