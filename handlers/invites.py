@@ -148,7 +148,8 @@ async def referral_ranking(ctx: BaseCtx, since: datetime | None = None, until: d
     return ranked[:top]
 
 
-@router.command("invites", aliases=("邀请记录",))
+# Listed by /帮助 under /邀请 (its verb 记录), not again on its own.
+@router.command("invites", aliases=("邀请记录",), hidden=True)
 async def invites(ctx: Ctx) -> None:
     """Whom you brought: who joined, who is still in, who signed up."""
     rows = await referrals(ctx, inviter_id=ctx.member.id)
