@@ -32,6 +32,13 @@ from models.profile import PROFILE_FIELDS
 router = Router()
 BATCH = 500                    # rows read and written at a time
 PUBLIC_FIELDS = tuple(f for f in PROFILE_FIELDS if f not in ("real_name", "company"))
+# A cell starting with one of these is a formula to Excel (and to openpyxl, which would store it as one): members'
+# text gets a leading apostrophe, so "=HYPERLINK(...)" in a profile stays text in the owner's spreadsheet.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+
+
+def _as_text(value: Any) -> Any:
+    return f"'{value}" if isinstance(value, str) and value.startswith(FORMULA_STARTS) else value
 
 
 def _private_file(path: Path, mode: str = "w") -> IO[Any]:
@@ -61,6 +68,7 @@ class Table:
         self._append([header])
 
     def _append(self, rows: list[list[Any]]) -> None:
+        rows = [[_as_text(v) for v in row] for row in rows]
         self._csv.writerows(rows)
         if self._book is not None:
             for row in rows:

@@ -108,6 +108,18 @@ async def test_where_the_platform_cannot_send_files_the_reply_gives_their_path(m
     assert [r for r in chat.sent if r["type"] == "file"] == []
 
 
+async def test_a_formula_in_a_profile_stays_text_in_the_spreadsheets(chat):
+    await chat.signup("u1", "擅长==HYPERLINK(\"http://x\"); 城市=+86")
+    directory = exported((await chat.dm("/导出", "u_owner"))[0])
+    [row] = read_csv(directory / "members.csv")
+    assert (row["擅长"], row["城市"]) == ("'=HYPERLINK(\"http://x\")", "'+86")
+    from openpyxl import load_workbook
+
+    sheet = load_workbook(directory / "members.xlsx").active
+    cells = [c for c in sheet[2] if c.value in ("'=HYPERLINK(\"http://x\")", "'+86")]
+    assert len(cells) == 2 and all(c.data_type == "s" for c in cells)
+
+
 async def test_exports_are_for_owners_in_private_chat(chat):
     await a_community(chat)
     assert await chat.dm("/导出", "u1") == ["这个命令需要「群主」权限。"]
