@@ -28,6 +28,15 @@ async def test_a_feature_the_tier_leaves_out_is_refused_naming_the_tier(make_cha
     assert not (await chat.dm("/基金", "u1"))[0].startswith("本群是")
 
 
+async def test_help_in_a_tiered_group_lists_only_what_runs_there(make_chat):
+    chat = await tiered(make_chat)
+    [listing] = await chat.say("/帮助", "u1")
+    assert "/找人" in listing and "/提问" in listing
+    assert "/打赏" not in listing and "/基金" not in listing
+    [private] = await chat.dm("/帮助", "u1")
+    assert "/打赏" in private
+
+
 async def test_the_tiers_rules_are_in_the_welcome_and_its_left_out_posts_skip_the_group(make_chat):
     tiers = [*TIERS[:1], {"name": "核心群", "features": ["directory", "tips"]}]
     chat = await make_chat(tiers=tiers, groups=[*GROUPS, {"room": "r2", "name": "核心1群", "tier": "核心群"}])
