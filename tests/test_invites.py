@@ -128,3 +128,15 @@ async def test_where_the_platform_tells_no_joins_a_code_counts_from_when_the_bot
     assert (await chat.say("/邀请 记录", "u1"))[0].endswith("• 新人（11.23 入群，邀请码）— 在群里，未登记")
     [help] = await chat.say("/帮助", "u1")
     assert "邀请只能靠邀请码记账" in help
+
+
+def test_the_growth_example_plays_referrals_tags_the_archive_and_a_promotion(tmp_path):
+    from tests.test_simulate import ROOT, rows_of, run_simulate
+
+    rows = rows_of(run_simulate(ROOT / "examples" / "growth.jsonl", tmp_path, tmpdir=tmp_path))
+    texts = [r["text"] for r in rows if r["type"] == "say"]
+    assert "@赵六 已记录：你是 张三 邀请来的。欢迎！" in texts
+    assert "带 #增长 的成员共 1 位：\n1. 李四 — #增长 #社群" in texts
+    assert "已记录：张三 晋升到「核心群」，入群方式已私聊发给对方。" in texts
+    assert [r["text"] for r in rows if r.get("user") == "u2"] == [
+        "你邀请来 1 位成员，1 位还在群里，0 位登记了资料：\n• 王五（11.23 入群，拉进群）— 在群里，未登记"]
