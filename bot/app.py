@@ -27,14 +27,17 @@ from bot.outbox import OutboxSender
 from bot.router import Router
 from bot.text import warm_up
 from handlers import (
+    archive,
     challenges,
     digest,
     directory,
     duty,
+    exports,
     fund,
     groups,
     help,
     history,
+    invites,
     lifecycle,
     moderation,
     profile,
@@ -46,6 +49,8 @@ from handlers import (
     search,
     sessions,
     summaries,
+    tags,
+    tiers,
     tips,
     welcome,
 )
@@ -72,10 +77,10 @@ SYNC_ATTEMPTS = 3          # writing config.yaml's rows at start, when another p
 # Every capability's router, in the order /help lists them (jobs due at the same time run in this order too:
 # a week's rewards are paid before its ranking is posted).
 ROUTERS: tuple[Router, ...] = (
-    help.router, profile.router, directory.router, questions.router, search.router, tips.router, rewards.router,
-    ranking.router, fund.router, duty.router, challenges.router, sessions.router, welcome.router, roles.router,
-    groups.router, history.router, retention.router, digest.router, summaries.router, rules.router, moderation.router,
-    lifecycle.router,
+    help.router, profile.router, directory.router, tags.router, questions.router, search.router, tips.router,
+    rewards.router, ranking.router, archive.router, fund.router, duty.router, challenges.router, invites.router,
+    sessions.router, welcome.router, roles.router, groups.router, tiers.router, history.router, retention.router,
+    digest.router, summaries.router, rules.router, moderation.router, lifecycle.router, exports.router,
 )
 
 

@@ -191,6 +191,53 @@ def cmd_db(args: argparse.Namespace) -> int:
     return _run_async(args, main())
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from bot.clock import SystemClock
+    from bot.errors import CommandError
+    from bot.i18n import t
+    from handlers.exports import summary, write_export
+    from models import Community
+    from models.db import create_engine, sessionmaker
+
+    config = _load(args.config)
+    url = _database(args) or config.database.url
+    community_id = args.community or config.communities[0].id
+    if not config.has_community(community_id):
+        print(f"qunbot: export: no community '{community_id}' in {args.config}", file=sys.stderr)
+        return 2
+    failed: list[str] = []
+
+    async def main() -> None:
+        from bot.commands import CommandTable
+        from bot.context import Runtime
+        from bot.lookups import Lookups
+
+        engine = create_engine(url)
+        clock = SystemClock()
+        try:
+            sessions = sessionmaker(engine, account=config.account)
+            runtime = Runtime(config=config, clock=clock, sessions=sessions, capabilities=frozenset(),
+                              pacing=config.pacing, commands=CommandTable(()),
+                              lookups=Lookups(sessions, config, clock), wake=lambda: None)
+            async with sessions() as db:
+                if await db.get(Community, community_id) is None:      # the bot never ran on this database
+                    failed.append(t(config.community_locale(config.community(community_id)), "export.nothing"))
+                    return
+                ctx = await runtime.context(db, community_id, cause="cli:export")
+                try:
+                    print(summary(ctx, await write_export(ctx, Path(args.out or config.exports_dir))))
+                except CommandError as exc:
+                    failed.append(t(ctx.locale, exc.key, **exc.params))
+        finally:
+            await engine.dispose()
+
+    code = _run_async(args, main())
+    if failed:
+        print(f"qunbot: export: {failed[0]}", file=sys.stderr)
+        return 1
+    return code
+
+
 PG_PASSWORD = "the password is asked for, or taken from PGPASSWORD or ~/.pgpass"
 
 
@@ -320,6 +367,17 @@ def build_parser() -> argparse.ArgumentParser:
             "pg_restore command to use instead.")
     p.add_argument("path", metavar="PATH", help="the backup to restore")
     p.set_defaults(func=cmd_restore)
+    p = add("export", "write a community's directory, fund ledger and book of digests to files",
+            "Write, for the owner, a new directory under --out (default: exports_dir in config.yaml) holding the "
+            "member directory as a members' view without 姓名 and 公司 (members.csv, members.xlsx) and the owner's "
+            "full copy (members-full.csv, members-full.xlsx), the fund ledger (ledger.csv: every entry with its "
+            "number, cause and reversal) and a book of the published digests and best answers (book.md, one "
+            "chapter per week crediting its authors). Files are readable by the bot's user only (0600). Exits 1 "
+            "when the community has nothing to export.")
+    p.add_argument("--community", default=None, metavar="ID", help="the community (default: the first in the "
+                                                                   "config file)")
+    p.add_argument("--out", default=None, metavar="DIR", help="where to write (default: exports_dir)")
+    p.set_defaults(func=cmd_export)
     add_gateway_parser(sub)
     return parser
 

@@ -398,9 +398,69 @@ def _account(value: str) -> str:
 Account = Annotated[str, AfterValidator(_account)]
 
 
+# What a tier can switch on or off per group (handler modules); the rest (help, signup and profile, roles, groups,
+# tiers, exports) runs everywhere.
+FEATURES = ("directory", "questions", "sessions", "search", "tips", "rewards", "ranking", "fund", "challenges",
+            "welcome", "digest", "summaries", "history", "tags", "invites", "archive")
+
+
+class TierConfig(_Strict):
+    """A kind of group (引流群, 正式群, 核心群): which features run in its groups, its rules, how to join it."""
+
+    name: str = Field(min_length=1, max_length=40)
+    aliases: list[str] = Field([], description="other names owners may type, e.g. core")
+    features: list[str] | None = Field(None, description="the features that run in its groups; empty = all")
+    rules: list[str] = Field([], description="its groups' rules, in their welcome; empty = the community's")
+    invitation: str | None = Field(None, max_length=500, description="sent to a member promoted to it: how to "
+                                                                     "join (e.g. add the owner's WeChat)")
+
+    @field_validator("features")
+    @classmethod
+    def _features(cls, value: list[str] | None) -> list[str] | None:
+        unknown = [f for f in value or () if f not in FEATURES]
+        if unknown:
+            raise ValueError(f"unknown feature {unknown[0]!r}; features are {', '.join(FEATURES)}")
+        return value
+
+    def named(self, word: str) -> bool:
+        return word.lower() in (n.lower() for n in (self.name, *self.aliases))
+
+    def runs(self, feature: str) -> bool:
+        """Whether `feature` runs in this tier's groups (always, for what no tier switches)."""
+        return self.features is None or feature not in FEATURES or feature in self.features
+
+
+class InvitesConfig(_Strict):
+    redeem_days: int = Field(7, ge=0, le=365, description="an invite code counts when redeemed this many days "
+                                                          "after joining at most; else the platform's inviter")
+    reward_after_weeks: int = Field(4, ge=1, le=104, description="an invitee who signed up and is still in after "
+                                                                 "this many weeks earns the inviter the reward")
+    reward_points: int = Field(0, ge=0, le=1_000_000, description="points per such invitee (never in the "
+                                                                  "sharing ranking); 0 = none")
+    reward_cash: str | None = Field(None, description="yuan per such invitee, paid from the reward pool as a "
+                                                      "payable; empty = none")
+
+    @field_validator("reward_cash", mode="before")
+    @classmethod
+    def _amount(cls, value: Any) -> str | None:
+        if value is None:
+            return None
+        _fen(value)
+        return str(value)
+
+    @property
+    def reward_cash_fen(self) -> int:
+        return _fen(self.reward_cash) if self.reward_cash is not None else 0
+
+    @property
+    def rewarded(self) -> bool:
+        return self.reward_points > 0 or self.reward_cash_fen > 0
+
+
 class GroupConfig(_Strict):
     room: str = Field(min_length=1)
     name: str | None = None
+    tier: str | None = Field(None, description="one of the community's tiers; empty = every feature runs")
     size: int | None = Field(None, ge=1, description="member count, for platforms that cannot list members")
     webhook_key: str | None = Field(None, description="WeCom group robot key: scheduled posts in callback mode")
     account: Account | None = Field(None, description="the bot account (process) that serves this group; empty = "
@@ -420,6 +480,7 @@ class CommunityConfig(_Strict):
     nickname_format: str = "{城市}-{行业}-{昵称}"
     week_start: WeeklyTime = "mon 00:00"
     rules: list[str] = Field([], description="group rules, summarised in the welcome; empty = the locale's default")
+    tiers: list[TierConfig] = []         # before groups: a group's tier is checked against them
     groups: list[GroupConfig] = []
     schedule: ScheduleConfig = ScheduleConfig()
     questions: QuestionsConfig = QuestionsConfig()
@@ -428,6 +489,20 @@ class CommunityConfig(_Strict):
     fund: FundConfig = FundConfig()
     duty: DutyConfig = DutyConfig()
     hygiene: HygieneConfig = HygieneConfig()
+    invites: InvitesConfig = InvitesConfig()
+
+    @field_validator("groups")
+    @classmethod
+    def _group_tiers(cls, groups: list[GroupConfig], info: ValidationInfo) -> list[GroupConfig]:
+        tiers = info.data.get("tiers")
+        for g in groups:
+            if g.tier is not None and not any(t.name == g.tier for t in tiers or ()):
+                raise ValueError(f"group '{g.room}': tier '{g.tier}' is not among the community's tiers")
+        return groups
+
+    def tier(self, word: str) -> TierConfig | None:
+        """The tier `word` names (its name or an alias, any case)."""
+        return next((t for t in self.tiers if t.named(word)), None)
 
     @field_validator("id")
     @classmethod
@@ -487,6 +562,8 @@ class Config(_Strict):
                                         "first of its joins, however many follow")
     retention: RetentionConfig = RetentionConfig()
     llm: LlmConfig | None = Field(None, description="optional digest summaries by an LLM; empty = none")
+    exports_dir: str = Field("exports", min_length=1, description="where owners' exports are written (readable by "
+                                                                  "the bot's user only)")
     communities: list[CommunityConfig] = Field(min_length=1)
 
     @field_validator("timezone")

@@ -26,6 +26,7 @@ from bot.history import ChatRecorder
 from bot.llm import ChatModel
 from bot.lookups import Lookups
 from bot.roles import Role
+from bot.tiers import tier_of
 from models import Community, Group, Member, OutboxMessage
 
 # "@name" at the start or after whitespace (so an e-mail address is not a mention).
@@ -220,6 +221,11 @@ class BaseCtx:
         self.queued += 1
         await outbox.enqueue(self.db, self.runtime.pacing, ChatRef(room_id=room_id), reason, now=self.now,
                              kind="remove", target=user_id, cause=self.cause)
+    async def send_file(self, chat: ChatRef, path: str, caption: str) -> None:
+        """Queue a file as an attachment (where the platform can send one: Capability.CAN_SEND_FILE)."""
+        self.queued += 1
+        await outbox.enqueue(self.db, self.runtime.pacing, chat, caption, now=self.now, kind="file", path=path,
+                             cause=self.cause, answering=self.answers(chat))
 
     async def post_key(self, chat: ChatRef, key: str, *, mentions: Sequence[str] = (), **params: Any) -> None:
         await self.post(chat, self.t(key, **params), mentions=mentions)
@@ -349,6 +355,7 @@ class JobCtx(BaseCtx):
     """A job run for one community and one period (the fire time it stands for)."""
 
     period: datetime = field(kw_only=True)
+    feature: str | None = field(default=None, kw_only=True)     # the job's (bot.tiers): groups whose tier runs it
 
     @property
     def late(self) -> bool:
@@ -357,9 +364,11 @@ class JobCtx(BaseCtx):
         return self.week_start(self.now) > self.week_start(self.period)
 
     async def groups(self) -> list[Group]:
+        """The community's groups this job runs in (all but those whose tier switches its feature off)."""
         rows = await self.db.scalars(select(Group).where(Group.community_id == self.community.id, Group.enabled)
                                      .order_by(Group.room_id))
-        return list(rows)
+        return [g for g in rows if self.feature is None or (tier := tier_of(self.ccfg, g)) is None
+                or tier.runs(self.feature)]
 
     async def post_to_groups(self, text: str, mentions: tuple[str, ...] = ()) -> None:
         for group in await self.groups():

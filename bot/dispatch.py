@@ -33,6 +33,7 @@ from bot.i18n import t
 from bot.roles import STAFF, Role, allowed
 from bot.router import ParsedCommand, Router, parse_command
 from bot.spam import Finding, SpamWatch
+from bot.tiers import feature_of, runs_in, template_args, tier_of
 from models import Community, DmChoice, Flow, Group, Member, ProcessedEvent, RoleGrant
 from models.base import table
 from models.db import met_another_transaction
@@ -286,7 +287,8 @@ class Dispatcher:
             owned = sorted({cid for cid in owned if self.rt.is_configured(cid)})
             if not owned:
                 return False
-            wanted = parsed.args.strip().lower()
+            # "/启用 模板 <群名>" names a group to copy, not a community.
+            wanted = "" if template_args(parsed.args) is not None else parsed.args.strip().lower()
             if wanted in owned:
                 owned = [wanted]
             if len(owned) > 1 or (wanted and wanted not in owned):
@@ -422,6 +424,9 @@ class Dispatcher:
             raise CommandError("common.forbidden", role=ctx.t(f"role.{spec.role.value}"))
         if not spec.multiline and "\n" in ctx.args:
             raise CommandError("common.one_line", command=typed)
+        if ctx.group is not None and (tier := tier_of(ctx.ccfg, ctx.group)) is not None \
+                and not tier.runs(feature_of(spec.handler)):
+            raise CommandError("tier.disabled", command=typed, tier=tier.name)
 
     async def _unknown(self, event: IncomingMessage, parsed: ParsedCommand, group: Group | None,
                        locale: str) -> bool:
@@ -505,7 +510,8 @@ class Dispatcher:
                        ccfg=self.community_config(community_id), now=now, locale=self.rt.locale_of(community_id),
                        cause=event.event_id, event=event, group=group, member=member)
         for hook in hooks:
-            await hook(ctx)
+            if runs_in(ctx.ccfg, group, hook):
+                await hook(ctx)
 
     async def _members(self, event: MembersEvent) -> None:
         group = await self.lookups.served_group(event.room_id)

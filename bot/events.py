@@ -29,6 +29,7 @@ class Capability(str, enum.Enum):
     CAN_DM = "can_dm"                         # can open a private chat with a member
     CAN_REMOVE = "can_remove"                 # can remove a member from a room
     CAN_SEND_IMAGE = "can_send_image"
+    CAN_SEND_FILE = "can_send_file"           # a file (an owner's export) as an attachment
     MENTION_IDS = "mention_ids"               # says whom a message @-mentions (by id)
 
 
@@ -126,7 +127,7 @@ class ChatRef:
 
 @dataclass(frozen=True, slots=True)
 class Outgoing:
-    """One message to send. kind: say (text), image (path + caption in text) or remove (user in `target`)."""
+    """One message to send. kind: say (text), image or file (path + caption in text) or remove (user in `target`)."""
 
     chat: ChatRef
     text: str

@@ -209,8 +209,8 @@ def output_line(out: Outgoing, at: datetime, tz: tzinfo) -> str:
     obj: dict[str, Any] = {"at": local.isoformat(timespec="milliseconds" if local.microsecond else "seconds")}
     if out.kind == "remove":
         obj.update(type="remove", room=out.chat.room_id, user=out.target, reason=out.text)
-    elif out.kind == "image":
-        obj.update(type="image", room=out.chat.room_id, path=out.path, caption=out.text)
+    elif out.kind in ("image", "file"):
+        obj.update(type=out.kind, room=out.chat.room_id, path=out.path, caption=out.text)
         if out.chat.room_id is None:
             obj.pop("room")
             obj["user"] = out.chat.user_id

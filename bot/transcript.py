@@ -107,8 +107,8 @@ class Transcript:
         """One message the bot sent (text, image or removal) at simulated time `at`."""
         if out.kind == "say":
             body = out.text
-        elif out.kind == "image":
-            body = self._tagged(self._t("transcript.kind.image"), out.path, out.text)
+        elif out.kind in ("image", "file"):
+            body = self._tagged(self._t(f"transcript.kind.{out.kind}"), out.path, out.text)
         elif out.kind == "remove":
             target = self._name(out.target) if out.target else "?"
             body = self._paint(self._tagged(self._t("transcript.remove", name=target), None, out.text), _RED)

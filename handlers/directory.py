@@ -10,7 +10,7 @@ from bot.context import BaseCtx, Ctx
 from bot.errors import CommandError
 from bot.router import Router
 from bot.text import cut_async
-from handlers import privacy
+from handlers import privacy, tags
 from handlers.profile import render_fields
 from models import Member, Profile, ProfileTerm
 
@@ -100,6 +100,9 @@ async def who(ctx: Ctx) -> None:
     query = ctx.args_without_mentions
     if not query:
         raise CommandError("who.usage")
+    if query.startswith(("#", "＃")):
+        await tags.find_by_tag(ctx, query)
+        return
     if len(query) > 50:
         raise CommandError("who.too_long", limit=50)
     shown, total = await search(ctx, query)
@@ -123,5 +126,8 @@ async def _card(ctx: Ctx, member: Member, show_private: bool) -> str:
     if profile is None:
         return ctx.t("who.no_profile", name=member.display_name)
     mine = member.id == ctx.member.id and ctx.is_private
-    return ctx.t("who.card", name=member.display_name,
+    card = ctx.t("who.card", name=member.display_name,
                  fields=render_fields(ctx, profile.fields(), private=show_private or mine))
+    # The moderators' tags: those derived from the profile are its fields, shown above.
+    shown = (await tags.tags_of(ctx, [member.id], derived=False))[member.id]
+    return card + "\n" + ctx.t("who.tags", tags=" ".join(f"#{t}" for t in shown)) if shown else card

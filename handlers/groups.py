@@ -8,6 +8,8 @@ from bot.errors import CommandError
 from bot.events import Capability
 from bot.roles import Role
 from bot.router import Router
+from bot.tiers import template_args
+from handlers import tiers
 from models import Group
 
 router = Router()
@@ -21,6 +23,8 @@ async def enable(ctx: Ctx) -> None:
         raise CommandError("common.group_only", command="enable")
     if ctx.group is not None:
         raise CommandError("enable.already", community=ctx.community.name)
+    template_name = template_args(ctx.args)
+    template = await tiers.template_group(ctx, template_name) if template_name is not None else None
     group = await ctx.db.get(Group, room_id)
     if group is None:
         group = Group(room_id=room_id, community_id=ctx.community.id, source="chat")
@@ -34,7 +38,13 @@ async def enable(ctx: Ctx) -> None:
     ctx.group_changed(room_id)
     # The group's size decides privacy: ask the platform for the member list once the group is served.
     ctx.refresh_members(room_id)
-    await ctx.reply("enable.ok", community=ctx.community.name, room_id=room_id)
+    if template is None:
+        group.tier = None
+        await ctx.reply("enable.ok", community=ctx.community.name, room_id=room_id)
+        return
+    tier = tiers.copy_group(ctx, template, group)
+    await ctx.reply("enable.copied", community=ctx.community.name, room_id=room_id,
+                    template=tiers.group_label(template), tier=tier.name if tier else ctx.t("tier.no_tier"))
 
 
 @router.command("whoami", aliases=("我", "我是谁"))

@@ -9,6 +9,7 @@ from bot.events import Capability
 from bot.roles import Role, allowed
 from bot.router import Router
 from bot.text import clip
+from bot.tiers import runs_in
 from handlers.history import kept_note
 
 router = Router()
@@ -60,8 +61,8 @@ async def help(ctx: Ctx) -> None:
         return
     lines = [ctx.t("help.title", community=ctx.community.name)]
     for spec in ctx.commands.specs:
-        if spec.hidden:
-            continue
+        if spec.hidden or (ctx.group is not None and not runs_in(ctx.ccfg, ctx.group, spec.handler)):
+            continue            # (a feature the group's tier leaves out is not offered there)
         if allowed(spec.role, ctx.roles):
             lines.append(f"{_names(ctx, spec)} — {summary(ctx, spec)}")
         else:       # a command kept for a role may still have verbs for everyone (/周报 列表)

@@ -17,7 +17,7 @@ from bot.history import delete_messages
 from bot.router import Router
 from bot.text import clip, cut_async, items, too_long
 from handlers import privacy
-from models import ActivityDay, Flow, Member, Profile, ProfileTerm
+from models import ActivityDay, ArchiveSetting, Flow, Member, MemberTag, Profile, ProfileTerm
 from models.ledger import hand_over_allowance
 from models.profile import PROFILE_FIELDS
 
@@ -308,6 +308,8 @@ async def delete_member_data(ctx: BaseCtx, member: Member) -> None:
     await ctx.member_forgotten(member)      # e.g. out of the duty rotation, handing over if on duty
     await ctx.db.execute(delete(ProfileTerm).where(ProfileTerm.member_id == member.id))
     await ctx.db.execute(delete(Profile).where(Profile.member_id == member.id))
+    await ctx.db.execute(delete(MemberTag).where(MemberTag.member_id == member.id))
+    await ctx.db.execute(delete(ArchiveSetting).where(ArchiveSetting.member_id == member.id))
     await ctx.db.execute(delete(Flow).where(Flow.community_id == member.community_id,
                                             Flow.user_id == member.user_id))
     user_id, name = member.user_id, member.display_name
@@ -318,7 +320,7 @@ async def delete_member_data(ctx: BaseCtx, member: Member) -> None:
     ctx.forget_chat(user_id=user_id)
     member.display_name = ctx.t("profile.pseudonym", n=member.id)
     member.user_id = f"deleted:{member.id}"
-    member.invited_by = None
+    # Who invited them stays (their referral counts for the inviter); the row is the pseudonym's now.
     member.deleted_at = ctx.now
     await ctx.db.flush()
     # They are still in the group: the roster knows them again as a new member, unlinked from the old row

@@ -15,6 +15,7 @@ from bot.events import ChatRef
 from bot.roles import Role
 from bot.router import Router
 from bot.text import too_long
+from bot.tiers import tier_of
 from models import Group, RulesAck, RulesVersion
 
 router = Router()
@@ -34,12 +35,16 @@ class Rules:
 
 
 async def current_rules(ctx: BaseCtx) -> Rules:
-    """The rules in force: the latest version edited in chat, else config.yaml's (version 1)."""
+    """The rules in force: the latest version edited in chat (the community's), else config.yaml's (version 1):
+    the group's tier's rules, else the community's, else the default ones."""
     row = await ctx.db.scalar(select(RulesVersion).where(RulesVersion.community_id == ctx.community.id)
                               .order_by(RulesVersion.version.desc()).limit(1))
     if row is not None:
         return Rules(row.version, row.text.split("\n"), row.edited_at)
-    return Rules(1, ctx.ccfg.rules or ctx.t("welcome.default_rules").split("\n"), None)
+    group: Group | None = getattr(ctx, "group", None)
+    tier = tier_of(ctx.ccfg, group) if group is not None else None
+    return Rules(1, (tier.rules if tier else None) or ctx.ccfg.rules or ctx.t("welcome.default_rules").split("\n"),
+                 None)
 
 
 async def acknowledged(ctx: BaseCtx, user_id: str, version: int) -> bool:

@@ -5,6 +5,7 @@ from models.digests import Digest, DigestCorrection, DigestPick
 from models.duty import DutyMember, DutyRoute, DutyShift, DutyState, DutySwap
 from models.events import ProcessedEvent
 from models.flows import Flow
+from models.growth import ArchiveSetting, InviteCode, MemberTag, Promotion, Referral
 from models.history import ActivityDay, ChatMessage
 from models.hygiene import MemberNotice, ModerationAction, RulesAck, RulesVersion, WhitelistEntry
 from models.jobs import JobCursor, JobRun
@@ -23,4 +24,5 @@ __all__ = [
     "Digest", "DigestPick", "DigestCorrection", "SearchScope", "SearchPosting", "SummarySetting", "TopicSummary",
     "DigestOpening", "LlmUsage", "DutyMember", "DutyState", "DutyShift", "DutySwap", "DutyRoute",
     "RulesVersion", "RulesAck", "WhitelistEntry", "ModerationAction", "MemberNotice",
+    "MemberTag", "InviteCode", "Referral", "Promotion", "ArchiveSetting",
 ]

@@ -34,6 +34,8 @@ class Group(Base):
     history: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
     # The bot account (process) serving it, when several share the database; None: the only one.
     account: Mapped[str | None] = mapped_column(String(32))
+    # Its tier (config.yaml's tiers) when enabled from chat; a group listed in config.yaml takes its tier there.
+    tier: Mapped[str | None] = mapped_column(String(40))
 
 
 class RoomMember(Base):

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.commands import JobSpec
 from bot.context import JobCtx, Runtime
+from bot.tiers import feature_of
 from models import Community, JobCursor, JobRun
 from models.db import met_another_transaction
 from models.ledger import lock_community
@@ -158,7 +159,8 @@ class Scheduler:
             community = await db.get(Community, community_id)
             assert community is not None          # config.yaml's communities are written at start
             ctx = JobCtx(self.rt, db, community, self.rt.community_config(community_id), now,
-                         self.rt.locale_of(community_id), f"job:{job.name}:{period.isoformat()}", period=period)
+                         self.rt.locale_of(community_id), f"job:{job.name}:{period.isoformat()}", period=period,
+                         feature=feature_of(job.func))
             if job.catch_up == "latest":
                 until = job.expires(ctx) if job.expires else self.next_fire_after((community_id, job.name), period)
                 if until is not None and now >= until:

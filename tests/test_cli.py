@@ -11,7 +11,7 @@ import pytest
 from bot.cli import build_parser, main
 
 ROOT = Path(__file__).resolve().parents[1]
-SUBCOMMANDS = ["run", "simulate", "console", "db", "backup", "restore", "gateway"]
+SUBCOMMANDS = ["run", "simulate", "console", "db", "backup", "restore", "export", "gateway"]
 
 
 def subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentParser]:

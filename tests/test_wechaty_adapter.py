@@ -498,6 +498,16 @@ async def test_image_then_caption(world: World,
     assert bot.puppet.sent == [(ROOM_ID, "weekly ranking", [])]
 
 
+async def test_a_file_goes_to_a_contact_then_its_caption(world: World, people: dict[str, FakeContact],
+                                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    adapter, _, _ = world
+    monkeypatch.setattr(wx, "_file_box", lambda path: ("filebox", path))
+
+    await adapter.send(Outgoing(ChatRef(user_id="wxid_alice"), "ledger.csv", kind="file", path="/srv/x/ledger.csv"))
+
+    assert people["alice"].said == [("filebox", "/srv/x/ledger.csv"), "ledger.csv"]
+
+
 async def test_missing_image_file_is_not_transient(world: World,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     adapter, _, _ = world

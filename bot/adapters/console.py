@@ -56,8 +56,8 @@ class Console:
         stamp = at.astimezone(self.tz).strftime("%m-%d %H:%M:%S")
         if out.kind == "remove":
             body = f"[removes {out.target}] {out.text}"
-        elif out.kind == "image":
-            body = f"[image {out.path}] {out.text}"
+        elif out.kind in ("image", "file"):
+            body = f"[{out.kind} {out.path}] {out.text}"
         else:
             body = out.text
         indented = body.replace("\n", "\n    ")

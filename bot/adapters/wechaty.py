@@ -384,6 +384,7 @@ class WechatyAdapter:
         Capability.CAN_DM,
         Capability.CAN_REMOVE,
         Capability.CAN_SEND_IMAGE,
+        Capability.CAN_SEND_FILE,
         Capability.MENTION_IDS,
     })
 
@@ -695,7 +696,7 @@ class WechatyAdapter:
 
     async def send(self, out: Outgoing) -> None:
         bot = self._logged_in_bot()
-        if out.kind not in ("say", "image", "remove"):
+        if out.kind not in ("say", "image", "file", "remove"):
             raise SendError(f"unsupported outgoing kind {out.kind!r}", transient=False)
 
         if out.kind == "remove":
@@ -713,14 +714,14 @@ class WechatyAdapter:
         else:
             raise SendError("outgoing message names neither a room nor a user", transient=False)
 
-        if out.kind == "image":
+        if out.kind in ("image", "file"):
             if not out.path:
-                raise SendError("image message without a path", transient=False)
+                raise SendError(f"{out.kind} message without a path", transient=False)
             try:
                 file_box = _file_box(out.path)
             except (OSError, ValueError) as exc:
-                raise SendError(f"cannot read image {out.path}: {exc}", transient=False) from exc
-            await self._call(f"sending image to {out.chat.key}", conversation.say(file_box))
+                raise SendError(f"cannot read {out.kind} {out.path}: {exc}", transient=False) from exc
+            await self._call(f"sending {out.kind} to {out.chat.key}", conversation.say(file_box))
             if not out.text:
                 return
         elif not out.text:
