@@ -46,7 +46,7 @@ async def test_the_tiers_rules_are_in_the_welcome_and_its_left_out_posts_skip_th
     await chat.tick(sh("2026-11-23T10:00:00"))
     welcomes = [(r["room"], r["text"]) for r in chat.sent if r.get("text", "").startswith("欢迎")]
     assert [room for room, _ in welcomes] == ["r1"]                # the core tier runs no welcome
-    assert "群规：\n1. 先登记再提问\n" in welcomes[0][1]
+    assert "群规（随时发送 /群规 查看）：\n1. 先登记再提问\n" in welcomes[0][1]
     posted = await chat.tick(sh("2026-11-30T10:00:01"))          # Monday: last week's newcomers
     assert [r["room"] for r in posted if r.get("text", "").startswith("上周新成员")] == ["r1"]
 
