@@ -38,6 +38,7 @@ from handlers import (
     profile,
     questions,
     ranking,
+    report,
     rewards,
     roles,
     search,
@@ -71,7 +72,7 @@ SYNC_ATTEMPTS = 3          # writing config.yaml's rows at start, when another p
 ROUTERS: tuple[Router, ...] = (
     help.router, profile.router, directory.router, questions.router, search.router, tips.router, rewards.router,
     ranking.router, fund.router, challenges.router, sessions.router, welcome.router, roles.router, groups.router,
-    history.router, retention.router, digest.router, summaries.router,
+    history.router, retention.router, digest.router, summaries.router, report.router,
 )
 
 
@@ -189,6 +190,11 @@ class App:
         """A group message the platform refused for good: owners and moderators are told in private, so a
         person can act — remove the member themselves, or make the group reachable (on WeCom someone must
         @-mention the bot there once before it can post)."""
+        if (row.kind == "image" and row.purpose == report.CHART_PURPOSE and row.target
+                and self.is_configured(row.target)):
+            ctx = await self.runtime.context(db, row.target, cause=f"failed:{row.id}", now=now)
+            await report.chart_refused(ctx, ChatRef.from_key(row.chat_key), row.error or "-")
+            return
         room_id = ChatRef.from_key(row.chat_key).room_id
         if room_id is None or row.kind not in ("remove", "say"):
             return

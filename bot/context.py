@@ -194,6 +194,13 @@ class BaseCtx:
                              purpose=purpose, cause=self.cause, not_before=not_before, reply_to=reply_to,
                              answering=self.answers(chat))
 
+    async def post_image(self, chat: ChatRef, path: str, caption: str, *, purpose: str, about: str) -> None:
+        """Queue an image file with its caption; `about` names what it belongs to (a community id), so a notice can
+        follow if the platform refuses it for good."""
+        self.queued += 1
+        await outbox.enqueue(self.db, self.runtime.pacing, chat, caption, now=self.now, kind="image", path=path,
+                             target=about, purpose=purpose, cause=self.cause, answering=self.answers(chat))
+
     def answers(self, chat: ChatRef) -> bool:
         """Whether a message to `chat` answers what this process heard (the chat it was said in, or the sayer in
         private)."""

@@ -1,11 +1,12 @@
 """Tables, one module per aggregate, and the database setup."""
 from models.base import Base
+from models.checkins import CheckIn
 from models.community import Community, DmChoice, Group, HeardBy, Member, RoleGrant, RoomMember
 from models.digests import Digest, DigestCorrection, DigestPick
 from models.events import ProcessedEvent
 from models.flows import Flow
 from models.history import ActivityDay, ChatMessage
-from models.jobs import JobCursor, JobRun
+from models.jobs import JobCursor, JobRun, Timer
 from models.ledger import LedgerAccount, LedgerEntry
 from models.outbox import OutboxMessage
 from models.profile import Profile, ProfileTerm
@@ -13,11 +14,12 @@ from models.questions import Answer, Challenger, Question
 from models.ranking import ScoreTotal, WeeklyResult
 from models.search import SearchPosting, SearchScope
 from models.summaries import DigestOpening, LlmUsage, SummarySetting, TopicSummary
+from models.talks import Talk, TalkQuestion, TalkVote
 
 __all__ = [
     "Base", "Community", "DmChoice", "Group", "HeardBy", "Member", "RoleGrant", "RoomMember", "ProcessedEvent",
     "JobCursor", "JobRun", "OutboxMessage", "Flow", "ChatMessage", "ActivityDay", "Profile", "ProfileTerm",
     "LedgerAccount", "LedgerEntry", "Question", "Answer", "Challenger", "WeeklyResult", "ScoreTotal",
     "Digest", "DigestPick", "DigestCorrection", "SearchScope", "SearchPosting", "SummarySetting", "TopicSummary",
-    "DigestOpening", "LlmUsage",
+    "DigestOpening", "LlmUsage", "CheckIn", "Timer", "Talk", "TalkQuestion", "TalkVote",
 ]
