@@ -29,6 +29,7 @@ from bot.router import Router
 from bot.text import warm_up
 from handlers import (
     challenges,
+    checkin,
     digest,
     directory,
     fund,
@@ -72,7 +73,7 @@ SYNC_ATTEMPTS = 3          # writing config.yaml's rows at start, when another p
 ROUTERS: tuple[Router, ...] = (
     help.router, profile.router, directory.router, questions.router, search.router, tips.router, rewards.router,
     ranking.router, fund.router, challenges.router, sessions.router, welcome.router, roles.router, groups.router,
-    history.router, retention.router, digest.router, summaries.router, report.router,
+    history.router, retention.router, digest.router, summaries.router, report.router, checkin.router,
 )
 
 

@@ -49,11 +49,13 @@ class Router:
 
     def command(self, name: str, *, aliases: tuple[str, ...] = (), role: Role = Role.MEMBER,
                 in_group: bool = False, private: bool = False, hidden: bool = False,
-                multiline: bool = False) -> Callable[[Handler], Handler]:
+                multiline: bool = False, words: tuple[str, ...] = ()) -> Callable[[Handler], Handler]:
         """Register a command. Arguments with a line break are refused unless `multiline`: a line of the bot's
-        that echoes them can then never be followed by a line the member wrote."""
+        that echoes them can then never be followed by a line the member wrote. `words` invoke it alone as a whole
+        message, in groups where the bot sees every message."""
         def register(fn: Handler) -> Handler:
-            self.commands.append(CommandSpec(name, fn, aliases, role, in_group, private, hidden, multiline))
+            self.commands.append(CommandSpec(name, fn, aliases, role, in_group, private, hidden, multiline,
+                                             words=words))
             return fn
         return register
 

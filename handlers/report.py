@@ -17,6 +17,7 @@ from sqlalchemy import func, select
 
 from bot.activity import active_members
 from bot.context import BaseCtx, Ctx, JobCtx
+from bot.errors import CommandError
 from bot.events import Capability, ChatRef
 from bot.money import format_fen
 from bot.roles import Role
@@ -306,10 +307,12 @@ async def compile_report(ctx: BaseCtx, start: datetime, end: datetime) -> Report
                   await figures(ctx, before_start, start) if existed else None)
 
 
-async def render(ctx: BaseCtx, r: Report, *, late: bool = False) -> str:
+async def render(ctx: BaseCtx, r: Report, *, late: bool = False, so_far: bool = False) -> str:
     lines = [ctx.t("report.title", community=ctx.community.name, span=ctx.span(r.start))]
     if late:
         lines.append(ctx.t("report.late"))
+    if so_far:
+        lines.append(ctx.t("report.so_far", at=ctx.session_label(r.end)))
     if r.week.quiet:
         lines.append(ctx.t("report.quiet"))
     for section in SECTIONS:
@@ -400,9 +403,17 @@ async def send_owner_report(job: JobCtx) -> None:
         await deliver(job, chat, text, path, start)
 
 
-@router.command("report", aliases=("运营报告",), role=Role.OWNER, private=True)
+@router.command("report", aliases=("运营报告",), role=Role.OWNER)
 async def report(ctx: Ctx) -> None:
-    """The owners' report of the last complete week, with its chart, on demand."""
+    """The owners' report of the last complete week, with its chart, on demand: in private (asked in a group, it
+    goes to the owner privately; where the bot cannot open a private chat, the owner is asked to write privately)."""
+    if ctx.group is not None and not ctx.can(Capability.CAN_DM):
+        raise CommandError("report.private_only")
     start, end = ctx.last_completed_week()
-    text = await render(ctx, await compile_report(ctx, start, end))
-    await deliver(ctx, ctx.chat, text, await chart(ctx, end), start)
+    so_far = ctx.community.started_at >= end         # no complete week yet: this one so far
+    if so_far:
+        start, end = end, ctx.now
+    text = await render(ctx, await compile_report(ctx, start, end), so_far=so_far)
+    await deliver(ctx, ChatRef(user_id=ctx.sender_id), text, await chart(ctx, end), start)
+    if ctx.group is not None:
+        await ctx.respond("report.sent_private")

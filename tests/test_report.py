@@ -228,12 +228,26 @@ async def test_a_young_community_charts_the_weeks_it_has(chat, monkeypatch):
 
 
 async def test_report_on_demand_is_for_owners_in_private(chat):
-    assert await chat.say("/运营报告", OWNER) == [to(OWNER, "/report 只能在私聊里使用。")]
     assert await chat.dm("/report", "u1") == ["这个命令需要「群主」权限。"]
+    await chat.say("/提问 怎么做用户增长", "u1")
+    asked_in_group = await chat.say("/运营报告", OWNER)
+    assert to(OWNER, "运营报告已私聊发给你。") in asked_in_group
+    report = texts_to(chat.sent, OWNER)[0].split("\n")
+    assert report[:2] == ["📈 运营报告 · 增长学习社 · 11.23–11.29",
+                          "（社群还没有过完整的一周：这是本周到 11.23（周一）09:00 为止。）"]
+    assert "提问 1 · 已回答 0 · 未回答 1 · 首次回答用时中位数 —" in report
+    assert sorted(r["type"] for r in chat.sent if r.get("user") == OWNER) == ["image", "say"]
     await chat.tick(sh("2026-11-30T08:00:00"))
     replies = await chat.dm("/运营报告", OWNER)
     assert replies[0].startswith("📈 运营报告 · 增长学习社 · 11.23–11.29")
     assert replies[1] == "📈 最近 12 周趋势（最后一周 11.23–11.29）"
+
+
+async def test_on_demand_where_private_chats_cannot_be_opened(make_chat, tmp_path):
+    chat = await make_chat(capabilities=frozenset(), members=(), top_charts_dir=str(tmp_path))
+    assert await chat.say("@群助手 /运营报告", OWNER) == [to(OWNER, "运营报告只发在私聊里：请私聊我发送 /运营报告。")]
+    replies = await chat.dm("/运营报告", OWNER)
+    assert replies[0].startswith("📈 运营报告") and replies[0].endswith("webhook_key。）") and len(replies) == 1
 
 
 async def test_help_tells_the_report_from_the_digest(chat):
