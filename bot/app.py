@@ -45,6 +45,7 @@ from handlers import (
     search,
     sessions,
     summaries,
+    talks,
     tips,
     welcome,
 )
@@ -74,6 +75,7 @@ ROUTERS: tuple[Router, ...] = (
     help.router, profile.router, directory.router, questions.router, search.router, tips.router, rewards.router,
     ranking.router, fund.router, challenges.router, sessions.router, welcome.router, roles.router, groups.router,
     history.router, retention.router, digest.router, summaries.router, report.router, checkin.router,
+    talks.router,
 )
 
 
@@ -101,7 +103,8 @@ class App:
         self.runtime.history = self.history
         self.sender = OutboxSender(self.sessions, adapter, clock, self.pacing, on_failed=self._send_failed,
                                    account=config.account)
-        self.scheduler = Scheduler(self.runtime, [job for r in routers for job in r.jobs])
+        self.scheduler = Scheduler(self.runtime, [job for r in routers for job in r.jobs],
+                                   [timer for r in routers for timer in r.timers])
         self._stopping = asyncio.Event()        # set by stop()
         self._stop_cause = ""
         self._in_hand = 0                       # events being handled now

@@ -68,6 +68,14 @@ class JobSpec:
     wanted: Callable[[Any], bool] | None = None
 
 
+@dataclass(frozen=True)
+class TimerSpec:
+    """What a one-off timer of `kind` does when it falls due (models.jobs.Timer rows name the kind)."""
+
+    kind: str
+    func: Callable[[Any, Any], Awaitable[None]]      # (JobCtx, Timer)
+
+
 class CommandTable:
     """Every registered command by each of its names (lower case), in registration order for /help."""
 

@@ -5,15 +5,17 @@ import re
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
+from typing import Any
 
 from bot.cleaning import clean
-from bot.commands import CommandSpec, JobSpec
+from bot.commands import CommandSpec, JobSpec, TimerSpec
 from bot.config import CommunityConfig, Config
 from bot.context import Ctx, EventCtx, JobCtx
 from bot.roles import Role
 
 Handler = Callable[[Ctx], Awaitable[None]]
 JobFunc = Callable[[JobCtx], Awaitable[None]]
+TimerFunc = Callable[[JobCtx, Any], Awaitable[None]]       # (context, models.jobs.Timer)
 EventHook = Callable[[EventCtx], Awaitable[None]]
 TextHook = Callable[[Ctx], Awaitable[bool]]
 
@@ -46,6 +48,7 @@ class Router:
     leaves: list[EventHook] = field(default_factory=list)
     texts: list[TextHook] = field(default_factory=list)
     jobs: list[JobSpec] = field(default_factory=list)
+    timers: list[TimerSpec] = field(default_factory=list)
 
     def command(self, name: str, *, aliases: tuple[str, ...] = (), role: Role = Role.MEMBER,
                 in_group: bool = False, private: bool = False, hidden: bool = False,
@@ -85,6 +88,14 @@ class Router:
         """A hook for ordinary (non-command) messages; returns True when it consumed the message."""
         self.texts.append(fn)
         return fn
+
+    def timer(self, kind: str) -> Callable[[TimerFunc], TimerFunc]:
+        """What a one-off timer of `kind` does when due (scheduler.core.set_timer sets one): runs once, across
+        restarts and processes; caught up at or after its expiry it is skipped."""
+        def register(fn: TimerFunc) -> TimerFunc:
+            self.timers.append(TimerSpec(kind, fn))
+            return fn
+        return register
 
     def job(self, name: str, *, catch_up: str, cron: Callable[[CommunityConfig], str] | None = None,
             expires: Callable[[JobCtx], datetime] | None = None,
