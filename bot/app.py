@@ -36,6 +36,7 @@ from handlers import (
     groups,
     help,
     history,
+    morning,
     profile,
     questions,
     ranking,
@@ -75,7 +76,7 @@ ROUTERS: tuple[Router, ...] = (
     help.router, profile.router, directory.router, questions.router, search.router, tips.router, rewards.router,
     ranking.router, fund.router, challenges.router, sessions.router, welcome.router, roles.router, groups.router,
     history.router, retention.router, digest.router, summaries.router, report.router, checkin.router,
-    talks.router,
+    talks.router, morning.router,
 )
 
 
