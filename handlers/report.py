@@ -47,6 +47,7 @@ class Figures:
     total: int | None
     active: int | None
     seen_active: int            # members seen using the bot (commands, questions, answers, tips, check-ins)
+    active_present: int | None  # of the active, those still in the groups (the share's numerator)
     messages: int | None
     asked: int
     answered: int
@@ -155,8 +156,11 @@ async def figures(ctx: BaseCtx, start: datetime, end: datetime) -> Figures:
     seen = await active_members(ctx.db, ctx.community.id, start, end, ctx.tz)
     asked, answered, wait = await _questions(ctx, start, end)
     pool, = await pool_at(ctx, [end])
+    keeps_chat = await _keeps_chat(ctx)
+    present = await present_members(ctx) if ctx.can(Capability.MEMBER_LIST) else None
     return Figures(joined=joined, left=left, total=await _total(ctx),
-                   active=len(seen) if await _keeps_chat(ctx) else None, seen_active=len(seen),
+                   active=len(seen) if keeps_chat else None, seen_active=len(seen),
+                   active_present=len(seen & present) if keeps_chat and present is not None else None,
                    messages=await _messages(ctx, start, end), asked=asked, answered=answered,
                    first_answer_minutes=wait, pool=pool)
 
@@ -194,8 +198,9 @@ async def members_section(ctx: BaseCtx, r: Report) -> list[str]:
     if f.active is None:
         lines.append(ctx.t("report.active_na", why=ctx.t("report.why.chat"), seen=f.seen_active))
     else:
-        share = (ctx.t("report.share", pct=f"{100 * f.active / f.total:.1f}") if f.total
-                 else ctx.t("report.share_na"))
+        # Of those still here (someone active who left since is not in the total).
+        base = f.active if f.active_present is None else f.active_present
+        share = ctx.t("report.share", pct=f"{100 * base / f.total:.1f}") if f.total else ctx.t("report.share_na")
         lines.append(ctx.t("report.active", active=f.active, share=share))
     if f.messages is None:
         lines.append(ctx.t("report.messages_na", why=ctx.t("report.why.chat")))

@@ -50,6 +50,7 @@ def font_properties() -> Any:
 def _draw(path: Path, weeks: list[Week], labels: Labels) -> Path:
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
+    from matplotlib.ticker import MaxNLocator
 
     font = font_properties()
     figure = Figure(figsize=(9, 6), dpi=100)
@@ -75,6 +76,8 @@ def _draw(path: Path, weeks: list[Week], labels: Labels) -> Path:
         axes.plot(xs, [v if v is not None else float("nan") for v in values], marker="o", color=colour)
         axes.set_xticks(xs, ticks, fontproperties=font, fontsize=8, rotation=45)
         axes.set_ylim(bottom=0)
+        if i < 4:                                   # counts, not yuan: whole numbers on the axis
+            axes.yaxis.set_major_locator(MaxNLocator(integer=True))
         axes.grid(alpha=0.3)
     figure.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -267,6 +267,24 @@ async def test_english_report(make_chat, tmp_path):
                           "👥 Members", "joined 0 · left 0 · net +0 · total 4"]
 
 
+def test_the_example_plays_two_weeks_ending_with_the_report_and_its_chart(tmp_path):
+    from tests.test_simulate import ROOT, rows_of, run_simulate
+
+    config = tmp_path / "config.yaml"
+    config.write_text((ROOT / "config.yaml").read_text(encoding="utf-8").replace(
+        "charts_dir: charts ", f"charts_dir: {tmp_path / 'charts'} "), encoding="utf-8")
+    rows = rows_of(run_simulate(ROOT / "examples" / "report.jsonl", tmp_path, config=config, tmpdir=tmp_path))
+    report, image = rows[-2:]
+    assert report["user"] == OWNER and report["text"].split("\n")[:5] == [
+        "📈 运营报告 · 增长学习社 · 11.30–12.6", "👥 成员", "新进 1 · 退出 1 · 净增 +0 · 现有 4",
+        # 王五 spoke in the week and left: active, but not among those the share is of.
+        "活跃成员 4 人（占 75.0%；健康的群在 8–10%）", "消息 3 条"]
+    assert (image["type"], image["user"]) == ("image", OWNER)
+    assert image["path"] == str(tmp_path / "charts" / "growth-20261206T1600.png")
+    assert_png(Path(image["path"]))
+    assert len([r for r in rows if r["type"] == "image"]) == 1
+
+
 def test_the_font_matplotlib_picks_has_every_label_glyph():
     from fontTools.ttLib import TTFont
     from matplotlib import font_manager
