@@ -116,11 +116,16 @@ async def upcoming(ctx: BaseCtx, *, until: datetime | None = None) -> list[Talk]
 
 # ---- scheduling ---------------------------------------------------------------------------------------------------
 
-@router.command("event", aliases=("分享会",), role=Role.MODERATOR)
+@router.command("event", aliases=("分享会",))
 async def event(ctx: Ctx) -> None:
+    """The coming talks, and the next one's questions by votes (anything after /分享会 that is not a verb is a talk
+    to schedule: event_new)."""
+    await event_list(ctx)
+
+
+@router.subcommand("event", "new", aliases=("安排", "新建"), role=Role.MODERATOR, pattern=r".+")
+async def event_new(ctx: Ctx) -> None:
     """Schedule a guest talk in this group (in private: the moderator's group) and announce it there."""
-    if not ctx.args.strip():
-        raise CommandError("talk.usage")
     title, start, guest, minutes = parse_talk(ctx, ctx.args)
     room = await origin_room(ctx)
     if room is None:

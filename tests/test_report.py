@@ -252,8 +252,7 @@ async def test_on_demand_where_private_chats_cannot_be_opened(make_chat, tmp_pat
 
 async def test_help_tells_the_report_from_the_digest(chat):
     owner_help = (await chat.dm("/帮助", OWNER))[0]
-    assert "/运营报告 /report — 群主的运营报告（私聊，群主可用）" in owner_help
-    assert "给成员看的群聊周报是 /周报" in owner_help
+    assert "/运营报告 /report — 群主的运营报告（私聊）：一周数据、与上周对比、12 周趋势图；成员看的群聊周报是 /周报" in owner_help
     assert "/运营报告" not in (await chat.dm("/帮助", "u1"))[0]
 
 

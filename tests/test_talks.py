@@ -62,6 +62,7 @@ async def test_bad_talks_change_nothing(chat):
     # Back to back is fine.
     assert (await chat.say("/分享会 另一场 | 11.25 21:30 | 王老师 | 1小时", "u3"))[0].startswith("📣 分享会 #2「另一场」")
     assert await chat.say("/分享会 提问", "u1") == [to("u1", "用法：/分享会 提问 你的问题")]
+    assert await chat.say("/分享会 新建", "u3") == [to("u3", "用法：/分享会 标题 | 时间 | 嘉宾 [| 时长]，例如 /分享会 私域增长实战 | 12.10 20:00 | 李老师 | 90分钟")]
 
 
 async def test_the_timeline_runs_once_across_restarts(chat, caplog):
@@ -104,7 +105,7 @@ async def test_a_cancelled_talk_sends_nothing_more(chat):
     assert await chat.say("/分享会 取消 #1", "u3") == ["📣 分享会 #1「私域增长实战」（11.25（周三）20:00–21:30（90 分钟））取消了，提醒不再发出。"]
     rows = await chat.tick(sh("2026-11-26T09:00:00"))
     assert not [r for r in rows if "分享会" in r.get("text", "")]
-    assert await chat.say("/分享会 列表", "u1") == [to("u1", "现在没有安排中的分享会。")]
+    assert await chat.say("/分享会", "u1") == [to("u1", "现在没有安排中的分享会。")]
 
 
 async def test_scheduled_in_private_goes_to_the_moderators_group(chat):
