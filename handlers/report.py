@@ -367,13 +367,24 @@ def _can_send_image(ctx: BaseCtx, chat: ChatRef) -> bool:
     return chat.room_id is not None and any(g.room == chat.room_id and g.webhook_key for g in ctx.ccfg.groups)
 
 
-async def deliver(ctx: BaseCtx, chat: ChatRef, text: str, chart_path: Path, start: datetime) -> None:
+async def drawn_chart(ctx: BaseCtx, end: datetime) -> Path | None:
+    """The chart, or None when drawing it failed (logged): the report goes out without it."""
+    try:
+        return await chart(ctx, end)
+    except Exception:
+        log.exception("the report chart of %s could not be drawn", ctx.community.id)
+        return None
+
+
+async def deliver(ctx: BaseCtx, chat: ChatRef, text: str, chart_path: Path | None, start: datetime) -> None:
     """The report's text, then its chart where the platform takes images (else a note says it is left out)."""
-    image = _can_send_image(ctx, chat)
-    if not image:
+    image = chart_path is not None and _can_send_image(ctx, chat)
+    if chart_path is None:
+        text += "\n" + ctx.t("report.chart_error")
+    elif not image:
         text += "\n" + ctx.t("report.no_chart")
     await ctx.post(chat, text)
-    if image:
+    if image and chart_path is not None:
         await ctx.post_image(chat, str(chart_path), ctx.t("report.chart_caption", span=ctx.span(start)),
                              purpose=CHART_PURPOSE, about=ctx.community.id)
 
@@ -403,7 +414,7 @@ async def send_owner_report(job: JobCtx) -> None:
         return
     start, end = job.last_completed_week(job.period)
     text = await render(job, await compile_report(job, start, end), late=job.late)
-    path = await chart(job, end)
+    path = await drawn_chart(job, end)
     for chat in targets:
         await deliver(job, chat, text, path, start)
 
@@ -419,6 +430,6 @@ async def report(ctx: Ctx) -> None:
     if so_far:
         start, end = end, ctx.now
     text = await render(ctx, await compile_report(ctx, start, end), so_far=so_far)
-    await deliver(ctx, ChatRef(user_id=ctx.sender_id), text, await chart(ctx, end), start)
+    await deliver(ctx, ChatRef(user_id=ctx.sender_id), text, await drawn_chart(ctx, end), start)
     if ctx.group is not None:
         await ctx.respond("report.sent_private")

@@ -212,6 +212,17 @@ async def test_a_refused_chart_leaves_the_text_and_tells_the_owner(chat):
     assert not [r for r in rows if r["type"] == "image"]
 
 
+async def test_a_chart_that_cannot_be_drawn_leaves_the_text(chat, monkeypatch):
+    async def broken(path, weeks, labels):
+        raise RuntimeError("no backend")
+
+    monkeypatch.setattr(report_chart, "draw", broken)
+    rows = await chat.tick(sh("2026-11-30T09:00:00"))
+    report = texts_to(rows, OWNER)
+    assert len(report) == 1 and report[0].endswith("（趋势图这次没有画出来，已记录在日志里。）")
+    assert not [r for r in rows if r["type"] == "image"]
+
+
 async def test_a_young_community_charts_the_weeks_it_has(chat, monkeypatch):
     drawn = []
     real = report_chart.draw

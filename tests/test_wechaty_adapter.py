@@ -479,6 +479,18 @@ async def test_image_then_caption(world: World,
     assert bot.puppet.sent == [(ROOM_ID, "weekly ranking", [])]
 
 
+async def test_a_private_image_goes_to_the_contact_with_its_caption(world: World, people: dict[str, FakeContact],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The owners' report chart, in private."""
+    adapter, _, _ = world
+    monkeypatch.setattr(wx, "_file_box", lambda path: ("filebox", path))
+
+    await adapter.send(Outgoing(ChatRef(user_id="wxid_alice"), "📈 最近 12 周趋势", kind="image",
+                                path="charts/growth.png"))
+
+    assert people["alice"].said == [("filebox", "charts/growth.png"), "📈 最近 12 周趋势"]
+
+
 async def test_missing_image_file_is_not_transient(world: World,
                                                    monkeypatch: pytest.MonkeyPatch) -> None:
     adapter, _, _ = world
