@@ -328,8 +328,9 @@ async def render(ctx: BaseCtx, r: Report, *, late: bool = False, so_far: bool = 
 
 # ---- the chart ---------------------------------------------------------------------------------------------------
 
-async def chart(ctx: BaseCtx, end: datetime) -> Path:
-    """The last 12 weeks up to `end` (those since the community started), drawn as a PNG file."""
+async def chart(ctx: BaseCtx, end: datetime) -> Callable[[], Awaitable[str | None]]:
+    """The last 12 weeks up to `end` (those since the community started), read now; what draws them as a PNG file
+    later (off the transaction), giving its path, or None when drawing failed (logged)."""
     first = ctx.week_start(ctx.community.started_at)
     starts = [s for s in (ctx.week_start(end - timedelta(weeks=k, seconds=1)) for k in range(CHART_WEEKS - 1, -1, -1))
               if s >= first]
@@ -349,7 +350,15 @@ async def chart(ctx: BaseCtx, end: datetime) -> Path:
         questions=ctx.t("report.chart_questions"), pool=ctx.t("report.chart_pool"), na=ctx.t("report.chart_na"),
         empty=ctx.t("report.chart_empty"))
     path = Path(ctx.config.charts_dir) / f"{ctx.community.id}-{week_stamp(end)}.png"
-    return await report_chart.draw(path, points, labels)
+    community = ctx.community.id
+
+    async def draw() -> str | None:
+        try:
+            return str(await report_chart.draw(path, points, labels))
+        except Exception:
+            log.exception("the report chart of %s could not be drawn", community)
+            return None
+    return draw
 
 
 # ---- delivery ----------------------------------------------------------------------------------------------------
@@ -367,26 +376,15 @@ def _can_send_image(ctx: BaseCtx, chat: ChatRef) -> bool:
     return chat.room_id is not None and any(g.room == chat.room_id and g.webhook_key for g in ctx.ccfg.groups)
 
 
-async def drawn_chart(ctx: BaseCtx, end: datetime) -> Path | None:
-    """The chart, or None when drawing it failed (logged): the report goes out without it."""
-    try:
-        return await chart(ctx, end)
-    except Exception:
-        log.exception("the report chart of %s could not be drawn", ctx.community.id)
-        return None
-
-
-async def deliver(ctx: BaseCtx, chat: ChatRef, text: str, chart_path: Path | None, start: datetime) -> None:
-    """The report's text, then its chart where the platform takes images (else a note says it is left out)."""
-    image = chart_path is not None and _can_send_image(ctx, chat)
-    if chart_path is None:
-        text += "\n" + ctx.t("report.chart_error")
-    elif not image:
-        text += "\n" + ctx.t("report.no_chart")
-    await ctx.post(chat, text)
-    if image and chart_path is not None:
-        await ctx.post_image(chat, str(chart_path), ctx.t("report.chart_caption", span=ctx.span(start)),
-                             purpose=CHART_PURPOSE, about=ctx.community.id)
+async def deliver(ctx: BaseCtx, chats: list[ChatRef], text: str, end: datetime, start: datetime) -> None:
+    """The report's text to each chat, then its chart where the platform takes images (drawn once this transaction
+    has committed); where it does not, the text says the chart is left out."""
+    imaged = [chat for chat in chats if _can_send_image(ctx, chat)]
+    for chat in chats:
+        await ctx.post(chat, text if chat in imaged else text + "\n" + ctx.t("report.no_chart"))
+    if imaged:
+        ctx.post_image_later(imaged, await chart(ctx, end), ctx.t("report.chart_caption", span=ctx.span(start)),
+                             purpose=CHART_PURPOSE, about=ctx.community.id, failed=ctx.t("report.chart_error"))
 
 
 async def chart_refused(ctx: BaseCtx, chat: ChatRef, reason: str) -> None:
@@ -414,9 +412,7 @@ async def send_owner_report(job: JobCtx) -> None:
         return
     start, end = job.last_completed_week(job.period)
     text = await render(job, await compile_report(job, start, end), late=job.late)
-    path = await drawn_chart(job, end)
-    for chat in targets:
-        await deliver(job, chat, text, path, start)
+    await deliver(job, targets, text, end, start)
 
 
 @router.command("report", aliases=("运营报告",), role=Role.OWNER)
@@ -430,6 +426,6 @@ async def report(ctx: Ctx) -> None:
     if so_far:
         start, end = end, ctx.now
     text = await render(ctx, await compile_report(ctx, start, end), so_far=so_far)
-    await deliver(ctx, ChatRef(user_id=ctx.sender_id), text, await drawn_chart(ctx, end), start)
+    await deliver(ctx, [ChatRef(user_id=ctx.sender_id)], text, end, start)
     if ctx.group is not None:
         await ctx.respond("report.sent_private")

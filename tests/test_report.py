@@ -219,7 +219,8 @@ async def test_a_chart_that_cannot_be_drawn_leaves_the_text(chat, monkeypatch):
     monkeypatch.setattr(report_chart, "draw", broken)
     rows = await chat.tick(sh("2026-11-30T09:00:00"))
     report = texts_to(rows, OWNER)
-    assert len(report) == 1 and report[0].endswith("（趋势图这次没有画出来，已记录在日志里。）")
+    assert report[0].startswith("📈 运营报告")
+    assert report[1:] == ["运营报告的趋势图这次没有画出来（原因已记录在日志里）；文字报告已经发了。"]
     assert not [r for r in rows if r["type"] == "image"]
 
 
