@@ -1,8 +1,8 @@
 """Who counts as active — one definition for digests, the owner's report and lifecycle.
 
 A member is active in a period if in it they sent a message the bot saw (in a group that keeps its chat), a
-command, a question, an answer or a tip (check-ins count once they exist). Reading alone is invisible to the bot
-and does not count. Members are named by their platform user id.
+command, a question, an answer, a tip or a check-in (a day a streak freeze covered is not activity). Reading alone
+is invisible to the bot and does not count. Members are named by their platform user id.
 """
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from sqlalchemy import ColumnElement, Select, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from models import ActivityDay, Answer, ChatMessage, LedgerEntry, Member, Question
+from models import ActivityDay, Answer, ChatMessage, CheckIn, LedgerEntry, Member, Question
 from models.ledger import POINTS
 
 
@@ -40,5 +40,6 @@ async def active_members(db: AsyncSession, community_id: str, start: datetime, e
         by_member(Question.asker_id, Question.asked_at),
         by_member(Answer.author_id, Answer.answered_at),
         by_member(LedgerEntry.actor_id, LedgerEntry.created_at, LedgerEntry.unit == POINTS, LedgerEntry.kind == "tip"),
+        by_member(CheckIn.member_id, CheckIn.at, CheckIn.frozen.is_(False)),
     ))
     return {user_id for user_id in found if not user_id.startswith("deleted:")}

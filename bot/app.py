@@ -29,6 +29,7 @@ from bot.text import warm_up
 from handlers import (
     archive,
     challenges,
+    checkin,
     digest,
     directory,
     duty,
@@ -40,9 +41,11 @@ from handlers import (
     invites,
     lifecycle,
     moderation,
+    morning,
     profile,
     questions,
     ranking,
+    report,
     rewards,
     roles,
     rules,
@@ -50,6 +53,7 @@ from handlers import (
     sessions,
     summaries,
     tags,
+    talks,
     tiers,
     tips,
     welcome,
@@ -81,6 +85,7 @@ ROUTERS: tuple[Router, ...] = (
     rewards.router, ranking.router, archive.router, fund.router, duty.router, challenges.router, invites.router,
     sessions.router, welcome.router, roles.router, groups.router, tiers.router, history.router, retention.router,
     digest.router, summaries.router, rules.router, moderation.router, lifecycle.router, exports.router,
+    report.router, checkin.router, talks.router, morning.router,
 )
 
 
@@ -109,7 +114,8 @@ class App:
         self.runtime.history = self.history
         self.sender = OutboxSender(self.sessions, adapter, clock, self.pacing, on_failed=self._send_failed,
                                    account=config.account)
-        self.scheduler = Scheduler(self.runtime, [job for r in routers for job in r.jobs])
+        self.scheduler = Scheduler(self.runtime, [job for r in routers for job in r.jobs],
+                                   [timer for r in routers for timer in r.timers])
         if Capability.SEES_ALL_MESSAGES not in adapter.capabilities:
             for community in config.communities:
                 if community.hygiene.spam.enabled:
@@ -205,6 +211,11 @@ class App:
         """A group message the platform refused for good: owners and moderators are told in private, so a
         person can act — remove the member themselves, or make the group reachable (on WeCom someone must
         @-mention the bot there once before it can post)."""
+        if (row.kind == "image" and row.purpose == report.CHART_PURPOSE and row.target
+                and self.is_configured(row.target)):
+            ctx = await self.runtime.context(db, row.target, cause=f"failed:{row.id}", now=now)
+            await report.chart_refused(ctx, ChatRef.from_key(row.chat_key), row.error or "-")
+            return
         room_id = ChatRef.from_key(row.chat_key).room_id
         if room_id is None or row.kind not in ("remove", "say"):
             return

@@ -31,6 +31,8 @@ class CommandSpec:
     # A sub-command whose first word also routes to it when it matches this (第7期 for /周报 期 7); it then gets
     # all the arguments, that word included.
     pattern: re.Pattern[str] | None = None
+    # Bare words that invoke it (no arguments) in groups where the bot sees every message: 签到.
+    words: tuple[str, ...] = ()
     subcommands: list[CommandSpec] = field(default_factory=list, compare=False)
 
     @property
@@ -66,20 +68,35 @@ class JobSpec:
     wanted: Callable[[Any], bool] | None = None
 
 
+@dataclass(frozen=True)
+class TimerSpec:
+    """What a one-off timer of `kind` does when it falls due (models.jobs.Timer rows name the kind)."""
+
+    kind: str
+    func: Callable[[Any, Any], Awaitable[None]]      # (JobCtx, Timer)
+
+
 class CommandTable:
     """Every registered command by each of its names (lower case), in registration order for /help."""
 
     def __init__(self, specs: Iterable[CommandSpec]) -> None:
         self._by_name: dict[str, CommandSpec] = {}
+        self._by_word: dict[str, CommandSpec] = {}
         self.specs: tuple[CommandSpec, ...] = tuple(specs)
         for spec in self.specs:
             for name in spec.names:
                 if name.lower() in self._by_name:
                     raise ValueError(f"command name {name!r} registered twice")
                 self._by_name[name.lower()] = spec
+            for word in spec.words:
+                self._by_word[word.lower()] = spec
 
     def get(self, name: str) -> CommandSpec | None:
         return self._by_name.get(name.lower())
+
+    def by_word(self, text: str) -> CommandSpec | None:
+        """The command a whole message of one bare word invokes (签到), if any."""
+        return self._by_word.get(text.strip().lower())
 
     @property
     def names(self) -> list[str]:

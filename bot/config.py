@@ -175,6 +175,8 @@ class ScheduleConfig(_Strict):
     remind_nicknames: str = "30 10 * * *"
     nudge_idle_members: str = "0 11 * * *"
     list_idle_members: str = "0 10 * * mon"
+    send_owner_report: str = "0 9 * * mon"
+    post_morning_topic: str = "0 8 * * *"
 
     @field_validator("*")
     @classmethod
@@ -386,6 +388,46 @@ class DutyConfig(_Strict):
     def stipend_fen(self) -> int | None:
         """The fixed stipend per term; None: 'auto'."""
         return None if self.stipend.lower() == "auto" else _fen(self.stipend)
+class ReportConfig(_Strict):
+    """The owners' weekly report (/运营报告) with its chart."""
+
+    weekly: bool = Field(False, description="send it to every owner each week at schedule.send_owner_report")
+    owners_room: str | None = Field(None, description="a group of the owners that gets the report where the platform "
+                                                      "cannot message owners privately (WeCom)")
+    listed: int = Field(10, ge=0, le=100, description="inactive members named per bucket; the rest are counted")
+
+
+class CheckinConfig(_Strict):
+    """Daily check-ins (/签到, /打卡)."""
+
+    min_chars: int = Field(0, ge=0, le=500, description="characters a check-in must say (今天学了…); 0 = none")
+    freezes_per_month: int = Field(1, ge=0, le=31, description="missed days a streak survives per calendar month, "
+                                                               "each freeze covering one day, applied automatically")
+    milestones: dict[int, int] = Field({}, description="streak length in days -> points shown in the check-in "
+                                                       "ranking only (never cash, never the sharing ranking)")
+
+    @field_validator("milestones")
+    @classmethod
+    def _milestones(cls, value: dict[int, int]) -> dict[int, int]:
+        if any(days < 1 or points < 1 for days, points in value.items()):
+            raise ValueError("give positive streak lengths and points, e.g. {7: 5, 30: 20}")
+        return value
+
+
+class MorningConfig(_Strict):
+    """The daily morning post: the day's topic and the coming guest talks."""
+
+    enabled: bool = Field(False, description="post it at schedule.post_morning_topic")
+    topics: list[str] = Field([], description="topics used one a day in turn; empty = the open questions")
+    quiet_days: list[Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]] = Field(
+        [], description="weekdays without the post, e.g. [sat, sun]")
+
+
+class TalksConfig(_Strict):
+    """Guest talks (/分享会)."""
+
+    default_minutes: int = Field(60, ge=10, le=600, description="how long a talk lasts when not given")
+    qa_minutes: int = Field(20, ge=0, le=120, description="the talk's last minutes are open for questions")
 
 
 def _account(value: str) -> str:
@@ -503,6 +545,10 @@ class CommunityConfig(_Strict):
     def tier(self, word: str) -> TierConfig | None:
         """The tier `word` names (its name or an alias, any case)."""
         return next((t for t in self.tiers if t.named(word)), None)
+    report: ReportConfig = ReportConfig()
+    checkin: CheckinConfig = CheckinConfig()
+    morning: MorningConfig = MorningConfig()
+    talks: TalksConfig = TalksConfig()
 
     @field_validator("id")
     @classmethod
@@ -564,6 +610,8 @@ class Config(_Strict):
     llm: LlmConfig | None = Field(None, description="optional digest summaries by an LLM; empty = none")
     exports_dir: str = Field("exports", min_length=1, description="where owners' exports are written (readable by "
                                                                   "the bot's user only)")
+    charts_dir: str = Field("charts", description="where report charts are written (PNG), relative to the "
+                                                  "working directory")
     communities: list[CommunityConfig] = Field(min_length=1)
 
     @field_validator("timezone")

@@ -210,6 +210,30 @@ class BaseCtx:
                              purpose=purpose, cause=self.cause, not_before=not_before, reply_to=reply_to,
                              answering=self.answers(chat))
 
+    def post_image_later(self, chats: Sequence[ChatRef], draw: Callable[[], Awaitable[str | None]], caption: str, *,
+                         purpose: str, about: str, failed: str) -> None:
+        """Once this transaction commits, make an image with `draw` (slow work, kept out of the transaction so it
+        holds no lock meanwhile) and queue it with its caption to each chat, in a transaction of its own; when
+        drawing failed (None), `failed` goes to them instead. `about` names what it belongs to (a community id), so
+        a notice can follow if the platform refuses it for good. Lost, not doubled, if the process dies before."""
+        runtime, cause = self.runtime, self.cause
+        answering = [self.answers(chat) for chat in chats]
+
+        async def queue() -> None:
+            path = await draw()
+            async with runtime.sessions.begin() as db:
+                now = runtime.clock.now()
+                for chat, answers in zip(chats, answering):
+                    if path is None:
+                        await outbox.enqueue(db, runtime.pacing, chat, failed, now=now, cause=cause,
+                                             answering=answers)
+                    else:
+                        await outbox.enqueue(db, runtime.pacing, chat, caption, now=now, kind="image", path=path,
+                                             target=about, purpose=purpose, cause=cause, answering=answers)
+            runtime.wake()
+
+        self.after_commit.append(queue)
+
     def answers(self, chat: ChatRef) -> bool:
         """Whether a message to `chat` answers what this process heard (the chat it was said in, or the sayer in
         private)."""

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot import outbox, roster
+from bot.cleaning import clean
 from bot.commands import CommandSpec
 from bot.config import CommunityConfig
 from bot.context import Ctx, EventCtx, Runtime, addressed
@@ -172,6 +173,10 @@ class Dispatcher:
 
     async def _message(self, event: IncomingMessage) -> bool:
         parsed = parse_command(event.text) if event.kind == MessageKind.TEXT else None
+        if (parsed is None and event.kind == MessageKind.TEXT and event.room_id is not None
+                and Capability.SEES_ALL_MESSAGES in self.rt.capabilities
+                and (worded := self.commands.by_word(clean(event.text))) is not None):
+            parsed = ParsedCommand(worded.name, "")      # a bare 签到 in a group the bot hears in full
         group: Group | None = None
         if event.room_id is not None:
             group = await self.lookups.served_group(event.room_id)

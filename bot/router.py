@@ -8,7 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from bot.cleaning import clean
-from bot.commands import CommandSpec, JobSpec
+from bot.commands import CommandSpec, JobSpec, TimerSpec
 from bot.config import CommunityConfig, Config
 from bot.context import BaseCtx, Ctx, EventCtx, JobCtx
 from bot.roles import Role
@@ -16,6 +16,7 @@ from models import Member
 
 Handler = Callable[[Ctx], Awaitable[None]]
 JobFunc = Callable[[JobCtx], Awaitable[None]]
+TimerFunc = Callable[[JobCtx, Any], Awaitable[None]]       # (context, models.jobs.Timer)
 EventHook = Callable[[EventCtx], Awaitable[None]]
 TextHook = Callable[[Ctx], Awaitable[bool]]
 ForgetHook = Callable[[BaseCtx, Member], Awaitable[None]]
@@ -52,14 +53,17 @@ class Router:
     violations: list[ViolationHook] = field(default_factory=list)
     jobs: list[JobSpec] = field(default_factory=list)
     forgets: list[ForgetHook] = field(default_factory=list)
+    timers: list[TimerSpec] = field(default_factory=list)
 
     def command(self, name: str, *, aliases: tuple[str, ...] = (), role: Role = Role.MEMBER,
                 in_group: bool = False, private: bool = False, hidden: bool = False,
-                multiline: bool = False) -> Callable[[Handler], Handler]:
+                multiline: bool = False, words: tuple[str, ...] = ()) -> Callable[[Handler], Handler]:
         """Register a command. Arguments with a line break are refused unless `multiline`: a line of the bot's
-        that echoes them can then never be followed by a line the member wrote."""
+        that echoes them can then never be followed by a line the member wrote. `words` invoke it alone as a whole
+        message, in groups where the bot sees every message."""
         def register(fn: Handler) -> Handler:
-            self.commands.append(CommandSpec(name, fn, aliases, role, in_group, private, hidden, multiline))
+            self.commands.append(CommandSpec(name, fn, aliases, role, in_group, private, hidden, multiline,
+                                             words=words))
             return fn
         return register
 
@@ -99,6 +103,13 @@ class Router:
         """A hook for a group message the anti-spam flagged (bot.spam), run in the message's own transaction."""
         self.violations.append(fn)
         return fn
+    def timer(self, kind: str) -> Callable[[TimerFunc], TimerFunc]:
+        """What a one-off timer of `kind` does when due (scheduler.core.set_timer sets one): runs once, across
+        restarts and processes; caught up at or after its expiry it is skipped."""
+        def register(fn: TimerFunc) -> TimerFunc:
+            self.timers.append(TimerSpec(kind, fn))
+            return fn
+        return register
 
     def job(self, name: str, *, catch_up: str, cron: Callable[[CommunityConfig], str] | None = None,
             expires: Callable[[JobCtx], datetime] | None = None,

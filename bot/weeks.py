@@ -2,6 +2,7 @@
 dates as members read them (the formats live in the locale files, date.*)."""
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -70,3 +71,42 @@ def moment(at: datetime, tz: ZoneInfo, locale: str) -> str:
     local = at.astimezone(tz)
     weekday = i18n.t(locale, "date.weekdays").split(",")[local.weekday()]
     return i18n.t(locale, "date.moment", date=day(at, tz, locale), weekday=weekday, time=local.strftime("%H:%M"))
+
+
+_WEEKDAY_WORDS = {"一": 0, "二": 1, "三": 2, "四": 3, "五": 4, "六": 5, "日": 6, "天": 6,
+                  "mon": 0, "tue": 1, "wed": 2, "thu": 3, "fri": 4, "sat": 5, "sun": 6}
+_DAY_WORDS = {"今天": 0, "today": 0, "明天": 1, "tomorrow": 1, "后天": 2}
+_MOMENT = re.compile(
+    r"\A(?:(?:(?P<year>\d{4})[./-])?(?P<month>\d{1,2})[./-](?P<day>\d{1,2})|(?:周|星期|礼拜)(?P<cn_weekday>[一二三四五六日天])"
+    r"|(?P<en_weekday>mon|tue|wed|thu|fri|sat|sun)[a-z]*|(?P<word>今天|明天|后天|today|tomorrow))"
+    r"\s*(?P<hour>\d{1,2})[:：](?P<minute>\d{2})\Z", re.I)
+
+
+def parse_moment(text: str, now: datetime, tz: ZoneInfo) -> datetime | None:
+    """A moment as members type it, in the community's zone: '12.10 20:00', '2027.1.5 20:00', '12/10 20:00',
+    '周三 20:00' (the next Wednesday, today if still ahead), 'wed 20:00', '明天 20:00'. A date without a year is this
+    year's, or next year's when this year's was more than half a year ago. None when it is not a moment."""
+    m = _MOMENT.match(text.strip())
+    if m is None:
+        return None
+    hour, minute = int(m.group("hour")), int(m.group("minute"))
+    if hour > 23 or minute > 59:
+        return None
+    local = now.astimezone(tz)
+    try:
+        if m.group("month"):
+            year = int(m.group("year") or local.year)
+            at = datetime(year, int(m.group("month")), int(m.group("day")), hour, minute, tzinfo=tz)
+            if not m.group("year") and (local - at).days > 183:
+                at = at.replace(year=year + 1)
+            return at
+    except ValueError:
+        return None
+    if m.group("word"):
+        day = local.date() + timedelta(days=_DAY_WORDS[m.group("word").lower()])
+    else:
+        weekday = _WEEKDAY_WORDS[(m.group("cn_weekday") or m.group("en_weekday")).lower()]
+        day = local.date() + timedelta(days=(weekday - local.weekday()) % 7)
+        if datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz) <= now:
+            day += timedelta(days=7)
+    return datetime(day.year, day.month, day.day, hour, minute, tzinfo=tz)

@@ -1,5 +1,6 @@
 """Tables, one module per aggregate, and the database setup."""
 from models.base import Base
+from models.checkins import CheckIn
 from models.community import Community, DmChoice, Group, HeardBy, Member, RoleGrant, RoomMember
 from models.digests import Digest, DigestCorrection, DigestPick
 from models.duty import DutyMember, DutyRoute, DutyShift, DutyState, DutySwap
@@ -8,7 +9,7 @@ from models.flows import Flow
 from models.growth import ArchiveSetting, InviteCode, MemberTag, Promotion, Referral
 from models.history import ActivityDay, ChatMessage
 from models.hygiene import MemberNotice, ModerationAction, RulesAck, RulesVersion, WhitelistEntry
-from models.jobs import JobCursor, JobRun
+from models.jobs import JobCursor, JobRun, Timer
 from models.ledger import LedgerAccount, LedgerEntry
 from models.outbox import OutboxMessage
 from models.profile import Profile, ProfileTerm
@@ -16,6 +17,7 @@ from models.questions import Answer, Challenger, Question
 from models.ranking import ScoreTotal, WeeklyResult
 from models.search import SearchPosting, SearchScope
 from models.summaries import DigestOpening, LlmUsage, SummarySetting, TopicSummary
+from models.talks import Talk, TalkQuestion, TalkVote
 
 __all__ = [
     "Base", "Community", "DmChoice", "Group", "HeardBy", "Member", "RoleGrant", "RoomMember", "ProcessedEvent",
@@ -25,4 +27,5 @@ __all__ = [
     "DigestOpening", "LlmUsage", "DutyMember", "DutyState", "DutyShift", "DutySwap", "DutyRoute",
     "RulesVersion", "RulesAck", "WhitelistEntry", "ModerationAction", "MemberNotice",
     "MemberTag", "InviteCode", "Referral", "Promotion", "ArchiveSetting",
+    "CheckIn", "Timer", "Talk", "TalkQuestion", "TalkVote",
 ]

@@ -22,7 +22,7 @@ class OutboxMessage(Base):
     text: Mapped[str] = mapped_column(Text, default="")
     mentions: Mapped[list[str]] = mapped_column(JSON, default=list)
     path: Mapped[str | None] = mapped_column(String(500))
-    target: Mapped[str | None] = mapped_column(String(128))
+    target: Mapped[str | None] = mapped_column(String(128))     # whom a remove is for; what an image is about
     reply_to: Mapped[dict[str, Any] | None] = mapped_column(JSON)
     purpose: Mapped[str | None] = mapped_column(String(32))
     cause: Mapped[str | None] = mapped_column(String(200))

@@ -7,20 +7,21 @@ from __future__ import annotations
 
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from apscheduler.triggers.cron import CronTrigger
-from sqlalchemy import select
+from sqlalchemy import func, select, update
 from sqlalchemy.exc import DBAPIError, IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from bot.commands import JobSpec
+from bot.commands import JobSpec, TimerSpec
 from bot.context import JobCtx, Runtime
 from bot.tiers import feature_of
-from models import Community, JobCursor, JobRun
+from models import Community, JobCursor, JobRun, Timer
 from models.db import met_another_transaction
+from models.jobs import DONE, PENDING, SKIPPED
 from models.ledger import lock_community
 
 log = logging.getLogger("qunbot.scheduler")
@@ -32,9 +33,18 @@ class _AlreadyRan(Exception):
     """Another process (or an earlier run of this one) recorded this (job, community, period)."""
 
 
+async def set_timer(db: AsyncSession, community_id: str, kind: str, ref_id: str, due_at: datetime,
+                    expires_at: datetime) -> None:
+    """A one-off timer, in the caller's transaction: `kind`'s function runs once at `due_at` (a later catch-up,
+    at or after `expires_at`, skips it)."""
+    db.add(Timer(community_id=community_id, kind=kind, ref_id=ref_id, due_at=due_at, expires_at=expires_at,
+                 status=PENDING))
+
+
 class Scheduler:
-    def __init__(self, runtime: Runtime, jobs: list[JobSpec]) -> None:
+    def __init__(self, runtime: Runtime, jobs: list[JobSpec], timers: Sequence[TimerSpec] = ()) -> None:
         self.rt = runtime
+        self.timers = {timer.kind: timer for timer in timers}
         self.jobs = [job for job in jobs if job.wanted is None or job.wanted(runtime.config)]
         self._order = {job.name: i for i, job in enumerate(self.jobs)}
         self._triggers: dict[tuple[str, str], CronTrigger] = {}
@@ -59,6 +69,11 @@ class Scheduler:
 
     async def next_due(self) -> datetime | None:
         times = []
+        if self.timers:
+            async with self.rt.sessions() as db:
+                at = await db.scalar(select(func.min(Timer.due_at)).where(Timer.status == PENDING))
+            if at is not None:
+                times.append(at)
         for key, cursor in self._cursor.items():
             at = self.next_fire_after(key, cursor)
             if at is not None and key in self._retry:
@@ -68,7 +83,59 @@ class Scheduler:
         return min(times, default=None)
 
     async def run_due(self, now: datetime) -> None:
-        """Run every due (job, period) in time order across jobs (a week's payout before its ranking post)."""
+        """Run every due (job, period) in time order across jobs (a week's payout before its ranking post), then
+        the one-off timers due."""
+        await self._run_jobs(now)
+        if self.timers:
+            await self._run_timers(now)
+
+    async def _run_timers(self, now: datetime) -> None:
+        async with self.rt.sessions() as db:
+            due = list(await db.scalars(select(Timer).where(Timer.status == PENDING, Timer.due_at <= now)
+                                        .order_by(Timer.due_at, Timer.id)))
+        for timer in due:
+            spec = self.timers.get(timer.kind)
+            if spec is None or not self.rt.is_configured(timer.community_id):
+                continue        # another version's kind, or a community no longer served: left as it is
+            after_commit: list[Callable[[], object]] = []
+            try:
+                async with self.rt.community_locks[timer.community_id]:
+                    after_commit = await self._fire(spec, timer, now)
+            except Exception:
+                log.exception("timer %s %s for %s failed", timer.kind, timer.ref_id, timer.community_id)
+                async with self.rt.sessions.begin() as db:      # not retried: a late post is worse than none
+                    await db.execute(update(Timer).where(Timer.id == timer.id, Timer.status == PENDING)
+                                     .values(status="failed", ran_at=now))
+            for callback in after_commit:
+                try:
+                    if inspect.isawaitable(result := callback()):
+                        await result
+                except Exception:
+                    log.exception("timer %s %s: its work after commit failed", timer.kind, timer.ref_id)
+            self.rt.wake()
+
+    async def _fire(self, spec: TimerSpec, timer: Timer, now: datetime) -> list[Callable[[], object]]:
+        """Claim the timer (once across processes) and run it in the same transaction, or skip it when late."""
+        async with self.rt.sessions.begin() as db:
+            late = now >= timer.expires_at
+            claimed = await db.execute(update(Timer).where(Timer.id == timer.id, Timer.status == PENDING)
+                                       .values(status=SKIPPED if late else DONE, ran_at=now))
+            if claimed.rowcount != 1:   # type: ignore[attr-defined]
+                return []               # another process ran it
+            if late:
+                log.warning("timer %s %s for %s was due at %s and is caught up at %s, after it stopped being "
+                            "true (%s); skipped", timer.kind, timer.ref_id, timer.community_id,
+                            timer.due_at.isoformat(), now.isoformat(), timer.expires_at.isoformat())
+                return []
+            community = await db.get(Community, timer.community_id)
+            assert community is not None
+            ctx = JobCtx(self.rt, db, community, self.rt.community_config(timer.community_id), now,
+                         self.rt.locale_of(timer.community_id), f"timer:{timer.kind}:{timer.ref_id}",
+                         period=timer.due_at)
+            await spec.func(ctx, timer)
+            return ctx.after_commit
+
+    async def _run_jobs(self, now: datetime) -> None:
         due: list[tuple[datetime, int, tuple[str, str]]] = []
         for key in self._cursor:
             if key in self._retry and self._retry[key][1] > now:

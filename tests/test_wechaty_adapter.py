@@ -506,6 +506,16 @@ async def test_a_file_goes_to_a_contact_then_its_caption(world: World, people: d
     await adapter.send(Outgoing(ChatRef(user_id="wxid_alice"), "ledger.csv", kind="file", path="/srv/x/ledger.csv"))
 
     assert people["alice"].said == [("filebox", "/srv/x/ledger.csv"), "ledger.csv"]
+async def test_a_private_image_goes_to_the_contact_with_its_caption(world: World, people: dict[str, FakeContact],
+                                                                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """The owners' report chart, in private."""
+    adapter, _, _ = world
+    monkeypatch.setattr(wx, "_file_box", lambda path: ("filebox", path))
+
+    await adapter.send(Outgoing(ChatRef(user_id="wxid_alice"), "📈 最近 12 周趋势", kind="image",
+                                path="charts/growth.png"))
+
+    assert people["alice"].said == [("filebox", "charts/growth.png"), "📈 最近 12 周趋势"]
 
 
 async def test_missing_image_file_is_not_transient(world: World,
