@@ -350,15 +350,13 @@ async def mod_route(ctx: Ctx) -> None:
 
 # ---- KPIs --------------------------------------------------------------------------------------------------------
 
-@router.subcommand("mod", "kpi", aliases=("KPI", "考核"))
-async def mod_kpi(ctx: Ctx) -> None:
-    """The KPIs of the current and the previous term, shift by shift, with the stipend each earned or would earn."""
-    if ctx.args.strip():
-        raise CommandError("duty.kpi_usage")
+async def terms_kpis(ctx: BaseCtx) -> list[str]:
+    """The current and the previous term's KPIs, shift by shift, with the stipend each earned or would earn (the
+    owners' weekly report shows them too)."""
     start, end = term_at(ctx, ctx.now)
     previous = term_at(ctx, start - (end - start) / 2)
     tiers = ctx.ccfg.duty.tiers
-    lines = [ctx.t("duty.kpi_title", rule=tier_rule(ctx.locale, tiers))]
+    lines: list[str] = []
     for key, (first, last) in (("duty.kpi_current", (start, end)), ("duty.kpi_previous", previous)):
         if last <= ctx.community.started_at:
             continue
@@ -383,6 +381,15 @@ async def mod_kpi(ctx: Ctx) -> None:
             else:
                 tier = tier_of(tiers, kpis)
                 lines.append(ctx.t("duty.kpi_so_far", share=tiers[tier].share if tier is not None else 0))
+    return lines
+
+
+@router.subcommand("mod", "kpi", aliases=("KPI", "考核"))
+async def mod_kpi(ctx: Ctx) -> None:
+    """The KPIs of the current and the previous term, shift by shift, with the stipend each earned or would earn."""
+    if ctx.args.strip():
+        raise CommandError("duty.kpi_usage")
+    lines = [ctx.t("duty.kpi_title", rule=tier_rule(ctx.locale, ctx.ccfg.duty.tiers)), *await terms_kpis(ctx)]
     await ctx.reply_text("\n".join(lines))
 
 

@@ -2,7 +2,9 @@
 changed since the week before and a chart of the last 12 weeks. Sent privately to every owner by a weekly job (or
 to the owners' group where the platform cannot message them); figures the platform cannot see are n/a, with why.
 
-The duty moderator's figures join as one more section in SECTIONS.
+Beside its own figures it shows what other parts of the bot keep: the duty moderators' KPIs (handlers.duty), the
+members the lifecycle lists for removal (handlers.lifecycle), the week's referrals (handlers.invites) and each group
+with its tier (handlers.tiers).
 """
 from __future__ import annotations
 
@@ -23,10 +25,12 @@ from bot.money import format_fen
 from bot.roles import Role
 from bot.router import Router
 from bot.weeks import week_stamp
-from handlers import report_chart
+from handlers import duty, lifecycle, report_chart
 from handlers.fund import balances, cash, next_payout, weekly_pool
+from handlers.invites import referral_ranking
 from handlers.ranking import counted_tips
-from models import ActivityDay, Answer, Group, LedgerEntry, Member, Question, RoleGrant, RoomMember
+from handlers.tiers import group_label, groups_with_tiers
+from models import ActivityDay, Answer, DutyShift, Group, LedgerEntry, Member, Question, RoleGrant, RoomMember
 from models.ledger import POINTS
 
 log = logging.getLogger("qunbot.report")
@@ -34,6 +38,7 @@ router = Router()
 
 INACTIVE_DAYS = (30, 60, 90)
 BEST_ANSWERS = 3
+REFERRALS = 5           # inviters shown
 CHART_WEEKS = 12
 CHART_PURPOSE = "report_chart"
 
@@ -222,7 +227,19 @@ async def fund_section(ctx: BaseCtx, r: Report) -> list[str]:
     return [ctx.t("report.fund_title"),
             ctx.t("report.fund", pool=format_fen(pool), weekly=format_fen(weekly_pool(ctx, pool, next_payout(ctx))),
                   owed=format_fen(held.get("payable", 0)), ops=format_fen(held.get("ops", 0)),
-                  stipends=_na(ctx, "stipends"))]
+                  stipends=format_fen(held.get("stipend", 0))),
+            *([ctx.t("report.unfunded", amount=format_fen(-held["unfunded"]))] if held.get("unfunded") else [])]
+
+
+async def duty_section(ctx: BaseCtx, r: Report) -> list[str]:
+    """The duty moderators' KPIs: the term under way and the one before, shift by shift; one line while nobody has
+    taken a turn lately (the questions' figures above say the rest)."""
+    since = r.start - (r.end - r.start)
+    recent = await ctx.db.scalar(select(DutyShift.id).where(DutyShift.community_id == ctx.community.id,
+                                                            DutyShift.term_end > since).limit(1))
+    if recent is None:
+        return [ctx.t("report.duty_title"), ctx.t("report.no_duty")]
+    return [ctx.t("report.duty_title"), *await duty.terms_kpis(ctx)]
 
 
 async def inactive_section(ctx: BaseCtx, r: Report) -> list[str]:
@@ -249,6 +266,40 @@ async def inactive_section(ctx: BaseCtx, r: Report) -> list[str]:
             listed += ctx.t("report.and_more", count=len(names) - ctx.ccfg.report.listed)
         label = ctx.t("report.bucket", days=days, upto=upto - 1) if upto else ctx.t("report.bucket_last", days=days)
         lines.append(ctx.t("report.inactive", label=label, count=len(names), names=listed or "—"))
+    idle = await lifecycle.idle_for_removal(ctx)
+    if idle:
+        lines.append(ctx.t("report.removal_hint", days=ctx.ccfg.hygiene.lifecycle.list_days, count=len(idle)))
+    return lines
+
+
+async def referrals_section(ctx: BaseCtx, r: Report) -> list[str]:
+    """Who brought members in this week (who stayed, who signed up)."""
+    ranked = await referral_ranking(ctx, since=r.start, until=r.end, top=REFERRALS)
+    lines = [ctx.t("report.referrals_title")]
+    if not ranked:
+        return [*lines, ctx.t("report.no_referrals")]
+    for i, rank in enumerate(ranked, 1):
+        lines.append(ctx.t("report.referral_line", n=i, name=rank.inviter.display_name, joined=rank.joined,
+                           stayed=rank.stayed, signed=rank.signed_up))
+    return lines
+
+
+async def groups_section(ctx: BaseCtx, r: Report) -> list[str]:
+    """Each served group with its tier and how many are in it (where the platform lists members); nothing for a
+    community of one group without tiers."""
+    groups = await groups_with_tiers(ctx)
+    if len(groups) < 2 and not ctx.ccfg.tiers:
+        return []
+    counts = dict((await ctx.db.execute(
+        select(RoomMember.room_id, func.count()).where(RoomMember.room_id.in_([g.room_id for g, _ in groups]),
+                                                       RoomMember.present.is_(True))
+        .group_by(RoomMember.room_id))).all()) if ctx.can(Capability.MEMBER_LIST) else {}
+    lines = [ctx.t("report.groups_title")]
+    for group, tier in groups:
+        size = counts.get(group.room_id)
+        lines.append(ctx.t("report.group_line", name=group_label(group),
+                           tier=tier.name if tier else ctx.t("report.no_tier"),
+                           size=size if size is not None else ctx.t("report.na_short")))
     return lines
 
 
@@ -300,9 +351,9 @@ async def changes_section(ctx: BaseCtx, r: Report) -> list[str]:
     return [ctx.t("report.changes_title"), *(line for line in lines if line)]
 
 
-# The report's sections in order; the duty moderator's figures join here.
-SECTIONS: tuple[Section, ...] = (members_section, questions_section, fund_section, inactive_section,
-                                 best_answers_section, changes_section)
+# The report's sections in order.
+SECTIONS: tuple[Section, ...] = (members_section, questions_section, fund_section, duty_section, inactive_section,
+                                 best_answers_section, referrals_section, groups_section, changes_section)
 
 
 async def compile_report(ctx: BaseCtx, start: datetime, end: datetime) -> Report:

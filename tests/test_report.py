@@ -2,6 +2,7 @@
 valid PNG sent once, in a font that has every label's glyphs), delivery and its faults."""
 from __future__ import annotations
 
+import re
 import struct
 from datetime import timedelta
 from pathlib import Path
@@ -59,13 +60,17 @@ WEEK_2 = [
     "💰 基金",
     # ¥1,490.39 at the week's end, less this week's payout (2,922 fen: 50% + 30% of it, two scorers) = ¥1,467.02;
     # owed: last week's 961 fen + this week's 2,337; next week's pool 146,702 // 50 weeks left.
-    "奖励池 ¥1,467.02 · 本周奖池 ¥29.34 · 待发奖励 ¥32.98 · 运营账户 ¥0.00 · 待发津贴 n/a（机器人还不记录值班津贴）",
+    "奖励池 ¥1,467.02 · 本周奖池 ¥29.34 · 待发奖励 ¥32.98 · 运营账户 ¥0.00 · 待发津贴 ¥0.00",
+    "👮 值班版主",
+    "最近两期没有人值班，由群主负责；成员可以发送 /值班 报名 参与轮值。",
     "😶 不活跃成员",
     "30–59 天：0 人 —",
     "60–89 天：0 人 —",
     "90 天以上：0 人 —",
     "⭐ 本周最佳回答",
     "1. A2 张三 · Q2「私域怎么做留存」· 收到 0 分 · 最佳",
+    "🤝 本周邀请",
+    "本周没有成员通过邀请加入。",
     "📊 与上周相比",
     "新进 ↑1（0 → 1）",
     "退出 ↑1（0 → 1）",
@@ -310,3 +315,35 @@ def test_the_font_matplotlib_picks_has_every_label_glyph():
         labels.append(i18n.t(locale, "date.day", month=12, day=31))
         missing = {ch for text in labels for ch in text if not ch.isspace() and ord(ch) not in cmap}
         assert not missing, (locale, missing)
+
+
+async def test_the_report_shows_the_duty_moderator_the_weeks_referrals_stipends_and_each_groups_tier(make_chat,
+                                                                                                    tmp_path):
+    """What other parts of the bot keep, in the owners' report: the duty moderator's KPIs and stipend, the week's
+    referrals, each group with its tier and size."""
+    chat = await make_chat(members=MEMBERS, report={"weekly": True}, top_charts_dir=str(tmp_path / "charts"),
+                           treasurers=[OWNER], duty={"stipend": "100"}, tiers=[{"name": "正式群"}],
+                           groups=[{"room": "r1", "name": "1群", "tier": "正式群"}, {"room": "r2", "name": "2群"}])
+    await chat.say("/基金 入账 500 运营费", OWNER, at=sh("2026-11-23T10:00:00"))
+    await chat.say("/值班 报名", "u2")                       # on duty at once, until 11.30 00:00
+    [invite] = [r for r in await chat.say("/邀请", "u1") if "邀请码" in r]
+    code = re.search(r"YQ-[2-9A-Z]{6}", invite).group()
+    await chat.join("u4", at=sh("2026-11-24T10:00:00"))
+    await chat.say(f"/邀请 {code}", "u4")
+    await chat.say("/提问 怎么做用户增长", "u4", at=sh("2026-11-25T10:00:00"))
+    await chat.say("/回答 Q1 先做留存", "u1", at=sh("2026-11-25T11:00:00"))
+    await chat.say("/回答 Q1 再做拉新", "u3", at=sh("2026-11-25T12:00:00"))
+    rows = await chat.tick(sh("2026-11-30T09:00:00"))
+    reports = [t for t in texts_to(rows, OWNER) if t.startswith("📈 运营报告")]
+    [report] = reports
+    lines = report.split("\n")
+    # ¥100 a term; two distinct answerers meet the half tier, for 6.6 of 7 days on duty.
+    assert "运营账户 ¥452.98 · 待发津贴 ¥47.02" in lines[lines.index("💰 基金") + 1]
+    duty = lines[lines.index("👮 值班版主") + 1:lines.index("😶 不活跃成员")]
+    assert duty[0].startswith("【本期 11.30–12.6】") and "【上一期 11.23–11.29】" in duty
+    shift = duty[duty.index("【上一期 11.23–11.29】") + 1:]
+    assert shift[0].startswith("李四（") and "答题人 2 位，回答 2 条" in shift[1]
+    assert shift[-1] == "  津贴 ¥47.02（档位 50%，值班 6.6/7 天）"
+    assert lines[lines.index("🤝 本周邀请") + 1] == "1. 张三：邀请 1 人 · 仍在群里 1 · 已登记 0"
+    assert lines[lines.index("🏘️ 各群") + 1:lines.index("🏘️ 各群") + 3] == [
+        "· 1群（正式群）：成员 5", "· 2群（未分层）：成员 n/a"]     # no member list of 2群 has come yet
