@@ -462,6 +462,8 @@ async def send_owner_report(job: JobCtx) -> None:
                     "report.owners_room is not set", job.community.id)
         return
     start, end = job.last_completed_week(job.period)
+    if end <= job.community.started_at:
+        return                  # the community's first Monday: the week before it there is nothing to report
     text = await render(job, await compile_report(job, start, end), late=job.late)
     await deliver(job, targets, text, end, start)
 

@@ -347,3 +347,17 @@ async def test_the_report_shows_the_duty_moderator_the_weeks_referrals_stipends_
     assert lines[lines.index("🤝 本周邀请") + 1] == "1. 张三：邀请 1 人 · 仍在群里 1 · 已登记 0"
     assert lines[lines.index("🏘️ 各群") + 1:lines.index("🏘️ 各群") + 3] == [
         "· 1群（正式群）：成员 5", "· 2群（未分层）：成员 n/a"]     # no member list of 2群 has come yet
+
+
+def test_a_community_started_on_a_monday_gets_no_report_of_the_week_before_it(tmp_path):
+    """The job falls due on the community's first Monday: the week before it existed is not reported."""
+    from tests.test_simulate import MEMBERS as SCRIPT_MEMBERS
+    from tests.test_simulate import ROOT, rows_of, run_simulate, say, script
+
+    config = tmp_path / "config.yaml"
+    config.write_text((ROOT / "config.yaml").read_text(encoding="utf-8").replace(
+        "charts_dir: charts ", f"charts_dir: {tmp_path / 'charts'} ").replace(
+        "      weekly: false ", "      weekly: true  "), encoding="utf-8")
+    rows = rows_of(run_simulate(script(SCRIPT_MEMBERS, say("09:30:00", "/roles")), tmp_path, config=config))
+    assert [r["type"] for r in rows] == ["say"] and rows[0]["text"].startswith("「增长学习社」的管理角色")
+    assert not (tmp_path / "charts").exists()
