@@ -1,5 +1,6 @@
-"""The talent archive: what a member gave the community (best answers, answers picked for digests, answers in the
-Q&A sessions, points received), for them and the owners; others see it when the member makes it public."""
+"""The talent archive: what a member gave the community (best answers, answers picked for digests, guest talks
+given, answers in the Q&A sessions, points received), for them and the owners; others see it when the member makes
+it public."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,7 +12,8 @@ from bot.errors import CommandError
 from bot.router import Router
 from bot.text import clip
 from handlers.tips import points_received
-from models import Answer, ArchiveSetting, DigestPick, Member, Question
+from models import Answer, ArchiveSetting, DigestPick, Member, Question, Talk
+from models.talks import CANCELLED
 
 router = Router()
 LISTED = 5           # best answers and picks listed by name; the rest are counted
@@ -26,10 +28,11 @@ class Archive:
     answers: int
     questions_answered: int
     points: int
+    talks: list[Talk]
 
     @property
     def empty(self) -> bool:
-        return not (self.best_count or self.picked_count or self.answers or self.points)
+        return not (self.best_count or self.picked_count or self.answers or self.points or self.talks)
 
 
 def _visible() -> tuple:
@@ -50,8 +53,13 @@ async def archive_of(ctx: BaseCtx, member: Member) -> Archive:
     answers, questions = (await ctx.db.execute(
         select(func.count(Answer.id), func.count(func.distinct(Answer.question_id)))
         .join(Question, Question.id == Answer.question_id).where(Answer.author_id == member.id, *_visible()))).one()
+    # Guest talks given: a talk's guest is written as the moderator typed it, so it is the member's name (with or
+    # without an @) that makes it theirs.
+    talks = [t for t in await ctx.db.scalars(select(Talk).where(
+        Talk.community_id == ctx.community.id, Talk.status != CANCELLED, Talk.starts_at <= ctx.now)
+        .order_by(Talk.starts_at.desc())) if t.guest.strip().lstrip("@＠").strip() == member.display_name]
     return Archive(best, int(best_count), picked, int(picked_count), int(answers), int(questions),
-                   await points_received(ctx, member.id))
+                   await points_received(ctx, member.id), talks)
 
 
 async def is_public(ctx: BaseCtx, member: Member) -> bool:
@@ -74,6 +82,10 @@ def render(ctx: BaseCtx, member: Member, record: Archive, public: bool) -> str:
     lines += [_item(ctx, a, q) for a, q in record.best]
     lines.append(ctx.t("archive.picked", count=record.picked_count))
     lines += [_item(ctx, a, q) for a, q in record.picked]
+    if record.talks:
+        lines.append(ctx.t("archive.guest_talks", count=len(record.talks)))
+        lines += [ctx.t("archive.talk_item", n=t.number, title=clip(t.title, 30), date=ctx.date(t.starts_at))
+                  for t in record.talks[:LISTED]]
     lines.append(ctx.t("archive.talks", answers=record.answers, questions=record.questions_answered))
     lines.append(ctx.t("archive.points", points=record.points))
     return "\n".join(lines)

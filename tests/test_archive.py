@@ -49,3 +49,15 @@ async def test_hidden_answers_do_not_count_and_an_empty_archive_says_so(make_cha
     assert await chat.dm("/档案", "u1") == ["张三 的人才档案（仅本人和群主可见）\n还没有记录：回答问题、被选为最佳回答或入选周报后，这里会记下来。"]
     assert await chat.dm("/档案 乱写", "u1") == [
         "用法：/档案 看自己的；/档案 @成员 看别人的；/档案 公开 或 /档案 隐藏 设置谁能看"]
+
+
+async def test_guest_talks_given_are_in_the_archive_once_they_have_started(make_chat):
+    from tests.conftest import sh
+
+    chat = await make_chat(moderators=["u3"])
+    await chat.say("/分享会 私域增长实战 | 11.26 20:00 | @李四", "u3", at=sh("2026-11-24T10:00:00"))
+    await chat.say("/分享会 社群冷启动 | 11.28 20:00 | 张三", "u3")
+    assert "分享会" not in (await chat.dm("/档案", "u2", at=sh("2026-11-25T10:00:00")))[0]  # not given yet
+    await chat.tick(sh("2026-11-27T10:00:00"))
+    [record] = await chat.dm("/档案", "u2")
+    assert "\n做过的分享会 1 场：\n  • #1「私域增长实战」2026.11.26\n" in record
