@@ -501,6 +501,7 @@ def test_the_example_plays_two_terms(tmp_path):
     from tests.test_simulate import ROOT, rows_of, run_simulate
 
     rows = rows_of(run_simulate(ROOT / "examples" / "duty.jsonl", tmp_path, tmpdir=tmp_path))
+    rows = [r for r in rows if r["type"] == "say"]
     assert [r["text"].split("由 ")[1][:3] for r in rows if r["text"].startswith("📋 值班交接")] == ["@王五", "@张三"]
     assert "王五 已退出值班名单，由 @李四 接着值班，到 12.7（周一）00:00。" in [r["text"] for r in rows]
     assert "  津贴 ¥28.86（档位 50%，值班 4.0/7 天）" in private(rows, "u2")[-1]

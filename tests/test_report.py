@@ -298,7 +298,10 @@ def test_the_example_plays_two_weeks_ending_with_the_report_and_its_chart(tmp_pa
     assert (image["type"], image["user"]) == ("image", OWNER)
     assert image["path"] == str(tmp_path / "charts" / "growth-20261206T1600.png")
     assert_png(Path(image["path"]))
-    assert len([r for r in rows if r["type"] == "image"]) == 1
+    # The weekly report of the first week went out on Monday 11.30 with its own chart; /运营报告 sent the second.
+    weekly = [r for r in rows if r.get("user") == OWNER and r.get("text", "").startswith("📈 运营报告")]
+    assert [r["at"][:16] for r in weekly] == ["2026-11-30T09:00", rows[-2]["at"][:16]]
+    assert len([r for r in rows if r["type"] == "image"]) == 2
 
 
 def test_the_font_matplotlib_picks_has_every_label_glyph():
