@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 
 from bot.config import SpamConfig
 from bot.events import IncomingMessage, MessageKind
+from bot.text import clip
 
 log = logging.getLogger("qunbot.spam")
 # http(s) links and www. ones, up to whitespace or CJK punctuation.
@@ -72,9 +73,9 @@ def read_qr_codes(data: bytes | None, path: str | None) -> list[str]:
         return []
 
 
-def clip(text: str) -> str:
-    text = " ".join(text.split())
-    return text if len(text) <= EVIDENCE_CHARS else text[:EVIDENCE_CHARS - 1] + "…"
+def evidence(text: str) -> str:
+    """What a finding quotes: on one line, shortened visibly."""
+    return clip(" ".join(text.split()), EVIDENCE_CHARS)
 
 
 def _newest(entries: dict[K, V]) -> dict[K, V]:
@@ -101,27 +102,27 @@ class SpamWatch:
 
     async def _content(self, event: IncomingMessage, cfg: SpamConfig) -> Finding | None:
         if event.kind == MessageKind.MINI_PROGRAM and cfg.mini_programs:
-            return Finding("mini_program", clip(event.text or event.url or ""))
+            return Finding("mini_program", evidence(event.text or event.url or ""))
         if event.kind == MessageKind.CONTACT_CARD and cfg.contact_cards:
-            return Finding("contact_card", clip(event.text))
+            return Finding("contact_card", evidence(event.text))
         lowered = event.text.lower()
         for word in cfg.keywords:
             if word and word.lower() in lowered:
-                return Finding("keyword", clip(event.text))
+                return Finding("keyword", evidence(event.text))
         if cfg.links and event.kind in (MessageKind.TEXT, MessageKind.LINK):
             urls = links_in(event)
             hosts = tuple(dict.fromkeys(h for h in map(host_of, urls)
                                         if h and not domain_allowed(h, cfg.allowed_domains)))
             if hosts:
                 bad = next(u for u in urls if host_of(u) in hosts)
-                return Finding("link", clip(bad), hosts)
+                return Finding("link", evidence(bad), hosts)
         if event.kind == MessageKind.IMAGE and cfg.qr_codes and (event.data is not None or event.path):
             loop = asyncio.get_running_loop()
             for text in await loop.run_in_executor(None, read_qr_codes, event.data, event.path):
                 if any(text.startswith(own) for own in cfg.own_qr_codes):
                     continue
                 if any(re.search(p, text, re.I) for p in cfg.ad_qr_patterns):
-                    return Finding("qr", clip(text))
+                    return Finding("qr", evidence(text))
         return None
 
     def _count(self, community_id: str, user_id: str, cfg: SpamConfig, now: datetime) -> Finding | None:
@@ -148,5 +149,5 @@ class SpamWatch:
         rooms[event.room_id] = now
         recent = [room for room, at in rooms.items() if now - at < window]
         if len(recent) >= cfg.cross_post_groups:
-            return Finding("cross_post", clip(event.text))
+            return Finding("cross_post", evidence(event.text))
         return None
