@@ -106,12 +106,7 @@ class Scheduler:
                 async with self.rt.sessions.begin() as db:      # not retried: a late post is worse than none
                     await db.execute(update(Timer).where(Timer.id == timer.id, Timer.status == PENDING)
                                      .values(status="failed", ran_at=now))
-            for callback in after_commit:
-                try:
-                    if inspect.isawaitable(result := callback()):
-                        await result
-                except Exception:
-                    log.exception("timer %s %s: its work after commit failed", timer.kind, timer.ref_id)
+            await _after_commit(after_commit, f"timer {timer.kind} {timer.ref_id}")
             self.rt.wake()
 
     async def _fire(self, spec: TimerSpec, timer: Timer, now: datetime) -> list[Callable[[], object]]:
@@ -206,13 +201,8 @@ class Scheduler:
                     await self._claim(db, job, community_id, period, now, status="failed")
             except _AlreadyRan:
                 pass
-        for callback in after_commit:           # as after a command: committed, outside the community's lock
-            try:
-                if inspect.isawaitable(result := callback()):
-                    await result
-            except Exception:
-                log.exception("%s for %s at %s: its work after commit failed", job.name, community_id,
-                              period.isoformat())
+        # As after a command: committed, outside the community's lock.
+        await _after_commit(after_commit, f"{job.name} for {community_id} at {period.isoformat()}")
         self.rt.wake()
         return True
 
@@ -260,6 +250,16 @@ class Scheduler:
             cursor.last_fire = period
         else:           # dealt with before (its run record may have been pruned since: scheduler.retention)
             raise _AlreadyRan
+
+
+async def _after_commit(callbacks: list[Callable[[], object]], what: str) -> None:
+    """Run what a job or timer left for after its commit; a failing one is logged and the rest still run."""
+    for callback in callbacks:
+        try:
+            if inspect.isawaitable(result := callback()):
+                await result
+        except Exception:
+            log.exception("%s: its work after commit failed", what)
 
 
 def next_fire_time(crontab: str, tz: ZoneInfo, after: datetime) -> datetime | None:
