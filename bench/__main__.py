@@ -131,7 +131,7 @@ async def measure(sizes: Sizes, db_file: Path, log: list[str]) -> dict[str, dict
             written = 0
             for group in await db.scalars(select(Group).order_by(Group.room_id)):
                 draft = Digest(room_id=group.room_id, kind="week", start=start, end=end, status="draft", dropped=[],
-                               rewritten={}, sections=await compile_sections(ctx, group, shared))
+                               rewritten={}, sections=await compile_sections(ctx, group, shared, shown))
                 written += len(await document(ctx, draft, shown) or "")
             return written
 

@@ -14,7 +14,8 @@ from sqlalchemy import ColumnElement, Select, select, union
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import InstrumentedAttribute
 
-from models import ActivityDay, Answer, ChatMessage, CheckIn, LedgerEntry, Member, Question
+from models import ActivityDay, Answer, ChatMessage, CheckIn, Group, LedgerEntry, Member, Question
+from models.db import plain_rows
 from models.ledger import POINTS
 
 
@@ -32,9 +33,12 @@ async def active_members(db: AsyncSession, community_id: str, start: datetime, e
                        *where))
 
     first_day, last_day = start.astimezone(tz).date(), (end - timedelta(microseconds=1)).astimezone(tz).date()
-    found = await db.scalars(union(
-        select(ChatMessage.sender_id).where(ChatMessage.community_id == community_id, ChatMessage.sent_at >= start,
-                                            ChatMessage.sent_at < end),
+    found = await plain_rows(db, union(
+        # By the community's groups, so each group's (room, time) index finds the period's messages (its own
+        # community index would read every message it ever kept).
+        select(ChatMessage.sender_id).where(ChatMessage.room_id.in_(
+            select(Group.room_id).where(Group.community_id == community_id)),
+            ChatMessage.sent_at >= start, ChatMessage.sent_at < end),
         select(ActivityDay.user_id).where(ActivityDay.community_id == community_id, ActivityDay.commands > 0,
                                           ActivityDay.day >= first_day, ActivityDay.day <= last_day),
         by_member(Question.asker_id, Question.asked_at),
@@ -42,4 +46,4 @@ async def active_members(db: AsyncSession, community_id: str, start: datetime, e
         by_member(LedgerEntry.actor_id, LedgerEntry.created_at, LedgerEntry.unit == POINTS, LedgerEntry.kind == "tip"),
         by_member(CheckIn.member_id, CheckIn.at, CheckIn.frozen.is_(False)),
     ))
-    return {user_id for user_id in found if not user_id.startswith("deleted:")}
+    return {user_id for user_id, in found if not user_id.startswith("deleted:")}

@@ -148,16 +148,17 @@ def _span_args(token: str) -> timedelta | None:
 
 async def fresh_draft(ctx: BaseCtx, room_id: str, kind: str, start: datetime, end: datetime,
                       question: Question | None, requested_by: str, shared: Period | None = None, *,
-                      beside: bool = False) -> Digest | None:
+                      shown: Shown | None = None, beside: bool = False) -> Digest | None:
     """The group's draft compiled afresh for the period (the moderator's edits of sections still there kept);
-    None when there is nothing to put in it. `shared`: what the period's digests of all groups share, if read.
+    None when there is nothing to put in it. `shared`: what the period's digests of all groups share, if read;
+    `shown`: where the draft is read next.
     `beside`: a new draft, leaving the group's own alone (the weekly job's, while a moderator works on a span or
     a question)."""
     if question is not None:
         sections = [question_section(question)]
     else:
         group = await ctx.db.get_one(Group, room_id)
-        sections = await compile_sections(ctx, group, shared or await period(ctx, start, end))
+        sections = await compile_sections(ctx, group, shared or await period(ctx, start, end), shown)
     if not sections:
         return None
     draft = None if beside else await ctx.db.scalar(select(Digest).where(
@@ -194,10 +195,11 @@ async def digest(ctx: Ctx) -> None:
         kind, start, end = QUESTION, question.asked_at, max(ctx.now, question.asked_at)
     else:
         raise CommandError("digest.usage")
-    draft = await fresh_draft(ctx, room, kind, start, end, question, ctx.sender_id)
+    shown = Shown()
+    draft = await fresh_draft(ctx, room, kind, start, end, question, ctx.sender_id, shown=shown)
     if draft is None:
         raise CommandError("digest.empty_span" if kind == SPAN else "digest.empty", span=ctx.span(start))
-    text = await document(ctx, draft) or ""         # a draft always reads (its title, what was dropped)
+    text = await document(ctx, draft, shown) or ""         # a draft always reads (its title, what was dropped)
     moderator = await on_duty(ctx)
     if moderator is not None and moderator.id != ctx.member.id and ctx.can(Capability.CAN_DM):
         # The duty moderator compiles the digest: whoever drafts it, they get the draft too.
@@ -379,7 +381,7 @@ async def publish_digest(job: JobCtx) -> None:
         own = draft is not None and (draft.kind, draft.start) == (WEEK, start)
         fresh = await fresh_draft(job, group.room_id, WEEK, start, end, None,
                                   draft.requested_by if draft is not None and own else "", shared,
-                                  beside=draft is not None and not own)
+                                  shown=shown, beside=draft is not None and not own)
         if fresh is not None:
             await publish(job, fresh, by=None, shown=shown)
 

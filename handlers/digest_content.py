@@ -9,19 +9,22 @@ from __future__ import annotations
 
 import heapq
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from itertools import chain
+from typing import Any, NamedTuple
 
-from sqlalchemy import func, select, union
+from sqlalchemy import DateTime, and_, func, select, type_coerce, union
 
 from bot.activity import active_members
 from bot.context import BaseCtx
 from bot.events import Capability
 from bot.keywords import ranked, telling
 from handlers import ranking
+from handlers.digest_render import Participants, Shown, speakers
 from models import Answer, ChatMessage, Group, Question, RoomMember
+from models.db import plain_rows
 from models.digests import Digest
 
 SAME_TOPIC_GAP = timedelta(minutes=10)     # a message this soon after the last one continues its topic
@@ -39,53 +42,63 @@ QUESTIONS = 10             # the period's most answered questions are shown, the
 
 # ---- compiling -------------------------------------------------------------------------------------------------
 
+class _Message(NamedTuple):
+    id: int
+    sender_id: str
+    sent_at: datetime
+    kind: str
+    terms: str
+
+
 @dataclass
 class _Topic:
     rows: list[Any] = field(default_factory=list)
     words: set[str] = field(default_factory=set)
 
-    @property
-    def last(self) -> datetime:
-        return self.rows[-1].sent_at
-
 
 def words_of(rows: Sequence[Any]) -> dict[int, set[str]]:
     """The telling words of each message (id, terms), by its id; each distinct word is judged once (chat repeats
     its words), the rest is set arithmetic."""
+    seen: set[str] = set()
     good: set[str] = set()
-    bad: set[str] = set()
     found = {}
     for row in rows:
         words = set(row.terms.split())
-        for word in words - good - bad:
-            (good if telling(word) else bad).add(word)
+        if not words <= seen:
+            new = words - seen
+            seen |= new
+            good.update(w for w in new if telling(w))
         found[row.id] = words & good
     return found
 
 
-def keywords(words: dict[int, set[str]], n: int) -> list[str]:
-    """The `n` words in the most of these messages (as bot.keywords counts them)."""
-    counts: Counter[str] = Counter()
-    for found in words.values():
-        counts.update(found)
-    return [w for w, _ in ranked(counts.items(), n)]
+def keywords(words: Iterable[set[str]], n: int) -> list[str]:
+    """The `n` words in the most of these messages' words (as bot.keywords counts them)."""
+    return [w for w, _ in ranked(Counter(chain.from_iterable(words)).items(), n)]
 
 
 def _runs(rows: Sequence[Any], words: dict[int, set[str]]) -> list[_Topic]:
     found: list[_Topic] = []
-    current: _Topic | None = None
+    current = _Topic()
+    last = None
     for row in rows:
-        mine = words[row.id]
-        if current is not None:
-            gap = row.sent_at - current.last
+        mine, at = words[row.id], row.sent_at
+        if last is not None:
+            gap = at - last
             if gap <= SAME_TOPIC_GAP or (gap <= LINKED_TOPIC_GAP and not mine.isdisjoint(current.words)):
                 current.rows.append(row)
                 current.words |= mine
+                last = at
                 continue
         current = _Topic([row], set(mine))
         found.append(current)
+        last = at
     return [t for t in found if len(t.rows) >= TOPIC_MIN_MESSAGES
             and len({r.sender_id for r in t.rows}) >= TOPIC_MIN_SPEAKERS]
+
+
+def _aware(at: datetime) -> str:
+    return (at.replace(tzinfo=UTC) if at.tzinfo is None else at.astimezone(UTC)).isoformat()
 
 
 def topic_runs(rows: Sequence[Any]) -> list[list[Any]]:
@@ -94,20 +107,24 @@ def topic_runs(rows: Sequence[Any]) -> list[list[Any]]:
     return [t.rows for t in _runs(rows, words_of(rows))]
 
 
-def topics(rows: Sequence[Any], words: dict[int, set[str]]) -> list[dict[str, Any]]:
+def topics(rows: Sequence[Any], words: dict[int, set[str]],
+           counted: dict[str, Participants] | None = None) -> list[dict[str, Any]]:
     """Topic sections from a group's text messages (id, sender_id, sent_at, terms) and their words, in time
-    order."""
+    order; `counted` gets each topic's messages and speakers."""
     kept = _runs(rows, words)
     kept = sorted(sorted(kept, key=lambda t: -len(t.rows))[:TOPICS], key=lambda t: t.rows[0].sent_at)
     sections = []
     for topic in kept:
-        top = keywords({r.id: words[r.id] for r in topic.rows}, TOPIC_WORDS)
+        top = keywords((words[r.id] for r in topic.rows), TOPIC_WORDS)
         # The messages that use most of the topic's words (the longer one on a tie, then the earlier).
         best = heapq.nsmallest(TOPIC_SAMPLES, enumerate(topic.rows), key=lambda item: (
             -len(words[item[1].id].intersection(top)), -len(item[1].terms), item[0]))
-        sections.append({"key": f"topic:{topic.rows[0].id}", "kind": "topic", "words": top,
-                         "first": topic.rows[0].sent_at.isoformat(), "last": topic.last.isoformat(),
+        key = f"topic:{topic.rows[0].id}"
+        sections.append({"key": key, "kind": "topic", "words": top,
+                         "first": _aware(topic.rows[0].sent_at), "last": _aware(topic.rows[-1].sent_at),
                          "messages": [row.id for _, row in sorted(best, key=lambda item: item[0])]})
+        if counted is not None:
+            counted[key] = speakers(Counter(r.sender_id for r in topic.rows))
     return sections
 
 
@@ -157,30 +174,40 @@ async def period(ctx: BaseCtx, start: datetime, end: datetime) -> Period:
                   await active_members(ctx.db, ctx.community.id, start, end, ctx.tz))
 
 
-async def compile_sections(ctx: BaseCtx, group: Group, shared: Period) -> list[dict[str, Any]]:
-    """The sections of a digest of `group` for the period; [] when there is nothing."""
+async def compile_sections(ctx: BaseCtx, group: Group, shared: Period,
+                           shown: Shown | None = None) -> list[dict[str, Any]]:
+    """The sections of a digest of `group` for the period; [] when there is nothing. `shown`: where the digests
+    of the period are read next, which keeps the topics' speakers counted here."""
     start, end, room_id = shared.start, shared.end, group.room_id
     sections = [question_section(q) for q in shared.questions]
     if shared.more_questions:
         sections.append({"key": "more_questions", "kind": "more_questions", "count": shared.more_questions})
-    rows = (await ctx.db.execute(
-        select(ChatMessage.id, ChatMessage.sender_id, ChatMessage.sent_at, ChatMessage.kind, ChatMessage.terms)
+    # The times as the driver reads them (naive UTC on SQLite): only gaps between them are taken, and a topic's
+    # first and last are made aware (_aware), rather than every message's. Plain tuples: each row is read often.
+    rows = list(map(_Message._make, await plain_rows(ctx.db,
+        select(ChatMessage.id, ChatMessage.sender_id, type_coerce(ChatMessage.sent_at, DateTime()),
+               ChatMessage.kind, ChatMessage.terms)
         .where(ChatMessage.room_id == room_id, ChatMessage.community_id == ctx.community.id,
                ChatMessage.sent_at >= start, ChatMessage.sent_at < end)
-        .order_by(ChatMessage.sent_at, ChatMessage.id))).all()
+        .order_by(ChatMessage.sent_at, ChatMessage.id))))
     if not sections and not rows:
         return []
     sees_all = ctx.can(Capability.SEES_ALL_MESSAGES)
     if not sees_all:
         sections.insert(0, {"key": "note", "kind": "note"})
-    texts = [r for r in rows if r.kind == "text"]
+    texts: list[Any] = []
+    links: list[int] = []
+    for r in rows:
+        if r.kind == "text":
+            texts.append(r)
+        elif r.kind in ("link", "file") and len(links) < LINKS:
+            links.append(r.id)
     words = words_of(texts)
     if sees_all:
-        sections += topics(texts, words)
-    links = [r.id for r in rows if r.kind in ("link", "file")][:LINKS]
+        sections += topics(texts, words, None if shown is None else shown.counted)
     if links:
         sections.append({"key": "links", "kind": "links", "messages": links})
-    top = keywords(words, KEYWORDS)
+    top = keywords(words.values(), KEYWORDS)
     if top:
         sections.append({"key": "keywords", "kind": "keywords", "words": top})
     if shared.thanked:
@@ -207,15 +234,15 @@ async def _thanked(ctx: BaseCtx, start: datetime, end: datetime) -> list[list[in
 
 
 async def _numbers(ctx: BaseCtx, group: Group, shared: Period, rows: Sequence[Any]) -> dict[str, Any]:
-    room_id = group.room_id
     size = await ctx.group_size(group)
-    in_room = set(await ctx.db.scalars(select(RoomMember.user_id).where(RoomMember.room_id == room_id,
-                                                                      RoomMember.present.is_(True))))
+    joined = and_(RoomMember.joined_at >= shared.start, RoomMember.joined_at < shared.end)
+    roster = await plain_rows(ctx.db, select(RoomMember.user_id, RoomMember.present, joined).where(
+        RoomMember.room_id == group.room_id))
+    in_room = {user_id for user_id, present, _ in roster if present}
     active = shared.active
-    newcomers = await ctx.db.scalar(select(func.count()).select_from(RoomMember).where(
-        RoomMember.room_id == room_id, RoomMember.joined_at >= shared.start, RoomMember.joined_at < shared.end)) or 0
     return {"key": "numbers", "kind": "numbers", "posts": len(rows), "speakers": len({r.sender_id for r in rows}),
-            "active": len(active & in_room) if in_room else len(active), "size": size, "newcomers": newcomers}
+            "active": len(active & in_room) if in_room else len(active), "size": size,
+            "newcomers": sum(1 for *_, new in roster if new)}
 
 
 def carry_edits(digest: Digest, sections: list[dict[str, Any]]) -> None:

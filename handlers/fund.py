@@ -203,9 +203,11 @@ def _account_label(ctx: BaseCtx, acc: LedgerAccount) -> str:
 
 # ---- reading the ledger ----------------------------------------------------------------------------------------
 
+_UNDONE = aliased(LedgerEntry, name="undone")      # made once, so the statement is built and compiled once
+
 async def _income_by_kind(ctx: BaseCtx) -> dict[str, int]:
     """Income per kind, and stipends handed over, less what was reversed."""
-    undone = aliased(LedgerEntry)
+    undone = _UNDONE
     rows = await ctx.db.execute(
         select(LedgerEntry.kind, func.sum(LedgerEntry.amount)).where(
             LedgerEntry.community_id == ctx.community.id, LedgerEntry.unit == FEN,

@@ -36,6 +36,8 @@ SNIPPET = 40
 SIMILAR = 3             # similar questions shown on /ask
 SIMILAR_FLOOR = 0.6     # the share of a title's rarity (idf) a past question must hold to count as similar
 SECTION_SPAN = 1000     # a digest section's document id: the digest's id × this + the section's number
+# Made once: a statement with new aliases is a new statement to SQLAlchemy, built and compiled again each time.
+_BEST, _BEST_AUTHOR = aliased(Answer, name="best"), aliased(Member, name="best_author")
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,7 +70,7 @@ async def _load(ctx: BaseCtx, kinds: dict[int, str], hits: Sequence[Hit],
         by_kind.setdefault(kinds[hit.scope_id], {})[hit.doc_id] = hit.scope_id
     found: dict[tuple[int, int], Found] = {}
     if ids := by_kind.get(QUESTION):
-        best, best_author = aliased(Answer), aliased(Member)
+        best, best_author = _BEST, _BEST_AUTHOR
         for q_id, number, title, at, asker, a_number, a_author, a_body in await ctx.db.execute(
                 select(Question.id, Question.number, Question.title, Question.asked_at, Member.display_name,
                        best.number, best_author.display_name, best.body)
@@ -99,7 +101,8 @@ async def _load(ctx: BaseCtx, kinds: dict[int, str], hits: Sequence[Hit],
         digests = await ctx.db.scalars(select(Digest).where(
             Digest.id.in_({doc_id // SECTION_SPAN for doc_id in ids}), Digest.status == PUBLISHED))
         for digest in digests:
-            shown = dict(await render(ctx, digest))
+            shown = dict(await render(ctx, digest, only={doc_id % SECTION_SPAN for doc_id in ids
+                                                          if doc_id // SECTION_SPAN == digest.id}))
             for doc_id, scope_id in ids.items():
                 digest_id, n = divmod(doc_id, SECTION_SPAN)
                 if digest_id == digest.id and shown.get(n):

@@ -21,6 +21,7 @@ from bot.router import Router
 from bot.text import NUMBER, clip, too_long
 from bot.weeks import parse_moment
 from handlers import digest
+from handlers.digest_render import Shown
 from models import Member, Talk, TalkQuestion, TalkVote, Timer
 from models.jobs import PENDING, SKIPPED
 from models.ledger import lock_community
@@ -311,11 +312,12 @@ async def end_talk(job: JobCtx, timer: Timer) -> None:
         await job.post(room, job.t("talk.digest_ask_private", name=moderator or talk.created_by, n=talk.number,
                                    hours=hours), mentions=(talk.created_by,))
         return
+    shown = Shown()
     draft = await digest.fresh_draft(job, talk.room_id, digest.SPAN, talk.starts_at, end_of(talk), None,
-                                     talk.created_by)
+                                     talk.created_by, shown=shown)
     if draft is None:
         note = job.t("talk.digest_empty", n=talk.number, title=talk.title)
     else:
         note = job.t("talk.digest_draft", n=talk.number, title=talk.title) + "\n" + (
-            await digest.document(job, draft) or "")
+            await digest.document(job, draft, shown) or "")
     await job.post(ChatRef(user_id=talk.created_by), note)

@@ -8,9 +8,21 @@ import re
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, TypeVarTuple, cast
 
-from sqlalchemy import ColumnElement, Connection, CursorResult, Executable, Insert, Table, event, text
+from sqlalchemy import (
+    ColumnElement,
+    CompoundSelect,
+    Connection,
+    CursorResult,
+    Executable,
+    Insert,
+    Row,
+    Select,
+    Table,
+    event,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError, DBAPIError, IntegrityError, OperationalError
@@ -31,6 +43,7 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 ASYNC_DRIVERS = {"sqlite": "aiosqlite", "postgresql": "asyncpg"}
 URL_EXAMPLES = "sqlite:///path/to/qunbot.db or postgresql://user:password@host/dbname"
 STARTUP_LOCK_KEY = 0x71756E626F74       # "qunbot": PostgreSQL advisory lock key held while a process starts
+_Ts = TypeVarTuple("_Ts")
 
 
 class DatabaseUrlError(ValueError):
@@ -122,6 +135,13 @@ def create_engine(url: str) -> AsyncEngine:
 async def changed(db: AsyncSession, statement: Executable) -> int:
     """Run an UPDATE or DELETE; how many rows it changed."""
     return cast(CursorResult[Any], await db.execute(statement)).rowcount
+
+
+async def plain_rows(db: AsyncSession, statement: Select[*_Ts] | CompoundSelect[*_Ts]
+                     ) -> Sequence[Row[*_Ts]]:
+    """The rows of a query of columns, read on the session's connection without the ORM's handling of each row
+    (thousands at once). Nothing pending is flushed first: for what the transaction has not changed."""
+    return (await (await db.connection()).execute(statement)).all()
 
 
 def dialect_of(db: AsyncSession) -> str:

@@ -42,6 +42,7 @@ class Question(Base):
 
 Index("ix_questions_agenda", Question.community_id, Question.session_at, Question.status)
 Index("ix_questions_best", Question.community_id, Question.best_marked_at)
+Index("ix_questions_asked", Question.community_id, Question.asked_at)
 
 
 class Answer(Base):

@@ -73,6 +73,22 @@ async def test_the_draft_of_a_week_goes_privately_to_the_moderator_with_its_sect
     assert chat.sent[-2]["user"] == "u3" and chat.sent[-1]["room"] == "r1"
 
 
+async def test_a_topic_names_everyone_who_spoke_in_it_not_only_those_it_quotes(chat):
+    # No questions: 张三 wrote none of the three quoted messages and is known to the digest only as a speaker.
+    for i, (user, text) in enumerate(CHAT):
+        await chat.say(text, user, at=sh("2026-11-24T20:00:00") + timedelta(minutes=2 * i))
+    await chat.flush()
+    [private, _] = await draft(chat)
+    topic = next(line for line in private.split("\n") if "💬" in line)
+    assert topic == "【1】💬 讨论：留存、社群、运营（5 条，张三、李四、王五）"
+    quoted = private.split("\n")[2:5]
+    assert [line.split("：")[0].strip() for line in quoted] == ["李四", "王五", "李四"]
+    # Read again later (not just compiled), the topic counts and names the same.
+    await chat.say("/周报 发布", "u3")
+    [issue] = issues(chat)
+    assert "💬 讨论：留存、社群、运营（5 条，张三、李四、王五）" in issue
+
+
 async def test_members_cannot_draft_and_an_empty_week_makes_no_document(chat):
     assert await draft(chat, "u1") == [to("张三", FORBIDDEN)]
     assert await draft(chat) == [to("王五", "11.23–11.29 这周还没有问答，也没有保存的群聊，不生成空周报。")]

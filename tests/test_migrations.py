@@ -22,7 +22,7 @@ async def _diff(engine):
 async def test_sqlite_migration_matches_models(tmp_path):
     engine = create_engine(f"sqlite+aiosqlite:///{tmp_path / 'm.db'}")
     await upgrade(engine)
-    assert await current_revision(engine) == head_revision() == "0013"
+    assert await current_revision(engine) == head_revision() == "0014"
     assert await _diff(engine) == []
     async with engine.connect() as conn:
         assert (await conn.execute(text("PRAGMA journal_mode"))).scalar() == "wal"

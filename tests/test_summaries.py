@@ -249,7 +249,7 @@ async def test_an_endpoint_too_slow_or_down_falls_back_and_never_holds_up_publis
     await chat.tick(sh("2026-11-26T12:00:00"))
     await chat.say("/周报 发布", "u3")
     [issue] = [r["text"] for r in chat.sent if r.get("room") == "r1" and r["text"].startswith("📰")]
-    assert NOTE in issue and "💬 讨论：留存、社群、案例（5 条，张三、李四）" in issue
+    assert NOTE in issue and "💬 讨论：留存、社群、案例（5 条，张三、李四、王五）" in issue
 
 
 async def test_a_refused_connection_is_a_failure_too(make_chat, llm):
