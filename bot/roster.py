@@ -108,13 +108,15 @@ async def in_room(db: AsyncSession, room_id: str, user_id: str) -> bool:
     return bool(row and row.present)
 
 
+_GROUPS_OF = (select(Group).join(RoomMember, RoomMember.room_id == Group.room_id)
+              .where(Group.community_id == bindparam("community_id"), Group.enabled.is_(True),
+                     RoomMember.user_id == bindparam("user_id"), RoomMember.present.is_(True))
+              .order_by(Group.room_id))
+
+
 async def groups_of(db: AsyncSession, community_id: str, user_id: str) -> list[Group]:
     """The community's served groups the user is present in (by room id)."""
-    return list(await db.scalars(
-        select(Group).join(RoomMember, RoomMember.room_id == Group.room_id)
-        .where(Group.community_id == community_id, Group.enabled.is_(True), RoomMember.user_id == user_id,
-               RoomMember.present.is_(True))
-        .order_by(Group.room_id)))
+    return list(await db.scalars(_GROUPS_OF, {"community_id": community_id, "user_id": user_id}))
 
 
 async def members_by_user(db: AsyncSession, community_id: str, user_ids: Iterable[str]) -> dict[str, Member]:

@@ -19,13 +19,14 @@ each document with its row id, and a loader in the handler that shows what a sea
 from __future__ import annotations
 
 import asyncio
+import functools
 import math
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Select, and_, bindparam, delete, func, select, text
+from sqlalchemy import Connection, Integer, Select, TextClause, and_, bindparam, delete, func, select, text
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.keywords import STOPWORDS
@@ -202,11 +203,20 @@ class Hit:
     coverage: float         # the share of the query's rarity (idf) this document holds
 
 
+_FIND_SCOPES = select(_SCOPES.c.id, _SCOPES.c.key, _SCOPES.c.docs).where(
+    _SCOPES.c.key.in_(bindparam("keys", expanding=True)))
+
+
 async def scopes(db: AsyncSession, keys: Iterable[str]) -> dict[int, tuple[str, int]]:
     """Existing scopes by key: id -> (key, documents)."""
-    rows = await db.execute(select(SearchScope.id, SearchScope.key, SearchScope.docs)
-                            .where(SearchScope.key.in_(list(keys))))
-    return {scope_id: (key, docs) for scope_id, key, docs in rows}
+    return {scope_id: (key, docs) for scope_id, key, docs in await db.execute(_FIND_SCOPES, {"keys": list(keys)})}
+
+
+@functools.lru_cache(maxsize=512)
+def _text(sql: str, integers: tuple[str, ...] = ()) -> TextClause:
+    """One of the search's statements, parsed once however often it runs; `integers`: its integer parameters."""
+    statement = text(sql)
+    return statement.bindparams(*(bindparam(name, type_=Integer) for name in integers)) if integers else statement
 
 
 async def search(db: AsyncSession, scope_docs: dict[int, int], terms: Sequence[str], *, limit: int,
@@ -214,8 +224,9 @@ async def search(db: AsyncSession, scope_docs: dict[int, int], terms: Sequence[s
     """The best documents for `terms` in the scopes given (id -> their documents), best first; `exclude` (a
     scope and document id) is searched as if it were not indexed (a question compared with the others).
 
-    Written as SQL text: only the terms are bound; the numbers (scope ids, rarities, limits) are ours and inlined,
-    which keeps building the statement cheap, as the search itself is."""
+    Written as SQL text: the terms and their rarities are bound; the other numbers (scope ids, limits) are ours
+    and inlined, and each text is parsed once (_text), which keeps building the statement cheap, as the search
+    itself is."""
     if not terms or not scope_docs:
         return []
     ids = ", ".join(str(int(s)) for s in sorted(scope_docs))
@@ -224,7 +235,7 @@ async def search(db: AsyncSession, scope_docs: dict[int, int], terms: Sequence[s
         return "" if exclude is None else \
             f" AND NOT ({p}scope_id = {int(exclude[0])} AND {p}doc_id = {int(exclude[1])})"
 
-    dfs = (await db.execute(text("SELECT " + ", ".join(
+    dfs = (await db.execute(_text("SELECT " + ", ".join(
         f"(SELECT count(*) FROM (SELECT 1 AS x FROM search_postings WHERE scope_id IN ({ids}) AND term = :t{i}"
         f"{others()} LIMIT {DF_CAP}) AS d{i}) AS df{i}" for i in range(len(terms)))), binds)).one()
     n = max(sum(scope_docs.values()) - (exclude is not None), *dfs, 1)
@@ -239,12 +250,13 @@ async def search(db: AsyncSession, scope_docs: dict[int, int], terms: Sequence[s
         f"SELECT scope_id, doc_id FROM (SELECT scope_id, doc_id FROM search_postings WHERE scope_id = {int(s)} "
         f"AND term = :t{i} ORDER BY weight DESC, doc_id DESC LIMIT {head}) AS h{s}_{i}"
         for s in sorted(scope_docs) for i in held)
-    idf = "CASE p.term " + " ".join(f"WHEN :t{i} THEN {rarity[i]}" for i in held) + " ELSE 0 END"
-    rows = await db.execute(text(
+    idf = "CASE p.term " + " ".join(f"WHEN :t{i} THEN :r{i}" for i in held) + " ELSE 0 END"
+    rows = await db.execute(_text(
         f"WITH found AS ({heads}) "
         f"SELECT p.scope_id, p.doc_id, SUM({idf} * p.weight) AS score, SUM({idf}) AS held "
         f"FROM found JOIN search_postings AS p ON p.scope_id = found.scope_id AND p.doc_id = found.doc_id "
         f"WHERE p.term IN ({', '.join(f':t{i}' for i in held)}){others('p.')} "
         f"GROUP BY p.scope_id, p.doc_id ORDER BY score DESC, p.doc_id DESC, p.scope_id "
-        f"LIMIT {int(limit)} OFFSET {int(offset)}"), binds)
+        f"LIMIT {int(limit)} OFFSET {int(offset)}", tuple(f"r{i}" for i in held)),
+        binds | {f"r{i}": rarity[i] for i in held})
     return [Hit(scope_id, doc_id, int(sc), int(h) / total) for scope_id, doc_id, sc, h in rows]

@@ -10,7 +10,7 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, select
+from sqlalchemy import and_, bindparam, select
 from sqlalchemy.orm import aliased
 
 from bot import search as search_index
@@ -28,16 +28,34 @@ from models.digests import PUBLISHED
 router = Router()
 
 SHOWN = 8               # results listed
-FETCH = 3 * SHOWN       # ranked documents loaded at a time (some may be hidden)
-ROUNDS = 3              # loads before giving up on filling the list
+FETCH = SHOWN + 4       # ranked documents loaded at a time (a few may be hidden; more are loaded if so)
+ROUNDS = 5              # loads before giving up on filling the list
 QUERY_LIMIT = 50
 QUESTIONS_ONLY = ("问题", "questions")
 SNIPPET = 40
 SIMILAR = 3             # similar questions shown on /ask
 SIMILAR_FLOOR = 0.6     # the share of a title's rarity (idf) a past question must hold to count as similar
 SECTION_SPAN = 1000     # a digest section's document id: the digest's id × this + the section's number
-# Made once: a statement with new aliases is a new statement to SQLAlchemy, built and compiled again each time.
+
+# What a search found, loaded by id: statements built once (every search runs them), each document with its
+# author's name as the bot shows it now.
 _BEST, _BEST_AUTHOR = aliased(Answer, name="best"), aliased(Member, name="best_author")
+_QUESTIONS = (select(Question.id, Question.number, Question.title, Question.asked_at, Member.display_name,
+                     _BEST.number, _BEST_AUTHOR.display_name, _BEST.body)
+              .join(Member, Member.id == Question.asker_id)
+              .outerjoin(_BEST, and_(_BEST.id == Question.best_answer_id, _BEST.hidden.is_(False)))
+              .outerjoin(_BEST_AUTHOR, _BEST_AUTHOR.id == _BEST.author_id)
+              .where(Question.id.in_(bindparam("ids", expanding=True)), Question.hidden.is_(False)))
+_ANSWERS = (select(Answer.id, Answer.number, Answer.body, Answer.answered_at, Member.display_name, Question.number,
+                   Question.title)
+            .join(Question, Question.id == Answer.question_id).join(Member, Member.id == Answer.author_id)
+            .where(Answer.id.in_(bindparam("ids", expanding=True)), Answer.hidden.is_(False),
+                   Question.hidden.is_(False)))
+_CHAT = (select(ChatMessage.id, ChatMessage.room_id, ChatMessage.sent_at, ChatMessage.text, ChatMessage.sender_id,
+                Member.display_name)
+         .outerjoin(Member, and_(Member.community_id == ChatMessage.community_id,
+                                 Member.user_id == ChatMessage.sender_id))
+         .where(ChatMessage.id.in_(bindparam("ids", expanding=True))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,31 +88,16 @@ async def _load(ctx: BaseCtx, kinds: dict[int, str], hits: Sequence[Hit],
         by_kind.setdefault(kinds[hit.scope_id], {})[hit.doc_id] = hit.scope_id
     found: dict[tuple[int, int], Found] = {}
     if ids := by_kind.get(QUESTION):
-        best, best_author = _BEST, _BEST_AUTHOR
         for q_id, number, title, at, asker, a_number, a_author, a_body in await ctx.db.execute(
-                select(Question.id, Question.number, Question.title, Question.asked_at, Member.display_name,
-                       best.number, best_author.display_name, best.body)
-                .join(Member, Member.id == Question.asker_id)
-                .outerjoin(best, and_(best.id == Question.best_answer_id, best.hidden.is_(False)))
-                .outerjoin(best_author, best_author.id == best.author_id)
-                .where(Question.id.in_(ids), Question.hidden.is_(False))):
+                _QUESTIONS, {"ids": list(ids)}):
             found[(ids[q_id], q_id)] = Found(QUESTION, at, f"Q{number}", title, asker,
                                              best=None if a_number is None else (f"A{a_number}", a_author, a_body))
     if ids := by_kind.get(ANSWER):
-        for a_id, number, body, at, author, q_number, title in await ctx.db.execute(
-                select(Answer.id, Answer.number, Answer.body, Answer.answered_at, Member.display_name,
-                       Question.number, Question.title)
-                .join(Question, Question.id == Answer.question_id).join(Member, Member.id == Answer.author_id)
-                .where(Answer.id.in_(ids), Answer.hidden.is_(False), Question.hidden.is_(False))):
+        for a_id, number, body, at, author, q_number, title in await ctx.db.execute(_ANSWERS, {"ids": list(ids)}):
             found[(ids[a_id], a_id)] = Found(ANSWER, at, f"A{number}", body, author, question=f"Q{q_number}",
                                              title=title)
     if ids := by_kind.get(CHAT):
-        for m_id, room_id, at, body, sender, name in await ctx.db.execute(
-                select(ChatMessage.id, ChatMessage.room_id, ChatMessage.sent_at, ChatMessage.text,
-                       ChatMessage.sender_id, Member.display_name)
-                .outerjoin(Member, and_(Member.community_id == ChatMessage.community_id,
-                                        Member.user_id == ChatMessage.sender_id))
-                .where(ChatMessage.id.in_(ids))):
+        for m_id, room_id, at, body, sender, name in await ctx.db.execute(_CHAT, {"ids": list(ids)}):
             if room_id in rooms:
                 found[(ids[m_id], m_id)] = Found(CHAT, at, "", body, name or sender, room_id=room_id)
     if ids := by_kind.get(DIGEST):

@@ -62,6 +62,26 @@ async def test_hidden_questions_and_answers_never_appear(chat):
     assert "1. Q1「私域流量怎么做」" in (await chat.say("/搜索 私域", "u2"))[0]
 
 
+async def test_hidden_questions_at_the_top_leave_no_gap_in_a_full_list(chat):
+    # Twenty questions that match alike (the newest first); the six newest hidden: the list still shows eight,
+    # the next ones down, and says there is more.
+    for n in range(1, 21):
+        await chat.say(f"/提问 私域流量案例{n:02d}", f"u{1 + n % 3}")
+    for n in range(15, 21):
+        await chat.say(f"/隐藏 Q{n}", "u_owner")
+    [found] = await chat.say("/搜索 问题 私域流量", "u2")
+    lines = found.split("\n")
+    listed = [line.split("「")[0].split(". ")[1] for line in lines if line[:1].isdigit()]
+    assert listed == [f"Q{n}" for n in range(14, 6, -1)]
+    assert lines[-2] == "……还有更多结果，多加一个词可以缩小范围。"
+    # With all but two of them hidden, the two are all there is.
+    for n in range(3, 15):
+        await chat.say(f"/隐藏 Q{n}", "u_owner")
+    [found] = await chat.say("/搜索 问题 私域流量", "u2")
+    assert [line[:5] for line in found.split("\n") if line[:1].isdigit()] == ["1. Q2", "2. Q1"]
+    assert "还有更多" not in found
+
+
 async def test_only_the_kept_chat_of_one_s_own_groups_is_searched(db_url):
     chat = Chat(make_config(groups=[{"room": "r1"}, {"room": "r2"}]), db_url)
     await chat.start()
