@@ -26,7 +26,21 @@ from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Connection, Integer, Select, TextClause, and_, bindparam, delete, func, select, text
+from sqlalchemy import (
+    ColumnElement,
+    Connection,
+    Integer,
+    Select,
+    TextClause,
+    and_,
+    bindparam,
+    delete,
+    func,
+    literal,
+    or_,
+    select,
+    text,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.keywords import STOPWORDS
@@ -203,13 +217,54 @@ class Hit:
     coverage: float         # the share of the query's rarity (idf) this document holds
 
 
-_FIND_SCOPES = select(_SCOPES.c.id, _SCOPES.c.key, _SCOPES.c.docs).where(
-    _SCOPES.c.key.in_(bindparam("keys", expanding=True)))
+@dataclass(frozen=True)
+class Query:
+    """A search as the index sees it: the scopes it reads that exist (id -> key, documents), the terms, how many
+    documents hold each (up to DF_CAP), and the document searched as if it were not indexed (scope id, doc id)."""
+
+    scopes: dict[int, tuple[str, int]]
+    terms: tuple[str, ...]
+    dfs: tuple[int, ...]
+    exclude: tuple[int, int] | None
 
 
-async def scopes(db: AsyncSession, keys: Iterable[str]) -> dict[int, tuple[str, int]]:
-    """Existing scopes by key: id -> (key, documents)."""
-    return {scope_id: (key, docs) for scope_id, key, docs in await db.execute(_FIND_SCOPES, {"keys": list(keys)})}
+@functools.lru_cache(maxsize=64)
+def _prepare_statement(n: int, more: Select[str] | None, exclude: bool) -> Select[Any]:
+    """The scopes named and their document counts, with each term's document count beside them (the same on
+    every row): one statement, built once for each shape."""
+    keys: ColumnElement[bool] = _SCOPES.c.key.in_(bindparam("keys", expanding=True))
+    if more is not None:
+        keys = or_(keys, _SCOPES.c.key.in_(more))
+    held: list[ColumnElement[bool]] = [_POSTINGS.c.scope_id.in_(select(_SCOPES.c.id).where(keys))]
+    if exclude:
+        held.append(~and_(_POSTINGS.c.scope_id == select(_SCOPES.c.id).where(
+            _SCOPES.c.key == bindparam("exclude_key")).scalar_subquery(),
+            _POSTINGS.c.doc_id == bindparam("exclude_doc")))
+
+    def df(i: int) -> Any:
+        capped = (select(literal(1).label("x")).select_from(_POSTINGS)
+                  .where(*held, _POSTINGS.c.term == bindparam(f"t{i}")).limit(DF_CAP).subquery(f"d{i}"))
+        return select(func.count()).select_from(capped).scalar_subquery().label(f"df{i}")
+
+    return select(_SCOPES.c.id, _SCOPES.c.key, _SCOPES.c.docs, *(df(i) for i in range(n))).where(keys)
+
+
+async def prepare(db: AsyncSession, keys: Iterable[str], terms: Sequence[str], *,
+                  more: tuple[Select[str], dict[str, Any]] | None = None,
+                  exclude: tuple[str, int] | None = None) -> Query:
+    """What a search of `terms` over the scopes `keys` (and those `more` selects: a query of keys, built once, and
+    its parameters) reads, in one statement; `exclude`: a document (scope key, id) left out as if not indexed."""
+    params: dict[str, Any] = {"keys": list(keys), **{f"t{i}": t for i, t in enumerate(terms)}}
+    if more is not None:
+        params.update(more[1])
+    if exclude is not None:
+        params.update(exclude_key=exclude[0], exclude_doc=exclude[1])
+    rows = (await db.execute(_prepare_statement(len(terms), None if more is None else more[0], exclude is not None),
+                             params)).all()
+    found = {row[0]: (row[1], row[2]) for row in rows}
+    skip = next(((scope_id, exclude[1]) for scope_id, (key, _) in found.items() if key == exclude[0]), None) \
+        if exclude is not None else None
+    return Query(found, tuple(terms), tuple(int(df) for df in rows[0][3:]) if rows else (0,) * len(terms), skip)
 
 
 @functools.lru_cache(maxsize=512)
@@ -219,25 +274,22 @@ def _text(sql: str, integers: tuple[str, ...] = ()) -> TextClause:
     return statement.bindparams(*(bindparam(name, type_=Integer) for name in integers)) if integers else statement
 
 
-async def search(db: AsyncSession, scope_docs: dict[int, int], terms: Sequence[str], *, limit: int,
-                 offset: int = 0, exclude: tuple[int, int] | None = None) -> list[Hit]:
-    """The best documents for `terms` in the scopes given (id -> their documents), best first; `exclude` (a
-    scope and document id) is searched as if it were not indexed (a question compared with the others).
+async def search(db: AsyncSession, query: Query, *, limit: int, offset: int = 0) -> list[Hit]:
+    """The best documents for the query, best first.
 
     Written as SQL text: the terms and their rarities are bound; the other numbers (scope ids, limits) are ours
     and inlined, and each text is parsed once (_text), which keeps building the statement cheap, as the search
     itself is."""
+    scope_docs, terms, dfs, exclude = {i: docs for i, (_, docs) in query.scopes.items()}, query.terms, query.dfs, \
+        query.exclude
     if not terms or not scope_docs:
         return []
-    ids = ", ".join(str(int(s)) for s in sorted(scope_docs))
     binds = {f"t{i}": t for i, t in enumerate(terms)}
+
     def others(p: str = "") -> str:
         return "" if exclude is None else \
             f" AND NOT ({p}scope_id = {int(exclude[0])} AND {p}doc_id = {int(exclude[1])})"
 
-    dfs = (await db.execute(_text("SELECT " + ", ".join(
-        f"(SELECT count(*) FROM (SELECT 1 AS x FROM search_postings WHERE scope_id IN ({ids}) AND term = :t{i}"
-        f"{others()} LIMIT {DF_CAP}) AS d{i}) AS df{i}" for i in range(len(terms)))), binds)).one()
     n = max(sum(scope_docs.values()) - (exclude is not None), *dfs, 1)
     rarity = [max(1, round(100 * math.log(1 + (n - df + 0.5) / (df + 0.5)))) for df in dfs]
     # A term no other document holds finds nothing, but counts in what a document would need to hold all.

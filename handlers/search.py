@@ -10,19 +10,18 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, select
+from sqlalchemy import and_, bindparam, exists, literal, select
 from sqlalchemy.orm import aliased
 
 from bot import search as search_index
 from bot.cleaning import clean
 from bot.context import BaseCtx, Ctx
 from bot.errors import CommandError
-from bot.roster import groups_of
 from bot.router import Router
 from bot.search import ANSWER, CHAT, DIGEST, QUESTION, Hit
 from bot.text import clip, split_first
 from handlers.digest_render import render
-from models import Answer, ChatMessage, Digest, Member, Question
+from models import Answer, ChatMessage, Digest, Group, Member, Question, RoomMember
 from models.digests import PUBLISHED
 
 router = Router()
@@ -52,10 +51,18 @@ _ANSWERS = (select(Answer.id, Answer.number, Answer.body, Answer.answered_at, Me
             .where(Answer.id.in_(bindparam("ids", expanding=True)), Answer.hidden.is_(False),
                    Question.hidden.is_(False)))
 _CHAT = (select(ChatMessage.id, ChatMessage.room_id, ChatMessage.sent_at, ChatMessage.text, ChatMessage.sender_id,
-                Member.display_name)
+                Member.display_name, Group.name)
+         .join(Group, Group.room_id == ChatMessage.room_id)
          .outerjoin(Member, and_(Member.community_id == ChatMessage.community_id,
                                  Member.user_id == ChatMessage.sender_id))
          .where(ChatMessage.id.in_(bindparam("ids", expanding=True))))
+# The chat scopes a member may search: those of their own groups that keep chat.
+# (Each group's presence row is sought by its key: room_members has no index by user alone.)
+_OWN_CHAT = (select(literal(f"{CHAT}:") + Group.room_id)
+             .where(Group.community_id == bindparam("community_id"), Group.enabled.is_(True),
+                    Group.history.is_(True),
+                    exists().where(RoomMember.room_id == Group.room_id, RoomMember.user_id == bindparam("user_id"),
+                                   RoomMember.present.is_(True))))
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,7 +74,7 @@ class Found:
     ref: str                # Q12 / A37; a digest's issue number; "" for chat
     text: str               # a question's title, an answer's or a message's text
     author: str             # the name the bot shows now (a pseudonym after deleted data)
-    room_id: str = ""       # chat
+    group: str = ""         # chat: its group's name
     question: str = ""      # an answer's question (Q12)
     title: str = ""         # its title
     best: tuple[str, str, str] | None = None      # a question's best answer: (A37, author, text)
@@ -97,9 +104,9 @@ async def _load(ctx: BaseCtx, kinds: dict[int, str], hits: Sequence[Hit],
             found[(ids[a_id], a_id)] = Found(ANSWER, at, f"A{number}", body, author, question=f"Q{q_number}",
                                              title=title)
     if ids := by_kind.get(CHAT):
-        for m_id, room_id, at, body, sender, name in await ctx.db.execute(_CHAT, {"ids": list(ids)}):
+        for m_id, room_id, at, body, sender, name, group in await ctx.db.execute(_CHAT, {"ids": list(ids)}):
             if room_id in rooms:
-                found[(ids[m_id], m_id)] = Found(CHAT, at, "", body, name or sender, room_id=room_id)
+                found[(ids[m_id], m_id)] = Found(CHAT, at, "", body, name or sender, group=group or room_id)
     if ids := by_kind.get(DIGEST):
         digests = await ctx.db.scalars(select(Digest).where(
             Digest.id.in_({doc_id // SECTION_SPAN for doc_id in ids}), Digest.status == PUBLISHED))
@@ -115,19 +122,20 @@ async def _load(ctx: BaseCtx, kinds: dict[int, str], hits: Sequence[Hit],
     return found
 
 
-async def find(ctx: BaseCtx, scope_keys: dict[str, str], terms: list[str], rooms: Collection[str], *, limit: int,
+async def find(ctx: BaseCtx, keys: list[str], terms: list[str], *, limit: int, chat_of: str | None = None,
                floor: float = 0.0, exclude: int | None = None) -> tuple[list[Found], bool]:
-    """The best `limit` documents the member may see for `terms` in the scopes named (key -> kind), and whether
-    there are more; only those holding at least `floor` of the query's rarity; question `exclude` (an id) left
-    out as if it were not indexed."""
-    known = await search_index.scopes(ctx.db, scope_keys)
-    kinds = {scope_id: scope_keys[key] for scope_id, (key, _) in known.items()}
-    docs = {scope_id: n for scope_id, (_, n) in known.items()}
+    """The best `limit` documents the member may see for `terms` in the scopes named (their keys; with `chat_of`,
+    a user id, the kept chat of that member's own groups too), and whether there are more; only those holding at
+    least `floor` of the query's rarity; question `exclude` (an id) left out as if it were not indexed."""
+    query = await search_index.prepare(
+        ctx.db, keys, terms,
+        more=None if chat_of is None else (_OWN_CHAT, {"community_id": ctx.community.id, "user_id": chat_of}),
+        exclude=None if exclude is None else (f"{QUESTION}:{ctx.community.id}", exclude))
+    kinds = {scope_id: key.partition(":")[0] for scope_id, (key, _) in query.scopes.items()}
+    rooms = {key.partition(":")[2] for key, _ in query.scopes.values() if key.startswith(f"{CHAT}:")}
     shown: list[Found] = []
-    skip = next(((scope_id, exclude) for scope_id, kind in kinds.items() if kind == QUESTION), None) \
-        if exclude is not None else None
     for round_ in range(ROUNDS):
-        hits = await search_index.search(ctx.db, docs, terms, limit=FETCH + 1, offset=round_ * FETCH, exclude=skip)
+        hits = await search_index.search(ctx.db, query, limit=FETCH + 1, offset=round_ * FETCH)
         wanted = [h for h in hits[:FETCH] if h.coverage >= floor]
         visible = await _load(ctx, kinds, wanted, rooms)
         shown += [visible[(h.scope_id, h.doc_id)] for h in wanted if (h.scope_id, h.doc_id) in visible]
@@ -158,14 +166,8 @@ async def search(ctx: Ctx) -> None:
     if not terms:
         raise CommandError("search.no_words", query=clip(query))
     c = ctx.community.id
-    keys = {f"{QUESTION}:{c}": QUESTION}
-    groups: dict[str, str] = {}
-    if not questions_only:
-        keys[f"{ANSWER}:{c}"] = ANSWER
-        groups = {g.room_id: g.name or g.room_id for g in await groups_of(ctx.db, c, ctx.sender_id) if g.history}
-        keys.update({f"{CHAT}:{room}": CHAT for room in groups})
-        keys[f"{DIGEST}:{c}"] = DIGEST
-    found, more = await find(ctx, keys, terms, groups, limit=SHOWN)
+    keys = [f"{QUESTION}:{c}"] if questions_only else [f"{QUESTION}:{c}", f"{ANSWER}:{c}", f"{DIGEST}:{c}"]
+    found, more = await find(ctx, keys, terms, limit=SHOWN, chat_of=None if questions_only else ctx.sender_id)
     prefix = "search.questions_" if questions_only else "search."
     if not found:
         raise CommandError(prefix + "none", query=clip(query))
@@ -173,7 +175,7 @@ async def search(ctx: Ctx) -> None:
     for n, f in enumerate(found, 1):
         date = ctx.date(f.at)
         if f.kind == CHAT:
-            lines.append(ctx.t("search.chat", n=n, group=groups[f.room_id], author=f.author, date=date,
+            lines.append(ctx.t("search.chat", n=n, group=f.group, author=f.author, date=date,
                                body=_snippet(f.text)))
         elif f.kind == DIGEST:
             lines.append(ctx.t("search.digest", n=n, issue=f.ref, date=date, body=_snippet(f.text)))
@@ -195,8 +197,8 @@ async def similar_questions(ctx: BaseCtx, question: Question) -> list[str]:
     terms = await search_index.query_terms_async(question.title)
     if not terms:
         return []
-    keys = {f"{QUESTION}:{ctx.community.id}": QUESTION, f"{DIGEST}:{ctx.community.id}": DIGEST}
-    found, _ = await find(ctx, keys, terms, (), limit=SIMILAR, floor=SIMILAR_FLOOR, exclude=question.id)
+    keys = [f"{QUESTION}:{ctx.community.id}", f"{DIGEST}:{ctx.community.id}"]
+    found, _ = await find(ctx, keys, terms, limit=SIMILAR, floor=SIMILAR_FLOOR, exclude=question.id)
     if not found:
         return []
     kinds = {f.kind for f in found}
