@@ -285,8 +285,8 @@ async def referrals_section(ctx: BaseCtx, r: Report) -> list[str]:
 
 
 async def groups_section(ctx: BaseCtx, r: Report) -> list[str]:
-    """Each served group with its tier and how many are in it (where the platform lists members); nothing for a
-    community of one group without tiers."""
+    """Each served group with its tier and how many are in it (its size in config.yaml, else as the platform's
+    member lists count it where it sends them); nothing for a community of one group without tiers."""
     groups = await groups_with_tiers(ctx)
     if len(groups) < 2 and not ctx.ccfg.tiers:
         return []
@@ -296,7 +296,7 @@ async def groups_section(ctx: BaseCtx, r: Report) -> list[str]:
         .group_by(RoomMember.room_id))).all()) if ctx.can(Capability.MEMBER_LIST) else {}
     lines = [ctx.t("report.groups_title")]
     for group, tier in groups:
-        size = counts.get(group.room_id)
+        size = group.size_hint or counts.get(group.room_id)
         lines.append(ctx.t("report.group_line", name=group_label(group),
                            tier=tier.name if tier else ctx.t("report.no_tier"),
                            size=size if size is not None else ctx.t("report.na_short")))

@@ -170,6 +170,16 @@ async def test_on_a_mention_only_platform_figures_it_cannot_see_are_na(make_chat
     assert not [r for r in rows if r.get("user")]
 
 
+async def test_where_no_member_list_comes_the_groups_read_their_size_from_the_config(make_chat, tmp_path):
+    chat = await make_chat(capabilities=MENTION_ONLY, members=(), report={"weekly": True, "owners_room": "r_owners"},
+                           groups=[{"room": "r1", "size": 40}, {"room": "r2"}], top_charts_dir=str(tmp_path / "c"))
+    rows = await chat.tick(sh("2026-11-30T09:00:00"))
+    [report] = [r["text"] for r in rows if r.get("room") == "r_owners" and r["text"].startswith("📈 运营报告")]
+    lines = report.split("\n")
+    assert lines[lines.index("🏘️ 各群") + 1:lines.index("🏘️ 各群") + 3] == [
+        "· r1（未分层）：成员 40", "· r2（未分层）：成员 n/a"]
+
+
 async def test_on_wecom_the_chart_goes_to_the_owners_group_webhook(make_chat, tmp_path):
     chat = await make_chat(capabilities=MENTION_ONLY, members=(), report={"weekly": True, "owners_room": "r_owners"},
                            groups=[{"room": "r1"}, {"room": "r_owners", "webhook_key": "k"}],
