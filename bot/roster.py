@@ -4,7 +4,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, func, select, update
+from sqlalchemy import and_, bindparam, exists, func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from bot.cleaning import clean
@@ -108,10 +108,12 @@ async def in_room(db: AsyncSession, room_id: str, user_id: str) -> bool:
     return bool(row and row.present)
 
 
-_GROUPS_OF = (select(Group).join(RoomMember, RoomMember.room_id == Group.room_id)
-              .where(Group.community_id == bindparam("community_id"), Group.enabled.is_(True),
-                     RoomMember.user_id == bindparam("user_id"), RoomMember.present.is_(True))
-              .order_by(Group.room_id))
+# A served group of the community that the user is present in: a condition on Group, run with `community_id` and
+# `user_id` bound. Each group's presence row is sought by its key (room_members has no index by user alone).
+PRESENT_IN = and_(Group.community_id == bindparam("community_id"), Group.enabled.is_(True),
+                  exists().where(RoomMember.room_id == Group.room_id, RoomMember.user_id == bindparam("user_id"),
+                                 RoomMember.present.is_(True)))
+_GROUPS_OF = select(Group).where(PRESENT_IN).order_by(Group.room_id)
 
 
 async def groups_of(db: AsyncSession, community_id: str, user_id: str) -> list[Group]:

@@ -280,8 +280,8 @@ async def search(db: AsyncSession, query: Query, *, limit: int, offset: int = 0)
     Written as SQL text: the terms and their rarities are bound; the other numbers (scope ids, limits) are ours
     and inlined, and each text is parsed once (_text), which keeps building the statement cheap, as the search
     itself is."""
-    scope_docs, terms, dfs, exclude = {i: docs for i, (_, docs) in query.scopes.items()}, query.terms, query.dfs, \
-        query.exclude
+    scope_docs = {scope_id: docs for scope_id, (_, docs) in query.scopes.items()}
+    terms, dfs, exclude = query.terms, query.dfs, query.exclude
     if not terms or not scope_docs:
         return []
     binds = {f"t{i}": t for i, t in enumerate(terms)}

@@ -10,9 +10,10 @@ from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import and_, bindparam, exists, literal, select
+from sqlalchemy import and_, bindparam, literal, select
 from sqlalchemy.orm import aliased
 
+from bot import roster
 from bot import search as search_index
 from bot.cleaning import clean
 from bot.context import BaseCtx, Ctx
@@ -21,7 +22,7 @@ from bot.router import Router
 from bot.search import ANSWER, CHAT, DIGEST, QUESTION, Hit
 from bot.text import clip, split_first
 from handlers.digest_render import render
-from models import Answer, ChatMessage, Digest, Group, Member, Question, RoomMember
+from models import Answer, ChatMessage, Digest, Group, Member, Question
 from models.digests import PUBLISHED
 
 router = Router()
@@ -57,12 +58,7 @@ _CHAT = (select(ChatMessage.id, ChatMessage.room_id, ChatMessage.sent_at, ChatMe
                                  Member.user_id == ChatMessage.sender_id))
          .where(ChatMessage.id.in_(bindparam("ids", expanding=True))))
 # The chat scopes a member may search: those of their own groups that keep chat.
-# (Each group's presence row is sought by its key: room_members has no index by user alone.)
-_OWN_CHAT = (select(literal(f"{CHAT}:") + Group.room_id)
-             .where(Group.community_id == bindparam("community_id"), Group.enabled.is_(True),
-                    Group.history.is_(True),
-                    exists().where(RoomMember.room_id == Group.room_id, RoomMember.user_id == bindparam("user_id"),
-                                   RoomMember.present.is_(True))))
+_OWN_CHAT = select(literal(f"{CHAT}:") + Group.room_id).where(roster.PRESENT_IN, Group.history.is_(True))
 
 
 @dataclass(frozen=True, slots=True)
